@@ -1,0 +1,233 @@
+"""Command line: parse arguments, pick the desktop loop or the batch, turn errors into exit codes.
+
+Only this module (and the desktop loop) writes messages for the user. torch and
+transformers are imported after parsing, so --help answers at once.
+"""
+
+import argparse
+import re
+import sys
+
+from . import __version__
+from .defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MODEL,
+    DEFAULT_MODEL_DOWNLOAD_MB,
+    DEFAULT_REVISION,
+    DEFAULT_TOP_K,
+    DEVICES,
+)
+from .errors import ModelLoadError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROGRESS_MIN_IMAGES = 10
+
+DESCRIPTION = (
+    f"Clasifica imágenes en este equipo con el Vision Transformer {DEFAULT_MODEL}.\n"
+    "Sin RUTAS abre el selector de archivos y muestra cada imagen en una ventana;\n"
+    "con RUTAS (archivos o carpetas) clasifica en la terminal, sin ventanas."
+)
+EPILOG = (
+    "Códigos de salida: 0 todo clasificado; 1 alguna entrada falló (las demás se muestran);\n"
+    "2 error de uso o modelo que no se puede cargar; 130 interrumpido con Ctrl+C."
+)
+
+# argparse writes its own errors in English; these are the ones our options can raise.
+_ARGPARSE_ERRORS = [
+    (r"unrecognized arguments: (.*)", r"argumentos no reconocidos: \1"),
+    (r"argument (\S+): invalid choice: (.*) \(choose from (.*)\)",
+     r"argumento \1: valor no válido: \2 (elija entre \3)"),
+    (r"argument (\S+): expected one argument", r"argumento \1: falta su valor"),
+    (r"argument (\S+): ignored explicit argument (.*)", r"argumento \1: no admite el valor \2"),
+    (r"ambiguous option: (\S+) could match (.*)", r"opción ambigua: \1 puede ser \2"),
+    (r"the following arguments are required: (.*)", r"faltan los argumentos: \1"),
+    (r"argument (\S+): ", r"argumento \1: "),
+]
+
+
+class _SpanishHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, prefix="uso: " if prefix is None else prefix)
+
+
+class _SpanishParser(argparse.ArgumentParser):
+    def error(self, message):
+        for pattern, replacement in _ARGPARSE_ERRORS:
+            message, count = re.subn(pattern, replacement, message)
+            if count:
+                break
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"«{text}» no es un número entero") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"debe ser 1 o más (se recibió {value})")
+    return value
+
+
+def build_parser():
+    parser = _SpanishParser(
+        prog="script_modelo.py", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=_SpanishHelpFormatter, add_help=False,
+    )
+    inputs = parser.add_argument_group("entradas")
+    inputs.add_argument(
+        "paths", nargs="*", metavar="RUTA",
+        help="imágenes o carpetas que clasificar; una carpeta aporta sus imágenes por orden de nombre "
+             "(por defecto: ninguna, y se abre el modo interactivo)",
+    )
+    inputs.add_argument(
+        "-r", "--recursive", action="store_true",
+        help="busca imágenes también en las subcarpetas (por defecto: solo la carpeta indicada)",
+    )
+    results = parser.add_argument_group("resultados")
+    results.add_argument(
+        "-k", "--top-k", type=_positive_int, default=DEFAULT_TOP_K, metavar="N",
+        help=f"cuántas clases más probables se muestran por imagen (por defecto: {DEFAULT_TOP_K})",
+    )
+    results.add_argument(
+        "-f", "--format", choices=("text", "json", "csv"), default="text",
+        help="formato de salida por lotes: text (tabla), json (JSON Lines, un objeto por imagen) "
+             "o csv (path,rank,label,score) (por defecto: text)",
+    )
+    model = parser.add_argument_group("modelo")
+    model.add_argument(
+        "--model", default=DEFAULT_MODEL, metavar="MODELO",
+        help=f"identificador de Hugging Face o carpeta local guardada con save_pretrained "
+             f"(por defecto: {DEFAULT_MODEL})",
+    )
+    model.add_argument(
+        "--revision", default=None, metavar="REV",
+        help=f"commit, rama o etiqueta del modelo en Hugging Face (por defecto: {DEFAULT_REVISION} "
+             "para el modelo por defecto, main para los demás)",
+    )
+    model.add_argument(
+        "--device", choices=DEVICES, default="auto",
+        help="dónde se ejecuta el modelo; auto elige cuda, luego mps, luego cpu (por defecto: auto)",
+    )
+    model.add_argument(
+        "--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+        help=f"imágenes por pasada del modelo en el modo por lotes (por defecto: {DEFAULT_BATCH_SIZE})",
+    )
+    general = parser.add_argument_group("general")
+    general.add_argument("-h", "--help", action="help", help="muestra esta ayuda y termina")
+    general.add_argument(
+        "--verbose", action="store_true",
+        help="muestra los avisos de las bibliotecas y el progreso de carga del modelo (por defecto: no)",
+    )
+    general.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="muestra la versión y termina",
+    )
+    # parse_intermixed_args cuts len("usage: ") off a generated usage line; a fixed one it keeps.
+    parser.usage = parser.format_usage().removeprefix("uso: ").strip()
+    return parser
+
+
+def main(argv=None):
+    """Run the program; returns the exit status."""
+    try:
+        args = build_parser().parse_intermixed_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code
+    _prepare_streams()
+    _quiet_libraries(args.verbose)
+    try:
+        if not args.paths:
+            from .interactive import run_interactive
+
+            return run_interactive(args)
+        return run_batch(args)
+    except KeyboardInterrupt:
+        _say("\nInterrumpido.")
+        return EXIT_INTERRUPTED
+
+
+def load_classifier(args):
+    """The model named by the options, loaded once; says so when it must download."""
+    from .model import Classifier
+
+    if not args.verbose:
+        from huggingface_hub.utils import logging as hub_logging
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hub_logging.set_verbosity_error()
+    return Classifier.load(
+        args.model, revision=args.revision, device=args.device, fast=getattr(args, "rapido", False),
+        show_progress=args.verbose, on_download=_announce_download,
+    )
+
+
+def _announce_download(model):
+    size = f" (unos {DEFAULT_MODEL_DOWNLOAD_MB} MB)" if model == DEFAULT_MODEL else ""
+    _say(f"Descargando el modelo «{model}»{size}. Solo ocurre la primera vez: después se usa la copia guardada.")
+
+
+def run_batch(args):
+    from .batch import classify_paths
+    from .images import expand_inputs
+    from .output import WRITERS
+
+    try:
+        classifier = load_classifier(args)
+    except ModelLoadError as exc:
+        _say(f"Error: {exc}")
+        return EXIT_USAGE
+    inputs = list(expand_inputs(args.paths, recursive=args.recursive))
+    writer = _ProgressWriter(WRITERS[args.format](sys.stdout, sys.stderr), len(inputs))
+    failed = False
+    try:
+        for result in classify_paths(classifier, inputs, args.top_k, args.batch_size):
+            failed |= result.error is not None
+            writer.write(result)
+    finally:
+        writer.close()
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+class _ProgressWriter:
+    """A bar on stderr for long batches when stderr is a terminal; results print above it."""
+
+    def __init__(self, writer, total):
+        self.writer = writer
+        self.bar = None
+        if total >= PROGRESS_MIN_IMAGES and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="img", desc="Clasificando", file=sys.stderr, leave=False)
+
+    def write(self, result):
+        if self.bar is None:
+            self.writer.write(result)
+            return
+        with self.bar.external_write_mode(file=sys.stdout):
+            self.writer.write(result)
+        self.bar.update()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _say(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def _prepare_streams():
+    # Redirected output on Windows would use a legacy code page; labels need UTF-8.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and not stream.isatty():
+            stream.reconfigure(encoding="utf-8", errors="replace")
+
+
+def _quiet_libraries(verbose):
+    if verbose:
+        return
+    import warnings
+
+    warnings.filterwarnings("ignore")

@@ -1,0 +1,268 @@
+"""Load an image classifier once; turn RGB images into sorted (label, score) lists.
+
+Stages: PIL image -> pixel_values (the model's own image processor) -> softmax
+probabilities -> top-k predictions. Nothing here prints.
+"""
+
+import os
+import re
+import socket
+import urllib.parse
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import torch
+
+from .defaults import DEFAULT_MODEL, DEFAULT_REVISION
+from .errors import ModelLoadError
+
+# Only these files are fetched from the hub: no pickle weights, no remote code.
+_HUB_PATTERNS = ["*.json", "*.safetensors"]
+_GENERIC_LABEL = re.compile(r"LABEL_\d+")
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+class Prediction(NamedTuple):
+    label: str
+    score: float
+
+
+class Classifier:
+    """A loaded model, its image processor, device and precision; reused for every image."""
+
+    def __init__(self, model, processor, device, dtype, fast=False, source=""):
+        self.model = model.eval()
+        self.processor = processor
+        self.device = device
+        self.dtype = dtype
+        self.fast = fast
+        self.source = source
+        config = model.config
+        self.labels = [config.id2label[i] for i in range(config.num_labels)]
+        self._resize_to = _plain_resize_target(processor)
+
+    @classmethod
+    def load(cls, model=DEFAULT_MODEL, revision=None, device="auto", fast=False,
+             show_progress=False, on_download=None):
+        """Load from a hub id (downloaded once, then cached) or a save_pretrained folder.
+
+        revision: None means the pinned commit for the default model, else "main".
+        fast: half precision where the hardware computes it natively.
+        on_download(model_id): called before a download starts, so the caller can say so.
+        """
+        torch_device = resolve_device(device)
+        if revision is None and model == DEFAULT_MODEL:
+            revision = DEFAULT_REVISION
+        folder = _model_folder(model, revision, on_download)
+        hf_model, processor = _load_folder(folder, model, show_progress)
+        dtype = fast_dtype(torch_device) if fast else torch.float32
+        hf_model.to(torch_device, dtype)
+        return cls(hf_model, processor, torch_device, dtype, fast=fast, source=model)
+
+    @property
+    def num_labels(self):
+        return len(self.labels)
+
+    @property
+    def draft_size(self):
+        """(width, height) a JPEG may be decoded down to in fast mode; None: full size."""
+        return self._resize_to
+
+    def preprocess(self, image):
+        """RGB PIL image -> pixel_values (1, C, H, W), equal to the image processor's output.
+
+        The processor converts a large photo to NumPy and back to PIL before it
+        resizes; resizing the PIL image first with the same filter gives the same
+        pixels at a fraction of the cost, and the processor does the rest.
+        """
+        if self._resize_to is not None:
+            image = image.resize(self._resize_to, resample=self.processor.resample)
+            inputs = self.processor(images=image, do_resize=False, return_tensors="pt")
+        else:
+            inputs = self.processor(images=image, return_tensors="pt")
+        return inputs["pixel_values"]
+
+    @torch.inference_mode()
+    def probabilities(self, pixel_values):
+        """pixel_values (N, C, H, W) -> softmax probabilities (N, num_labels), float32 on the CPU."""
+        logits = self.model(pixel_values=pixel_values.to(self.device, self.dtype)).logits
+        return torch.softmax(logits.float(), dim=-1).cpu()
+
+    def top_k(self, probs, k):
+        """One row of probabilities -> the k best predictions, highest first (k clamped)."""
+        k = min(k, self.num_labels)
+        # Stable: equal scores keep label order, as the transformers pipeline does.
+        scores, ids = torch.sort(probs, descending=True, stable=True)
+        return [Prediction(self.labels[i], s) for i, s in zip(ids[:k].tolist(), scores[:k].tolist(), strict=True)]
+
+    def classify(self, images, k):
+        """RGB PIL images -> one list of the k best predictions per image."""
+        if not images:
+            return []
+        probs = self.probabilities(torch.cat([self.preprocess(image) for image in images]))
+        return [self.top_k(row, k) for row in probs]
+
+
+def _plain_resize_target(processor):
+    """(width, height) when the processor only resizes to a fixed size with PIL, else None."""
+    from transformers.image_processing_backends import PilBackend
+
+    kind = type(processor)
+    if not (isinstance(processor, PilBackend) and processor.do_resize
+            and kind.resize is PilBackend.resize and kind._preprocess is PilBackend._preprocess):
+        return None
+    size = processor.size
+    return (size.width, size.height) if size.height and size.width else None
+
+
+def resolve_device(name):
+    """'auto' -> cuda, then mps, then cpu; an explicit device must be present."""
+    has_mps = torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("Se pidió --device cuda, pero PyTorch no encuentra ninguna GPU CUDA en este equipo.")
+    if name == "mps" and not has_mps:
+        raise ModelLoadError("Se pidió --device mps, pero este equipo no tiene una GPU Apple (MPS) disponible.")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ModelLoadError(f"Dispositivo desconocido «{name}»: use auto, cpu, cuda o mps.")
+    return torch.device(name)
+
+
+def fast_dtype(device):
+    """The half precision this device computes natively, or float32 when it has none."""
+    if device.type in ("cuda", "mps"):
+        return torch.float16
+    if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _model_folder(model, revision, on_download):
+    if os.path.isdir(model):
+        return model
+    if _looks_like_path(model):
+        raise ModelLoadError(f"No existe la carpeta del modelo «{model}».")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        return snapshot_download(model, revision=revision, allow_patterns=_HUB_PATTERNS, local_files_only=True)
+    except HFValidationError:
+        raise ModelLoadError(
+            f"«{model}» no es una carpeta ni un identificador válido de Hugging Face (como {DEFAULT_MODEL})."
+        ) from None
+    except LocalEntryNotFoundError:
+        pass  # not cached yet: download below
+    if not _hub_reachable():
+        raise ModelLoadError(_offline_message(model))
+    if on_download is not None:
+        on_download(model)
+    try:
+        return snapshot_download(model, revision=revision, allow_patterns=_HUB_PATTERNS)
+    except RepositoryNotFoundError:
+        raise ModelLoadError(f"El modelo «{model}» no existe en Hugging Face o es privado.") from None
+    except RevisionNotFoundError:
+        raise ModelLoadError(f"La revisión «{revision}» no existe en el modelo «{model}».") from None
+    except Exception as exc:  # network errors come in many types (httpx, OSError, hub errors)
+        raise ModelLoadError(_offline_message(model)) from exc
+
+
+def _looks_like_path(model):
+    return (model.startswith((".", "/", "~", "\\")) or model.count("/") > 1 or "\\" in model
+            or re.match(r"^[A-Za-z]:", model) is not None)
+
+
+def _hub_reachable():
+    """A quick look before the hub client's retries, which take over 20 s when offline."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return True  # behind a proxy only the hub client can tell
+    from huggingface_hub import constants
+
+    host = urllib.parse.urlparse(constants.ENDPOINT).hostname
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _offline_message(model):
+    return (
+        f"No se pudo descargar el modelo «{model}»: no hay conexión con Hugging Face y el modelo "
+        "no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez "
+        "(la descarga queda guardada), o copie el modelo a una carpeta (save_pretrained) y use --model CARPETA."
+    )
+
+
+@contextmanager
+def _weight_progress_bars(show):
+    from transformers.utils import logging as hf_logging
+
+    was_shown = hf_logging.is_progress_bar_enabled()
+    if not show:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_shown and not show:
+            hf_logging.enable_progress_bar()
+
+
+def _load_folder(folder, name, show_progress):
+    """Config, weights (safetensors only) and image processor from a local folder."""
+    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
+
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise ModelLoadError(f"La carpeta «{name}» no contiene un modelo de Hugging Face (falta config.json).")
+    try:
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    except Exception as exc:
+        raise ModelLoadError(f"El archivo config.json del modelo «{name}» está dañado o no se reconoce.") from exc
+    if config.model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
+        raise ModelLoadError(
+            f"El modelo «{name}» es de tipo «{config.model_type}» y no es un clasificador de imágenes."
+        )
+    labels = getattr(config, "id2label", None) or {}
+    if not labels or all(_GENERIC_LABEL.fullmatch(str(label)) for label in labels.values()):
+        raise ModelLoadError(
+            f"El modelo «{name}» no trae los nombres de sus clases (id2label en config.json): "
+            "sus predicciones no se podrían leer."
+        )
+    files = os.listdir(folder)
+    if not any(f.endswith(".safetensors") for f in files):
+        pickled = any(f.endswith((".bin", ".pt", ".pth", ".ckpt")) for f in files)
+        raise ModelLoadError(
+            f"El modelo «{name}» solo trae pesos en formato pickle; por seguridad solo se cargan pesos .safetensors."
+            if pickled else f"La carpeta del modelo «{name}» no contiene los pesos (model.safetensors)."
+        )
+    try:
+        with _weight_progress_bars(show_progress):
+            model, info = AutoModelForImageClassification.from_pretrained(
+                folder, config=config, use_safetensors=True, trust_remote_code=False, output_loading_info=True
+            )
+    except Exception as exc:
+        raise ModelLoadError(
+            f"Los pesos del modelo «{name}» están dañados, incompletos o no corresponden a su config.json."
+        ) from exc
+    if info.get("missing_keys") or info.get("mismatched_keys"):
+        # transformers would fill the gaps with random numbers: the answers would be noise.
+        raise ModelLoadError(
+            f"Los pesos del modelo «{name}» no corresponden a su config.json "
+            "(faltan tensores o no tienen la forma esperada); sus predicciones serían aleatorias."
+        )
+    try:
+        processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
+    except Exception as exc:
+        raise ModelLoadError(
+            f"El modelo «{name}» no trae un preprocesador de imágenes válido (preprocessor_config.json)."
+        ) from exc
+    return model, processor

@@ -1,0 +1,87 @@
+"""Results as text (three decimals), JSON Lines or CSV. Consumes plain data only."""
+
+import csv
+import io
+import json
+from typing import NamedTuple
+
+
+class Result(NamedTuple):
+    """One input: its path as the user gave it, and predictions or a Spanish error."""
+
+    path: str
+    predictions: list | None = None
+    error: str | None = None
+
+
+def format_predictions(predictions):
+    """Aligned lines of rank, label and probability with exactly three decimals."""
+    rank_width = len(str(len(predictions)))
+    label_width = max((len(p.label) for p in predictions), default=0)
+    return "\n".join(
+        f"  {rank:>{rank_width}}  {p.label:<{label_width}}  {p.score:.3f}"
+        for rank, p in enumerate(predictions, start=1)
+    )
+
+
+class TextWriter:
+    """Path, then the top-k; errors go to stderr so stdout holds only results."""
+
+    def __init__(self, out, err):
+        self.out, self.err = out, err
+        self._first = True
+
+    def write(self, result):
+        if result.error is not None:
+            self.err.write(f"Error: {result.error}\n")
+            self.err.flush()
+            return
+        if not self._first:
+            self.out.write("\n")
+        self._first = False
+        self.out.write(f"{result.path}\n{format_predictions(result.predictions)}\n")
+        self.out.flush()
+
+
+class JsonLinesWriter:
+    """One JSON object per input, errors included, with full-precision scores."""
+
+    def __init__(self, out, err):
+        self.out = out
+
+    def write(self, result):
+        if result.error is not None:
+            record = {"path": result.path, "error": result.error}
+        else:
+            record = {"path": result.path,
+                      "predictions": [{"label": p.label, "score": p.score} for p in result.predictions]}
+        # One write per line: an interrupted run leaves only whole lines behind.
+        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+
+class CsvWriter:
+    """Header path,rank,label,score; one row per prediction. Errors go to stderr."""
+
+    def __init__(self, out, err):
+        self.out, self.err = out, err
+        self._write_rows([["path", "rank", "label", "score"]])
+
+    def write(self, result):
+        if result.error is not None:
+            self.err.write(f"Error: {result.error}\n")
+            self.err.flush()
+            return
+        self._write_rows(
+            [result.path, rank, p.label, repr(p.score)] for rank, p in enumerate(result.predictions, start=1)
+        )
+
+    def _write_rows(self, rows):
+        # One write per image: an interrupted run never leaves half of an image's rows.
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        self.out.write(buffer.getvalue())
+        self.out.flush()
+
+
+WRITERS = {"text": TextWriter, "json": JsonLinesWriter, "csv": CsvWriter}

@@ -1,0 +1,93 @@
+"""Shared fixtures: a tiny ViT saved with its image processor, and the reference pipeline."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before huggingface_hub reads them at import: tests never reach the hub, and an
+# empty cache proves nothing comes from an earlier download.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTOS = sorted((REPO / "images").glob("*.[jp][pn]g"))
+
+# Commas, quotes and non-ASCII letters: what real ImageNet labels and CSV quoting meet.
+TINY_LABELS = [
+    "tabby, tabby cat", 'say "cheese"', "niño", "ñandú, rhea", "café", "coffee mug",
+    "rocket", "space shuttle", "grey whale; Eschrichtius", "tiger cat", "à la carte", "x",
+]
+
+
+def build_tiny_model(folder, labels=TINY_LABELS, seed=0):
+    """Save a random ViT with a 32x48 input (4x6 patch grid) and a non-default mean/std."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    config = ViTConfig(
+        image_size=(32, 48), patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, num_labels=len(labels),
+        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
+    )
+    torch.manual_seed(seed)
+    model = ViTForImageClassification(config).eval()
+    _spread_the_head(model, seed)
+    model.save_pretrained(folder)
+    processor = ViTImageProcessorPil(
+        size={"height": 32, "width": 48}, image_mean=[0.3, 0.45, 0.6], image_std=[0.2, 0.25, 0.3],
+    )
+    processor.save_pretrained(folder)
+    return Path(folder)
+
+
+def _spread_the_head(model, seed):
+    """Random heads give near-uniform, image-blind scores; rescale so rankings differ per image.
+
+    The class-token feature of a random ViT barely moves between images: centre and
+    whiten it on smooth random pictures, so logits vary by about two units per image.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(seed)
+    height, width = model.config.image_size
+    with torch.no_grad():
+        probe = F.interpolate(torch.randn(64, 3, 4, 6, generator=generator), size=(height, width), mode="bilinear")
+        features = model.vit(pixel_values=probe).last_hidden_state[:, 0]
+        mean, std = features.mean(0), features.std(0) + 1e-6
+        hidden = features.shape[1]
+        weight = torch.randn(model.config.num_labels, hidden, generator=generator) * (2.0 / hidden**0.5) / std
+        model.classifier.weight.copy_(weight)
+        model.classifier.bias.copy_(-(weight @ mean))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-vit"))
+
+
+@pytest.fixture()
+def tiny_model_copy(tiny_model_dir, tmp_path):
+    """A private copy that a test may break."""
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_model_dir):
+    from classifier.model import Classifier
+
+    return Classifier.load(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def reference(tiny_model_dir):
+    """transformers.pipeline on the same folder: the implementation we must match."""
+    from transformers import pipeline
+
+    pipe = pipeline("image-classification", model=str(tiny_model_dir), device="cpu")
+    assert pipe.image_processor.backend == "pil"
+    return pipe

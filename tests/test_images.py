@@ -1,0 +1,328 @@
+"""Any file a user can pick: each case checked against a twin of the same picture."""
+
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from classifier.errors import ImageError, InputError
+from classifier.images import expand_inputs, open_image
+from conftest import PHOTOS
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """A real photo, cropped non-square so that a rotation changes its shape."""
+    return Image.open(PHOTOS[0]).convert("RGB").crop((0, 0, 300, 200))
+
+
+def _pixels(image):
+    return np.asarray(image)
+
+
+def _assert_same_picture(path, expected):
+    image = open_image(path)
+    assert image.mode == "RGB"
+    assert image.size == expected.size
+    np.testing.assert_array_equal(_pixels(image), _pixels(expected.convert("RGB")))
+
+
+# --- orientation ------------------------------------------------------------------------------
+
+# EXIF orientation -> what a camera stores, given the upright picture.
+_STORED = {
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_90],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_270],
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(_STORED))
+def test_exif_orientation_gives_the_upright_picture(tmp_path, photo, orientation):
+    stored = photo
+    for step in _STORED[orientation]:
+        stored = stored.transpose(step)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"rotated-{orientation}.png"
+    stored.save(path, exif=exif)
+    _assert_same_picture(path, photo)
+
+
+def test_exif_rotated_jpeg_classifies_as_the_upright_file(tmp_path, photo, tiny_classifier):
+    upright = tmp_path / "upright.jpg"
+    rotated = tmp_path / "rotated.jpg"
+    photo.save(upright, quality=100, subsampling=0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo.transpose(Image.Transpose.ROTATE_90).save(rotated, quality=100, subsampling=0, exif=exif)
+    a, b = (open_image(p) for p in (upright, rotated))
+    assert a.size == b.size == photo.size
+    # JPEG blocks differ between the two layouts: equal up to compression noise.
+    assert np.abs(_pixels(a).astype(int) - _pixels(b).astype(int)).mean() < 2
+    [pa], [pb] = tiny_classifier.classify([a], 3), tiny_classifier.classify([b], 3)
+    assert [p.label for p in pa] == [p.label for p in pb]
+
+
+# --- bit depth --------------------------------------------------------------------------------
+
+
+def _grey(photo):
+    return photo.convert("L")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_sixteen_bit_file_is_its_eight_bit_twin(tmp_path, photo, fmt):
+    grey = _grey(photo)
+    sixteen = Image.fromarray(_pixels(grey).astype(np.uint16) * 257)
+    assert sixteen.mode == "I;16"
+    path = tmp_path / f"sixteen.{fmt.lower()}"
+    sixteen.save(path, fmt)
+    assert Image.open(path).mode.startswith("I;16")
+    _assert_same_picture(path, grey)
+
+
+def test_plain_convert_would_have_turned_sixteen_bit_white(tmp_path, photo):
+    # The bug this guards against: Pillow clips 16-bit values at 255 on convert("RGB").
+    path = tmp_path / "sixteen.png"
+    Image.fromarray(_pixels(_grey(photo)).astype(np.uint16) * 257).save(path)
+    assert _pixels(Image.open(path).convert("RGB")).mean() > 250
+    assert abs(_pixels(open_image(path)).mean() - _pixels(_grey(photo)).mean()) < 0.01
+
+
+def test_thirty_two_bit_integer_file_is_its_eight_bit_twin(tmp_path, photo):
+    grey = _grey(photo)
+    path = tmp_path / "int32.tif"
+    Image.fromarray(_pixels(grey).astype(np.int32) * 257).save(path)
+    assert Image.open(path).mode == "I"
+    _assert_same_picture(path, grey)
+
+
+def test_float_file_in_zero_one_is_its_eight_bit_twin(tmp_path, photo):
+    grey = _grey(photo)
+    path = tmp_path / "float.tif"
+    Image.fromarray(_pixels(grey).astype(np.float32) / 255).save(path)
+    assert Image.open(path).mode == "F"
+    _assert_same_picture(path, grey)
+
+
+def test_out_of_range_data_is_stretched_not_clipped(tmp_path):
+    values = np.linspace(-5000.0, 3e6, 64 * 32).reshape(32, 64).astype(np.float32)
+    path = tmp_path / "wide.tif"
+    Image.fromarray(values).save(path)
+    expected = np.rint((values.astype(np.float64) - values.min()) * 255 / (values.max() - values.min()))
+    result = _pixels(open_image(path))[..., 0]
+    np.testing.assert_array_equal(result, expected.astype(np.uint8))
+    assert result.min() == 0 and result.max() == 255
+
+
+# --- transparency -----------------------------------------------------------------------------
+
+
+def _with_hole(photo):
+    """The photo with a transparent rectangle whose hidden colour is black, and its white twin."""
+    rgba = photo.convert("RGBA")
+    pixels = np.array(rgba)
+    pixels[50:150, 100:250] = (0, 0, 0, 0)
+    white = np.array(photo)
+    white[50:150, 100:250] = 255
+    return Image.fromarray(pixels, "RGBA"), Image.fromarray(white, "RGB")
+
+
+def test_transparent_png_is_its_white_backed_twin(tmp_path, photo):
+    transparent, white = _with_hole(photo)
+    path = tmp_path / "hole.png"
+    transparent.save(path)
+    _assert_same_picture(path, white)
+
+
+def test_grey_with_alpha_is_its_white_backed_twin(tmp_path, photo):
+    transparent, white = _with_hole(photo)
+    path = tmp_path / "hole-la.png"
+    transparent.convert("LA").save(path)
+    assert Image.open(path).mode == "LA"
+    _assert_same_picture(path, white.convert("L"))
+
+
+def test_palette_with_transparent_index_is_white_backed(tmp_path):
+    palette = Image.new("P", (40, 30), 0)
+    palette.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    palette.paste(1, (10, 10, 30, 20))
+    path = tmp_path / "transparent.gif"
+    palette.save(path, transparency=0)
+    expected = np.full((30, 40, 3), 255, np.uint8)
+    expected[10:20, 10:30] = (200, 30, 30)
+    np.testing.assert_array_equal(_pixels(open_image(path)), expected)
+
+
+def test_partial_alpha_is_blended_onto_white(tmp_path):
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    path = tmp_path / "partial.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    alpha = rgba[..., 3:].astype(float) / 255
+    expected = rgba[..., :3] * alpha + 255 * (1 - alpha)
+    assert np.abs(_pixels(open_image(path)).astype(float) - expected).max() <= 1
+
+
+# --- other modes, frames, formats -------------------------------------------------------------
+
+
+def test_cmyk_file_is_its_rgb_twin(tmp_path, photo):
+    path = tmp_path / "cmyk.tif"
+    photo.convert("CMYK").save(path)
+    assert Image.open(path).mode == "CMYK"
+    _assert_same_picture(path, photo)
+
+
+def test_cmyk_jpeg_opens(tmp_path, photo):
+    path = tmp_path / "cmyk.jpg"
+    photo.convert("CMYK").save(path, quality=95)
+    image = open_image(path)
+    assert image.mode == "RGB" and image.size == photo.size
+    assert np.abs(_pixels(image).astype(int) - _pixels(photo).astype(int)).mean() < 8
+
+
+def test_one_bit_file_is_its_black_and_white_twin(tmp_path, photo):
+    bilevel = photo.convert("1")
+    path = tmp_path / "bilevel.png"
+    bilevel.save(path)
+    _assert_same_picture(path, bilevel.convert("L"))
+
+
+def test_palette_file_is_its_rgb_twin(tmp_path, photo):
+    palette = photo.quantize(64)
+    path = tmp_path / "palette.png"
+    palette.save(path)
+    _assert_same_picture(path, palette.convert("RGB"))
+
+
+def _frames():
+    return [Image.new("RGB", (24, 16), colour) for colour in [(250, 10, 10), (10, 250, 10), (10, 10, 250)]]
+
+
+@pytest.mark.parametrize("name", ["animated.gif", "pages.tif", "animated.webp", "animated.png"])
+def test_animated_and_multipage_files_give_the_first_frame(tmp_path, name):
+    first, *rest = _frames()
+    path = tmp_path / name
+    first.save(path, save_all=True, append_images=rest, **({"lossless": True} if name.endswith("webp") else {}))
+    assert getattr(Image.open(path), "n_frames", 1) == 3
+    _assert_same_picture(path, first)
+
+
+@pytest.mark.parametrize("name", ["a.png", "b.bmp", "c.tif", "d.tiff", "e.webp", "f.ppm", "g.tga", "h.JPG",
+                                  "i.Jpeg", "j.jpeg", "k.gif", "l.qoi"])
+def test_formats_and_extension_cases(tmp_path, photo, name):
+    path = tmp_path / name
+    options = {"lossless": True} if name.endswith("webp") else {"quality": 100} if "jp" in name.lower() else {}
+    picture = photo.quantize(256).convert("RGB") if name.endswith("gif") else photo
+    picture.save(path, **options)
+    if "jp" in name.lower():
+        assert np.abs(_pixels(open_image(path)).astype(int) - _pixels(photo).astype(int)).mean() < 2
+    else:
+        _assert_same_picture(path, picture)
+
+
+def test_paths_with_spaces_and_non_ascii_letters(tmp_path, photo):
+    folder = tmp_path / "fotos de Begoña" / "año 2024"
+    folder.mkdir(parents=True)
+    path = folder / "Ñandú en el café.PNG"
+    photo.save(path, format="PNG")
+    _assert_same_picture(path, photo)
+    assert [p for p, _ in expand_inputs([str(folder)])] == [str(path)]
+
+
+# --- errors: one Spanish sentence naming the path ------------------------------------------------
+
+
+def _png_header(width, height):
+    """A PNG whose header claims width x height, with a first block of pixel data after it."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 4096)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _truncated(source, tmp_path, name, keep):
+    data = source.read_bytes()
+    path = tmp_path / name
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def _error_cases(tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_text("Lista de la compra: pan, leche, café.\n", encoding="utf-8")
+    pdf = tmp_path / "invoice.jpg"
+    pdf.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    noise = tmp_path / "noise.png"
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    huge = tmp_path / "bomb.png"
+    huge.write_bytes(_png_header(20000, 20000))
+    band = tmp_path / "almost-bomb.png"
+    band.write_bytes(_png_header(10000, 10000))  # between one and two times Pillow's limit
+    jpeg = tmp_path / "whole.jpg"
+    Image.open(PHOTOS[0]).convert("RGB").save(jpeg, quality=90)
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    return [
+        (tmp_path / "missing.jpg", "no existe"),
+        (tmp_path, "es una carpeta"),
+        (fifo, "no es un archivo normal"),
+        (empty, "está vacío"),
+        (text, "archivo de texto"),
+        (pdf, "documento PDF"),
+        (_truncated(jpeg, tmp_path, "cut.jpg", 0.5), "dañado o incompleto"),
+        (_truncated(PHOTOS[0], tmp_path, "cut.png", 0.5), "dañado o incompleto"),
+        (noise, "no es una imagen"),
+        (huge, "bomba de descompresión"),
+        (band, "bomba de descompresión"),
+    ]
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_each_bad_file_gets_a_spanish_sentence_naming_it(tmp_path):
+    for path, phrase in _error_cases(tmp_path):
+        with pytest.raises(ImageError) as caught:
+            open_image(path)
+        message = str(caught.value)
+        assert phrase in message, (path, message)
+        assert f"«{path}»" in message
+        assert message.startswith("No se puede clasificar") and message.endswith(".")
+
+
+def test_folder_inputs_are_sorted_filtered_and_joined_as_given(tmp_path, photo):
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    for name in ["b.png", "A.jpg", "c.TXT", ".hidden.png", "sub/z.png", "sub/deeper/y.bmp"]:
+        photo.save(tmp_path / name, format="PNG" if not name.endswith("jpg") else "JPEG")
+    given = str(tmp_path) + os.sep
+    flat = [p for p, e in expand_inputs([given])]
+    assert flat == [os.path.join(given, "A.jpg"), os.path.join(given, "b.png")]
+    deep = [p for p, e in expand_inputs([given], recursive=True)]
+    # A folder's own files first, then its subfolders, as a file manager lists them.
+    assert deep == flat + [os.path.join(given, "sub", "z.png"), os.path.join(given, "sub", "deeper", "y.bmp")]
+
+
+def test_folder_without_images_is_an_error_not_a_silent_skip(tmp_path):
+    (tmp_path / "readme.txt").write_text("nada")
+    [(path, error)] = list(expand_inputs([str(tmp_path)]))
+    assert path == str(tmp_path)
+    assert isinstance(error, InputError)
+    assert "no contiene imágenes" in str(error) and str(tmp_path) in str(error)
+
+
+def test_files_and_missing_paths_pass_through_in_order(tmp_path):
+    inputs = ["x.jpg", str(tmp_path / "nope"), "y.png"]
+    assert list(expand_inputs(inputs)) == [(p, None) for p in inputs]

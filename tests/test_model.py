@@ -1,0 +1,137 @@
+"""The classifier core against the transformers pipeline on the same tiny model."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from classifier.batch import classify_paths
+from classifier.errors import ModelLoadError
+from classifier.model import Classifier, fast_dtype, resolve_device
+from conftest import PHOTOS, TINY_LABELS
+
+
+def _random_image(width, height, mode="RGB", seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (height, width, 3) if mode == "RGB" else (height, width)
+    return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
+
+
+SIZES = [(1, 1), (48, 32), (640, 480), (480, 640), (5000, 10), (10, 5000), (1999, 1333)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_preprocess_is_bit_identical_to_the_image_processor(tiny_classifier, size):
+    image = _random_image(*size, seed=size[0])
+    expected = tiny_classifier.processor(images=image, return_tensors="pt")["pixel_values"]
+    actual = tiny_classifier.preprocess(image)
+    assert actual.dtype == expected.dtype == torch.float32
+    assert torch.equal(actual, expected)
+
+
+def test_preprocess_of_real_photos_is_bit_identical(tiny_classifier):
+    for path in PHOTOS:
+        image = Image.open(path).convert("RGB")
+        expected = tiny_classifier.processor(images=image, return_tensors="pt")["pixel_values"]
+        assert torch.equal(tiny_classifier.preprocess(image), expected), path.name
+
+
+def test_shortcut_is_used_and_sized_width_by_height(tiny_classifier):
+    # The tiny model is 48 wide and 32 high: a swapped order would show here.
+    assert tiny_classifier.draft_size == (48, 32)
+    assert tuple(tiny_classifier.preprocess(_random_image(100, 100)).shape) == (1, 3, 32, 48)
+
+
+def _assert_same_as_pipeline(predictions, expected):
+    assert [p.label for p in predictions] == [e["label"] for e in expected]
+    np.testing.assert_allclose([p.score for p in predictions], [e["score"] for e in expected], atol=1e-5, rtol=0)
+
+
+def _image_files(tmp_path):
+    files = list(PHOTOS)
+    for index, (size, mode) in enumerate([((640, 480), "RGB"), ((33, 700), "RGB"), ((300, 200), "L")]):
+        path = tmp_path / f"synthetic-{index}.png"
+        _random_image(*size, mode=mode, seed=index).save(path)
+        files.append(path)
+    grey = tmp_path / "grey.jpg"
+    Image.open(PHOTOS[0]).convert("L").save(grey, quality=90)
+    return files + [grey]
+
+
+def test_scores_equal_the_pipeline_one_by_one(tiny_classifier, reference, tmp_path):
+    k = len(TINY_LABELS)
+    for path in _image_files(tmp_path):
+        expected = reference(str(path), top_k=k)
+        image = Image.open(path).convert("RGB")
+        [predictions] = tiny_classifier.classify([image], k)
+        _assert_same_as_pipeline(predictions, expected)
+
+
+def test_batched_scores_equal_the_pipeline(tiny_classifier, reference, tmp_path):
+    files = _image_files(tmp_path)
+    results = list(classify_paths(tiny_classifier, [(str(p), None) for p in files], top_k=5, batch_size=3))
+    assert [r.path for r in results] == [str(p) for p in files]
+    for result in results:
+        assert result.error is None
+        _assert_same_as_pipeline(result.predictions, reference(result.path, top_k=5))
+
+
+def test_the_tiny_model_is_far_from_uniform(tiny_classifier):
+    # Otherwise the equality tests above would compare near-ties and prove little.
+    probs = tiny_classifier.probabilities(torch.cat([tiny_classifier.preprocess(Image.open(p).convert("RGB"))
+                                                     for p in PHOTOS]))
+    assert probs.max(dim=1).values.min() > 3 / len(TINY_LABELS)
+    assert len({int(i) for i in probs.argmax(dim=1)}) >= 2
+
+
+def test_top_k_is_clamped_to_the_number_of_labels(tiny_classifier):
+    [predictions] = tiny_classifier.classify([_random_image(64, 64)], 1000)
+    assert len(predictions) == len(TINY_LABELS)
+    assert sorted(p.label for p in predictions) == sorted(TINY_LABELS)
+    scores = [p.score for p in predictions]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(scores) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_labels_come_from_the_model_config(tiny_classifier):
+    assert tiny_classifier.labels == [tiny_classifier.model.config.id2label[i] for i in range(len(TINY_LABELS))]
+    assert tiny_classifier.labels == TINY_LABELS
+
+
+def test_model_is_in_eval_mode_and_float32_by_default(tiny_classifier):
+    assert not tiny_classifier.model.training
+    assert tiny_classifier.dtype == torch.float32
+    assert next(tiny_classifier.model.parameters()).dtype == torch.float32
+
+
+def test_device_auto_is_cpu_without_a_gpu():
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("this machine has a GPU")
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ModelLoadError, match="cuda"):
+        resolve_device("cuda")
+    with pytest.raises(ModelLoadError, match="mps"):
+        resolve_device("mps")
+
+
+def test_fast_precision_follows_the_hardware():
+    expected = torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() \
+        else torch.float32
+    assert fast_dtype(torch.device("cpu")) == expected
+    assert fast_dtype(torch.device("cuda")) == torch.float16
+
+
+def test_default_model_is_pinned_to_the_safetensors_commit(monkeypatch):
+    seen = {}
+
+    def fake_folder(model, revision, on_download):
+        seen.update(model=model, revision=revision)
+        raise ModelLoadError("stop here")
+
+    monkeypatch.setattr("classifier.model._model_folder", fake_folder)
+    with pytest.raises(ModelLoadError):
+        Classifier.load()
+    assert seen == {"model": "google/vit-base-patch16-224", "revision": "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3"}
+    with pytest.raises(ModelLoadError):
+        Classifier.load("someone/other-vit")
+    assert seen["revision"] is None

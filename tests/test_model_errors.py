@@ -1,0 +1,113 @@
+"""Models that cannot be used: one Spanish sentence, exit 2, no traceback, nothing guessed."""
+
+import json
+import os
+
+import pytest
+import torch
+
+from classifier.cli import main
+from conftest import PHOTOS
+
+
+def _run(capsys, model):
+    capsys.readouterr()  # drop what building the broken model printed
+    code = main(["--model", str(model), str(PHOTOS[0])])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_one_sentence(code, out, err, phrase):
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and lines[0].endswith("."), err
+    assert phrase in lines[0], lines[0]
+
+
+def _edit_config(folder, change):
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+
+
+def _no_weights(folder):
+    os.remove(folder / "model.safetensors")
+
+
+def _pickle_only(folder):
+    from safetensors.torch import load_file
+
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    os.remove(folder / "model.safetensors")
+
+
+def _truncated_weights(folder):
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+
+def _scrambled_header(folder):
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[8:40] = b"\xff" * 32
+    (folder / "model.safetensors").write_bytes(bytes(data))
+
+
+def _no_labels(folder):
+    _edit_config(folder, lambda c: [c.pop("id2label"), c.pop("label2id")])
+
+
+def _wrong_label_count(folder):
+    _edit_config(folder, lambda c: c.update(id2label={str(i): f"clase {i}" for i in range(5)},
+                                            label2id={f"clase {i}": i for i in range(5)}))
+
+
+def _no_processor(folder):
+    os.remove(folder / "preprocessor_config.json")
+
+
+def _broken_config(folder):
+    (folder / "config.json").write_text("{ esto no es json")
+
+
+BROKEN = {
+    "no weights": (_no_weights, "no contiene los pesos"),
+    "pickle only": (_pickle_only, "pickle"),
+    "truncated weights": (_truncated_weights, "dañados"),
+    "scrambled header": (_scrambled_header, "dañados"),
+    "config without labels": (_no_labels, "no trae los nombres de sus clases"),
+    "head of another size": (_wrong_label_count, "no corresponden"),
+    "no image processor": (_no_processor, "preprocesador"),
+    "config not json": (_broken_config, "config.json"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_model_folder(capsys, tiny_model_copy, case):
+    breaker, phrase = BROKEN[case]
+    breaker(tiny_model_copy)
+    _assert_one_sentence(*_run(capsys, tiny_model_copy), phrase)
+
+
+def test_a_text_model_is_not_an_image_classifier(capsys, tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, id2label={0: "malo", 1: "bueno"}, label2id={"malo": 0, "bueno": 1})
+    BertForSequenceClassification(config).save_pretrained(tmp_path)
+    _assert_one_sentence(*_run(capsys, tmp_path), "no es un clasificador de imágenes")
+
+
+def test_a_folder_that_is_not_a_model(capsys, tmp_path):
+    _assert_one_sentence(*_run(capsys, tmp_path), "falta config.json")
+
+
+def test_an_invalid_hub_id(capsys):
+    _assert_one_sentence(*_run(capsys, "no vale/esto"), "identificador válido")
+
+
+def test_the_default_model_without_network_or_cache(capsys):
+    code = main([str(PHOTOS[0])])
+    out, err = capsys.readouterr()
+    _assert_one_sentence(code, out, err, "google/vit-base-patch16-224")
+    assert "no hay conexión" in err and "--model CARPETA" in err
