@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny ViT saved with its image processor, and the reference pipeline."""
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,6 +14,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
 
 REPO = Path(__file__).resolve().parent.parent
+# One line of the text output: rank, label, probability with exactly three decimals.
+LINE = re.compile(r"^  (\d+)  (.+?)  (\d\.\d{3})$")
 PHOTOS = sorted((REPO / "images").glob("*.[jp][pn]g"))
 
 # Commas, quotes and non-ASCII letters: what real ImageNet labels and CSV quoting meet.

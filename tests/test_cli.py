@@ -14,9 +14,7 @@ from PIL import Image
 
 from classifier.batch import classify_paths
 from classifier.cli import build_parser, main
-from conftest import PHOTOS, REPO, TINY_LABELS
-
-LINE = re.compile(r"^  (\d+)  (.+?)  (\d\.\d{3})$")
+from conftest import LINE, PHOTOS, REPO, TINY_LABELS
 
 
 def run(capsys, *args):

@@ -1,0 +1,237 @@
+"""The desktop loop: pick an image, read the top-k, see it in a window, answer s/n.
+
+The picker opens before torch is imported: the model loads in a background
+thread while the user is choosing.
+"""
+
+import os
+import sys
+import threading
+import unicodedata
+
+from .defaults import IMAGE_EXTENSIONS
+from .errors import ClassifierError, ModelLoadError
+from .output import format_predictions
+
+PICKER_TITLE = "Elija una imagen para clasificar"
+AGAIN_PROMPT = "¿Clasificar otra imagen? (s/n) "
+YES = {"s", "si", "sí"}
+NO = {"n", "no"}
+EXIT_OK, EXIT_MODEL_FAILED = 0, 2
+
+
+class ModelUnavailable(Exception):
+    """The model failed to load; the loader has already said why."""
+
+
+class DisplayUnavailable(Exception):
+    """No window can be opened (no screen, or Tk cannot start)."""
+
+
+class BackgroundLoader:
+    """Loads the classifier in a thread; get() waits for it, saying so if it must."""
+
+    def __init__(self, load, say):
+        self._load, self._say = load, say
+        self._classifier = None
+        self._failure = None
+        self._done = threading.Event()
+        # Daemon: a user who quits while torch is still importing must not wait for it.
+        self._thread = threading.Thread(target=self._run, name="model-loader", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        try:
+            self._classifier = self._load()
+        except ModelLoadError as exc:
+            self._failure = exc
+            self._say(f"Error: {exc}")  # at once, while the picker may still be open
+        except BaseException as exc:  # a bug: re-raised in the main thread with its traceback
+            self._failure = exc
+        finally:
+            self._done.set()
+
+    @property
+    def failed(self):
+        """True once loading has failed for a reason already told to the user."""
+        return self._done.is_set() and isinstance(self._failure, ModelLoadError)
+
+    def get(self):
+        if not self._done.is_set():
+            self._say("Cargando el modelo…")
+            self._done.wait()
+        if isinstance(self._failure, ModelLoadError):
+            raise ModelUnavailable from self._failure
+        if self._failure is not None:
+            raise self._failure
+        return self._classifier
+
+
+def parse_answer(text):
+    """True for s/si/sí, False for n/no (any case, spaces around), None for anything else."""
+    answer = unicodedata.normalize("NFC", text).strip().casefold()
+    return True if answer in YES else False if answer in NO else None
+
+
+def ask_again(ask, say):
+    """Ask until the answer is yes or no; end of input counts as no."""
+    while True:
+        try:
+            answer = parse_answer(ask(AGAIN_PROMPT))
+        except EOFError:
+            say("")
+            return False
+        if answer is not None:
+            return answer
+        say("Responda «s» para elegir otra imagen o «n» para terminar.")
+
+
+def interactive_loop(ui, loader, top_k, say, ask):
+    """Run until the user says no; returns the exit status."""
+    while True:
+        try:
+            path = ui.pick()
+        except DisplayUnavailable as exc:
+            say(f"No se puede abrir una ventana ({exc}): se usará la terminal.")
+            ui = TerminalUI(ask, say)
+            continue
+        except EOFError:
+            path = None
+        if loader.failed:
+            return EXIT_MODEL_FAILED
+        if path is None:
+            say("No se eligió ninguna imagen.")
+        else:
+            try:
+                _classify_and_show(ui, loader, path, top_k, say)
+            except ModelUnavailable:
+                return EXIT_MODEL_FAILED
+            except DisplayUnavailable as exc:
+                say(f"No se puede abrir una ventana ({exc}): se usará la terminal.")
+                ui = TerminalUI(ask, say)
+        if not ask_again(ask, say):
+            say("¡Hasta luego!")
+            return EXIT_OK
+
+
+def _classify_and_show(ui, loader, path, top_k, say):
+    from .images import open_image
+
+    try:
+        image = open_image(path)
+        classifier = loader.get()
+        [predictions] = classifier.classify([image], top_k)
+    except ClassifierError as exc:
+        say(f"Error: {exc}")
+        return
+    say(f"{path}\n{format_predictions(predictions)}")
+    ui.show(image, predictions, path)
+
+
+class TerminalUI:
+    """No screen: image paths are typed in the terminal and results only printed."""
+
+    def __init__(self, ask, say):
+        self.ask = ask
+
+    def pick(self):
+        # Terminals quote dragged-in paths; the quotes are not part of the name.
+        path = self.ask("Ruta de la imagen (Intro sin nada para ninguna): ").strip().strip("'\"")
+        return path or None
+
+    def show(self, image, predictions, path):
+        pass  # the results are already printed
+
+
+class DesktopUI:
+    """The easygui picker and the matplotlib window."""
+
+    def __init__(self, start_folder):
+        self.folder = start_folder
+
+    def pick(self):
+        import tkinter
+
+        try:
+            path = _easygui_open(self.folder)
+        except tkinter.TclError as exc:
+            raise DisplayUnavailable(str(exc)) from exc
+        if path:
+            self.folder = os.path.dirname(path)
+        return path or None
+
+    def show(self, image, predictions, path):
+        import tkinter
+
+        from .window import show_result
+
+        try:
+            show_result(image, predictions, path)
+        except tkinter.TclError as exc:
+            raise DisplayUnavailable(str(exc)) from exc
+
+
+def picker_filetypes():
+    """easygui file masks: image files first (the default filter), then all files."""
+    masks = [f"*{ext}" for ext in IMAGE_EXTENSIONS] + [f"*{ext.upper()}" for ext in IMAGE_EXTENSIONS]
+    return [[*masks, "Imágenes"], ["*", "Todos los archivos"]]
+
+
+def _easygui_open(folder):
+    import easygui
+    from easygui.boxes import fileopen_box
+
+    setup = fileopen_box.fbs.fileboxSetup
+
+    def images_first(default, filetypes):
+        # easygui always puts its own "All files" first; the picker should open on images.
+        initial_base, initial_file, initial_dir, types = setup(default, filetypes)
+        images = [t for t in types if t[0] == "Imágenes"]
+        rest = [("Todos los archivos", ("*",))]
+        return initial_base, initial_file, initial_dir, images + rest
+
+    fileopen_box.fbs.fileboxSetup = images_first
+    try:
+        return easygui.fileopenbox(title=PICKER_TITLE, default=os.path.join(folder, "*"),
+                                   filetypes=picker_filetypes())
+    finally:
+        fileopen_box.fbs.fileboxSetup = setup
+
+
+def has_display():
+    """False on Linux and other X11 systems without DISPLAY or WAYLAND_DISPLAY."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_interactive(args):
+    """Entry of the desktop mode; the model loads behind the picker."""
+    from .cli import load_classifier
+
+    def say(message):
+        print(message, flush=True)
+
+    loader = BackgroundLoader(lambda: _load_for_desktop(args, load_classifier), say).start()
+    if has_display():
+        ui = DesktopUI(os.getcwd())
+    else:
+        say("No hay pantalla disponible: escriba la ruta de cada imagen en la terminal.")
+        ui = TerminalUI(input, say)
+    try:
+        return interactive_loop(ui, loader, args.top_k, say, input)
+    except KeyboardInterrupt:
+        say("\n¡Hasta luego!")
+        return EXIT_OK
+
+
+def _load_for_desktop(args, load_classifier):
+    classifier = load_classifier(args)
+    if has_display():
+        from . import window
+
+        window._pyplot()  # import matplotlib now, not when the first window opens
+    return classifier

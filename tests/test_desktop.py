@@ -1,0 +1,79 @@
+"""End to end in real windows: Xvfb, the real script, xdotool at the keyboard."""
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import xdesktop
+from conftest import LINE, PHOTOS, REPO
+
+pytestmark = pytest.mark.skipif(xdesktop.available() is not None, reason=str(xdesktop.available()))
+
+PICKER = "^Elija una imagen"
+WINDOW = "^Clasificador de im"
+BAR_ORANGE = np.array([255, 127, 14])  # matplotlib "tab:orange", the first bar
+
+
+def _orange_pixels(image):
+    return int((np.abs(np.asarray(image.convert("RGB")).astype(int) - BAR_ORANGE).sum(axis=2) < 30).sum())
+
+
+def _wait_drawn(screen, window, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shot = screen.screenshot(window)
+        if _orange_pixels(shot) > 300:
+            return shot
+        time.sleep(0.1)
+    raise TimeoutError("the window stayed blank")
+
+
+def _pick_and_see(screen, program, path):
+    picker = screen.find(PICKER, process=program)
+    screen.type_and_enter(picker, str(path))
+    window = screen.find(WINDOW, process=program)
+    shot = _wait_drawn(screen, window)
+    return window, shot
+
+
+def test_pick_see_close_and_answer_in_real_windows(tiny_model_dir, tmp_path):
+    panorama = tmp_path / "panorama.png"
+    Image.open(PHOTOS[0]).convert("RGB").resize((5000, 10)).save(panorama)
+    with xdesktop.VirtualScreen(1280, 1024) as screen:
+        program = subprocess.Popen(
+            [sys.executable, "script_modelo.py", "--model", str(tiny_model_dir)],
+            cwd=REPO, env=screen.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, encoding="utf-8",
+        )
+        try:
+            window, _ = _pick_and_see(screen, program, panorama)
+            x, y, width, height = screen.geometry(window)
+            assert x + width <= 1280 and y + height <= 1024, "a panorama pushed the window off the screen"
+            screen.close(window)
+            screen.wait_gone(window)
+            program.stdin.write("s\n")
+            program.stdin.flush()
+
+            window, shot = _pick_and_see(screen, program, PHOTOS[0])
+            shot.save(tmp_path / "window.png")
+            pixels = np.asarray(shot.convert("L"), dtype=float)
+            assert pixels.std() > 30, "the window is blank"
+            screen.close(window)
+            screen.wait_gone(window)
+            out, err = program.communicate("n\n", timeout=60)
+        finally:
+            if program.poll() is None:
+                program.kill()
+    assert program.returncode == 0, err
+    assert "Traceback" not in err
+    # Piped answers are not echoed, so what follows a prompt starts on its line.
+    lines = out.replace("(s/n) ", "(s/n)\n").splitlines()
+    for path in (panorama, PHOTOS[0]):
+        start = lines.index(str(path))
+        assert all(LINE.match(line) for line in lines[start + 1:start + 8]), lines[start:start + 8]
+    assert out.count("¿Clasificar otra imagen? (s/n)") == 2
+    assert out.rstrip().endswith("¡Hasta luego!")
