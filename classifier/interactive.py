@@ -155,10 +155,14 @@ class DesktopUI:
     def pick(self):
         import tkinter
 
+        from .window import collect_tk_garbage
+
         try:
             path = _easygui_open(self.folder)
         except tkinter.TclError as exc:
             raise DisplayUnavailable(str(exc)) from exc
+        finally:
+            collect_tk_garbage()
         if path:
             self.folder = os.path.dirname(path)
         return path or None

@@ -8,17 +8,23 @@ import os
 import re
 import socket
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import pairwise
 from typing import NamedTuple
 
 import torch
+from PIL import Image
 
+from .accel import pack_linear_layers
 from .defaults import DEFAULT_MODEL, DEFAULT_REVISION
 from .errors import ModelLoadError
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
 _HUB_PATTERNS = ["*.json", "*.safetensors"]
 _GENERIC_LABEL = re.compile(r"LABEL_\d+")
+_MAX_BANDS = 4
+_BAND_MIN_PIXELS = 1_000_000  # below this, starting threads costs more than it saves
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -40,6 +46,9 @@ class Classifier:
         config = model.config
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self._resize_to = _plain_resize_target(processor)
+        # Threads start on first use; a photo's resize is split over them.
+        self._band_count = min(os.cpu_count() or 1, _MAX_BANDS)
+        self._band_pool = ThreadPoolExecutor(max_workers=self._band_count, thread_name_prefix="resize")
 
     @classmethod
     def load(cls, model=DEFAULT_MODEL, revision=None, device="auto", fast=False,
@@ -57,6 +66,8 @@ class Classifier:
         hf_model, processor = _load_folder(folder, model, show_progress)
         dtype = fast_dtype(torch_device) if fast else torch.float32
         hf_model.to(torch_device, dtype)
+        if torch_device.type == "cpu":
+            pack_linear_layers(hf_model)
         return cls(hf_model, processor, torch_device, dtype, fast=fast, source=model)
 
     @property
@@ -72,11 +83,13 @@ class Classifier:
         """RGB PIL image -> pixel_values (1, C, H, W), equal to the image processor's output.
 
         The processor converts a large photo to NumPy and back to PIL before it
-        resizes; resizing the PIL image first with the same filter gives the same
-        pixels at a fraction of the cost, and the processor does the rest.
+        resizes; resizing the PIL image first with the same filter (in bands, on
+        several cores) gives the same pixels at a fraction of the cost, and the
+        processor does the rest.
         """
         if self._resize_to is not None:
-            image = image.resize(self._resize_to, resample=self.processor.resample)
+            image = resize_in_bands(image, self._resize_to, self.processor.resample, self._band_pool,
+                                    self._band_count)
             inputs = self.processor(images=image, do_resize=False, return_tensors="pt")
         else:
             inputs = self.processor(images=image, return_tensors="pt")
@@ -101,6 +114,33 @@ class Classifier:
             return []
         probs = self.probabilities(torch.cat([self.preprocess(image) for image in images]))
         return [self.top_k(row, k) for row in probs]
+
+
+def resize_in_bands(image, size, resample, pool, bands):
+    """image.resize(size, resample), byte for byte, with the costly pass spread over threads.
+
+    Pillow resizes in two passes. When it runs the horizontal pass first (Pillow 13
+    runs the vertical one first only when the height shrinks more than twice as much
+    as the width; older versions never do), that pass applied to bands of rows, then
+    the vertical pass on the reassembled middle image, gives the same bytes: each
+    output pixel sees the same source pixels and the same filter coefficients.
+    """
+    width, height = size
+    source_width, source_height = image.size
+    vertical_first = source_height - height > 0 and source_height - height > (source_width - width) * 2
+    if (vertical_first or bands < 2 or width == source_width or height == source_height
+            or source_width * source_height < _BAND_MIN_PIXELS):
+        return image.resize(size, resample=resample)
+    edges = [source_height * i // bands for i in range(bands + 1)]
+    strips = pool.map(
+        lambda rows: image.resize((width, rows[1] - rows[0]), resample=resample,
+                                  box=(0, rows[0], source_width, rows[1])),
+        pairwise(edges),
+    )
+    middle = Image.new(image.mode, (width, source_height))
+    for top, strip in zip(edges[:-1], strips, strict=True):
+        middle.paste(strip, (0, top))
+    return middle.resize(size, resample=resample, box=(0, 0, width, source_height))
 
 
 def _plain_resize_target(processor):

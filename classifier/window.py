@@ -72,3 +72,16 @@ def show_result(image, predictions, path):
         plt.show(block=True)
     finally:
         plt.close(figure)
+        collect_tk_garbage()
+
+
+def collect_tk_garbage():
+    """Free closed Tk windows now, on the main thread.
+
+    A closed figure leaves reference cycles holding Tk variables and images. Left to the
+    cyclic collector, they may be freed on whichever thread allocates next (a resize
+    worker, say); Tk calls from there fail or block the window of the next image.
+    """
+    import gc
+
+    gc.collect()

@@ -37,19 +37,6 @@ def _read_until(fd, text, transcript, timeout=120):
     return transcript
 
 
-def _settled(screen, window, timeout=30):
-    """A screenshot once two in a row are equal (the figure has finished drawing)."""
-    previous = None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        shot = screen.screenshot(window)
-        if previous is not None and shot.tobytes() == previous.tobytes():
-            return shot
-        previous = shot
-    return previous
-
-
 def capture(model, image, extra_args=(), window_name="window"):
     main_fd, terminal_fd = pty.openpty()
     transcript = bytearray()
@@ -66,7 +53,7 @@ def capture(model, image, extra_args=(), window_name="window"):
             screen.screenshot(picker).save(DOCS / "selector.png")
             screen.type_and_enter(picker, image)
             window = screen.find("^Clasificador de im", process=program)
-            _settled(screen, window).save(DOCS / f"{window_name}.png")
+            screen.settled(window, pause=0.5).save(DOCS / f"{window_name}.png")
             screen.close(window)
             _read_until(main_fd, "(s/n)", transcript)
             os.write(main_fd, b"n\n")

@@ -171,3 +171,16 @@ def test_real_process_prints_json_quietly(tiny_model_dir):
     [record] = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
     assert record["path"] == str(PHOTOS[0]) and len(record["predictions"]) == 7
     assert {p["label"] for p in record["predictions"]} <= set(TINY_LABELS)
+
+
+def test_fast_mode_stays_close_to_exact_mode(capsys, tiny_model_dir):
+    runs = {}
+    for mode in ([], ["--rapido"]):
+        code, out, err = run(capsys, "--model", tiny_model_dir, "--format", "json", "-k", 100, *mode, *PHOTOS)
+        assert code == 0
+        runs[bool(mode)] = [json.loads(line) for line in out.splitlines()]
+    for exact, fast in zip(runs[False], runs[True], strict=True):
+        assert exact["predictions"][0]["label"] == fast["predictions"][0]["label"]
+        exact_scores = {p["label"]: p["score"] for p in exact["predictions"]}
+        # bfloat16 keeps 8 significant bits: a few hundredths on this tiny model's sharp scores.
+        assert max(abs(p["score"] - exact_scores[p["label"]]) for p in fast["predictions"]) < 0.1

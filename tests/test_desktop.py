@@ -25,9 +25,9 @@ def _orange_pixels(image):
 def _wait_drawn(screen, window, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        shot = screen.screenshot(window)
-        if _orange_pixels(shot) > 300:
-            return shot
+        if _orange_pixels(screen.screenshot(window)) > 300:
+            # As a person would: look at the finished window before reaching for its x.
+            return screen.settled(window, pause=0.3)
         time.sleep(0.1)
     raise TimeoutError("the window stayed blank")
 
@@ -65,9 +65,12 @@ def test_pick_see_close_and_answer_in_real_windows(tiny_model_dir, tmp_path):
             screen.close(window)
             screen.wait_gone(window)
             out, err = program.communicate("n\n", timeout=60)
-        finally:
-            if program.poll() is None:
-                program.kill()
+        except (TimeoutError, RuntimeError, AssertionError) as failure:
+            program.kill()
+            out, err = program.communicate()
+            ids = screen.xdotool("search", "--onlyvisible", "--name", "").split()
+            names = {i: screen.xdotool("getwindowname", i) for i in ids}
+            raise AssertionError(f"{failure}\n{names}\n--- stdout ---\n{out}\n--- stderr ---\n{err}") from failure
     assert program.returncode == 0, err
     assert "Traceback" not in err
     # Piped answers are not echoed, so what follows a prompt starts on its line.

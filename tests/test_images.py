@@ -326,3 +326,12 @@ def test_folder_without_images_is_an_error_not_a_silent_skip(tmp_path):
 def test_files_and_missing_paths_pass_through_in_order(tmp_path):
     inputs = ["x.jpg", str(tmp_path / "nope"), "y.png"]
     assert list(expand_inputs(inputs)) == [(p, None) for p in inputs]
+
+
+def test_fast_decoding_shrinks_a_jpeg_but_not_below_the_model_input(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.open(PHOTOS[0]).convert("RGB").resize((4000, 3000)).save(path, quality=90)
+    reduced = open_image(path, min_size=(224, 224))
+    assert reduced.mode == "RGB"
+    assert 224 <= min(reduced.size) and max(reduced.size) <= 1000  # 1/8 scale: 500 x 375
+    assert open_image(path).size == (4000, 3000)

@@ -17,7 +17,8 @@ def _random_image(width, height, mode="RGB", seed=0):
     return Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
 
 
-SIZES = [(1, 1), (48, 32), (640, 480), (480, 640), (5000, 10), (10, 5000), (1999, 1333)]
+SIZES = [(1, 1), (48, 32), (640, 480), (480, 640), (5000, 10), (10, 5000), (1999, 1333), (4000, 3000),
+         (3000, 4000), (900, 3000)]
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -34,6 +35,29 @@ def test_preprocess_of_real_photos_is_bit_identical(tiny_classifier):
         image = Image.open(path).convert("RGB")
         expected = tiny_classifier.processor(images=image, return_tensors="pt")["pixel_values"]
         assert torch.equal(tiny_classifier.preprocess(image), expected), path.name
+
+
+BAND_SHAPES = [(4000, 3000), (3000, 4000), (542, 2443), (710, 768), (10, 5000), (5000, 10), (300, 200),
+               (225, 225), (7, 9), (1333, 1999)]
+BAND_TARGETS = [(224, 224), (48, 32), (384, 384), (32, 48)]
+
+
+@pytest.mark.parametrize("shape", BAND_SHAPES + [tuple(int(v) for v in np.random.default_rng(3).integers(2, 2500, 2))
+                                                 for _ in range(12)])
+def test_resizing_in_bands_gives_pillows_bytes(monkeypatch, shape):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from classifier.model import resize_in_bands
+
+    monkeypatch.setattr("classifier.model._BAND_MIN_PIXELS", 0)  # split even small pictures
+    image = _random_image(*shape, seed=shape[0] * 7 + shape[1])
+    with ThreadPoolExecutor(3) as pool:
+        for size in BAND_TARGETS:
+            for resample in (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS):
+                expected = np.asarray(image.resize(size, resample=resample))
+                for bands in (2, 3):
+                    actual = np.asarray(resize_in_bands(image, size, resample, pool, bands))
+                    np.testing.assert_array_equal(actual, expected, err_msg=f"{shape}->{size} {resample} {bands}")
 
 
 def test_shortcut_is_used_and_sized_width_by_height(tiny_classifier):

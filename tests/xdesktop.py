@@ -69,7 +69,21 @@ class VirtualScreen:
             time.sleep(0.02)
         raise TimeoutError(f"no window {name!r} within {timeout} s")
 
+    def settled(self, window, timeout=30, pause=0.25):
+        """Screenshot of the window once two in a row, pause seconds apart, are equal."""
+        deadline = time.monotonic() + timeout
+        previous = self.screenshot(window)
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            shot = self.screenshot(window)
+            if shot.tobytes() == previous.tobytes():
+                return shot
+            previous = shot
+        return previous
+
     def type_and_enter(self, window, text):
+        # A dialog still drawing itself has not yet given its entry the focus: keys would be lost.
+        self.settled(window)
         # Real key events to the focused window: Tk ignores synthetic ones (xdotool --window).
         self.xdotool("windowfocus", "--sync", str(window))
         self.xdotool("type", "--delay", "2", text)
@@ -103,7 +117,7 @@ class VirtualScreen:
             message = event.ClientMessage(window=target, client_type=protocols,
                                           data=(32, [delete, X.CurrentTime, 0, 0, 0]))
             target.send_event(message, event_mask=X.NoEventMask)
-            connection.flush()
+            connection.sync()  # a round trip: the server has handled the message before we hang up
         finally:
             connection.close()
 
