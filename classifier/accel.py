@@ -7,10 +7,14 @@ pass. Results agree to float rounding (about 1e-6 on the logits), and each layer
 checked against the plain layer before it is swapped.
 """
 
+import ctypes
+import sys
+
 import torch
 from torch import nn
 
 _CHECK_ROWS = 5
+_MADV_DONTNEED = 4  # Linux
 
 
 class PackedLinear(nn.Module):
@@ -49,8 +53,49 @@ def pack_linear_layers(model, rows_hint=256):
                     setattr(parent, name, packed)
                     if gelu:
                         parent.activation_fn = nn.Identity()
+                    _forget_file_pages(child.weight)
                     swapped += 1
     return swapped
+
+
+def _forget_file_pages(tensor):
+    """Hand back the RAM of a weight read through the safetensors file mapping.
+
+    transformers maps the weights file into memory; reading a weight to pack it makes
+    its pages resident, and they would stay so beside the packed copy (twice the model
+    in RAM). The packed copy is all we use from now on: the kernel may drop those pages,
+    and would reread them from the file if anything ever touched them again. Only done
+    on Linux, and only for memory that is a mapping of a .safetensors file.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    start = tensor.data_ptr()
+    end = start + tensor.numel() * tensor.element_size()
+    if not _in_safetensors_mapping(start, end):
+        return
+    page = _page_size()
+    first, last = -(-start // page) * page, end // page * page  # whole pages inside the tensor
+    if last > first:
+        ctypes.CDLL(None).madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
+
+
+def _in_safetensors_mapping(start, end):
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split(maxsplit=5)
+                low, high = (int(value, 16) for value in fields[0].split("-"))
+                if low <= start and end <= high:
+                    return len(fields) == 6 and fields[5].strip().endswith(".safetensors")
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def _page_size():
+    import mmap
+
+    return mmap.PAGESIZE
 
 
 def _fusable_gelu(parent, name):

@@ -21,6 +21,7 @@ from .errors import ModelLoadError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROGRESS_MIN_IMAGES = 10
+PACK_MIN_IMAGES = 10
 
 DESCRIPTION = (
     f"Clasifica imágenes en este equipo con el Vision Transformer {DEFAULT_MODEL}.\n"
@@ -153,8 +154,12 @@ def main(argv=None):
         return EXIT_INTERRUPTED
 
 
-def load_classifier(args):
-    """The model named by the options, loaded once; says so when it must download."""
+def load_classifier(args, images_expected=None):
+    """The model named by the options, loaded once; says so when it must download.
+
+    images_expected: how many images it will see, when known; a few do not repay
+    repacking the weights. None (the desktop loop) packs, behind the file picker.
+    """
     from .model import Classifier
 
     if not args.verbose:
@@ -166,6 +171,7 @@ def load_classifier(args):
     return Classifier.load(
         args.model, revision=args.revision, device=args.device, fast=args.rapido,
         show_progress=args.verbose, on_download=_announce_download,
+        pack=images_expected is None or images_expected >= PACK_MIN_IMAGES,
     )
 
 
@@ -179,12 +185,12 @@ def run_batch(args):
     from .images import expand_inputs
     from .output import WRITERS
 
+    inputs = list(expand_inputs(args.paths, recursive=args.recursive))
     try:
-        classifier = load_classifier(args)
+        classifier = load_classifier(args, images_expected=len(inputs))
     except ModelLoadError as exc:
         _say(f"Error: {exc}")
         return EXIT_USAGE
-    inputs = list(expand_inputs(args.paths, recursive=args.recursive))
     writer = _ProgressWriter(WRITERS[args.format](sys.stdout, sys.stderr), len(inputs))
     failed = False
     try:
