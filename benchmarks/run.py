@@ -254,6 +254,30 @@ class Bench:
 
         return classifier.probabilities(load_pixels(classifier, str(path)))[0].numpy()
 
+    def attention_map(self, exact):
+        """The map's extra cost per image, and proof that runs without it did not slow down."""
+        from classifier.batch import classify_paths
+
+        photo = str(self.photos[0])
+
+        def with_map():
+            [result] = classify_paths(exact, [(photo, None)], DEFAULT_TOP_K, batch_size=1, maps=True)
+            assert result.heatmap is not None
+
+        before = median_time(lambda: self.ours_single(exact, photo), self.runs)
+        mapped = median_time(with_map, self.runs)
+        after = median_time(lambda: self.ours_single(exact, photo), self.runs)
+        from PIL import Image
+
+        pixels = exact.preprocess(Image.new("RGB", exact.draft_size))
+        forward = median_time(lambda: exact.probabilities(pixels), self.runs)
+        forward_mapped = median_time(lambda: exact.probabilities_and_maps(pixels), self.runs)
+        self.row("mapa de atención: 1 JPEG de 12 MP con mapa frente a sin mapa", mapped, before, "s")
+        self.row("mapa de atención: solo el forward, con mapa frente a sin mapa", forward_mapped, forward, "s")
+        self.row("sin mapa, después de pedir mapas frente a antes (no se ralentiza)", after, before, "s", "≈ 1×")
+        self.notes.append(f"Coste extra del mapa por imagen: {(mapped - before) * 1000:.0f} ms "
+                          f"({(forward_mapped - forward) * 1000:.0f} ms en el forward).")
+
     def gflops(self, exact, fast):
         import torch
 
@@ -344,6 +368,7 @@ def main():
         bench.warm(exact, fast, pipe)
         bench.throughput(exact, fast, pipe)
         bench.agreement(exact, fast, pipe)
+        bench.attention_map(exact)
         bench.gflops(exact, fast)
         del exact, fast, pipe
         bench.memory(script, folder)

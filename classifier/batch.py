@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from .drawing import display_copy
 from .errors import ClassifierError
 from .images import open_image
 from .output import Result
@@ -13,16 +14,27 @@ from .output import Result
 
 def load_pixels(classifier, path):
     """File -> pixel_values for the classifier; fast mode lets JPEG decode at reduced size."""
+    return _load(classifier, path, pictures=False)[0]
+
+
+def _load(classifier, path, pictures):
     min_size = classifier.draft_size if classifier.fast else None
-    return classifier.preprocess(open_image(path, min_size=min_size))
+    image = open_image(path, min_size=min_size)
+    pixels = classifier.preprocess(image)
+    if not pictures:
+        return pixels, None, None
+    seen = classifier.seen_region(image)
+    picture = display_copy(image)
+    return pixels, picture, picture if seen is image else display_copy(seen)
 
 
-def classify_paths(classifier, inputs, top_k, batch_size, workers=None):
+def classify_paths(classifier, inputs, top_k, batch_size, workers=None, maps=False):
     """Yield one Result per (path, error) input, in input order.
 
     Worker threads decode and preprocess the next images (Pillow and NumPy release
     the GIL) while the model runs on the current batch. A file that fails becomes
-    an error Result; the batch goes on.
+    an error Result; the batch goes on. maps: also the attention map of each image,
+    with display-size pictures to draw it on.
     """
     workers = workers or min(4, os.cpu_count() or 1)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
@@ -32,31 +44,36 @@ def classify_paths(classifier, inputs, top_k, batch_size, workers=None):
     try:
         while True:
             for path, error in inputs:
-                pending.append((path, error if error is not None else pool.submit(load_pixels, classifier, path)))
+                pending.append((path, error if error is not None else pool.submit(_load, classifier, path, maps)))
                 if len(pending) >= lookahead:
                     break
             if not pending:
                 return
             batch = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-            yield from _run_batch(classifier, batch, top_k)
+            yield from _run_batch(classifier, batch, top_k, maps)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _run_batch(classifier, batch, top_k):
+def _run_batch(classifier, batch, top_k, maps):
     results = [None] * len(batch)
-    ready, pixels = [], []
+    ready, loaded = [], []
     for index, (path, job) in enumerate(batch):
         if isinstance(job, ClassifierError):
             results[index] = Result(path, error=str(job))
             continue
         try:
-            pixels.append(job.result())
+            loaded.append(job.result())
             ready.append(index)
         except ClassifierError as exc:
             results[index] = Result(path, error=str(exc))
-    if pixels:
-        probs = classifier.probabilities(torch.cat(pixels))
-        for index, row in zip(ready, probs, strict=True):
-            results[index] = Result(batch[index][0], predictions=classifier.top_k(row, top_k))
+    if loaded:
+        pixels = torch.cat([item[0] for item in loaded])
+        if maps:
+            probs, heatmaps = classifier.probabilities_and_maps(pixels)
+        else:
+            probs, heatmaps = classifier.probabilities(pixels), [None] * len(loaded)
+        for index, row, heatmap, (_, picture, seen) in zip(ready, probs, heatmaps, loaded, strict=True):
+            results[index] = Result(batch[index][0], predictions=classifier.top_k(row, top_k),
+                                    heatmap=heatmap, picture=picture, seen=seen)
     return results

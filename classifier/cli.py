@@ -5,6 +5,7 @@ transformers are imported after parsing, so --help answers at once.
 """
 
 import argparse
+import os
 import re
 import sys
 
@@ -96,6 +97,12 @@ def build_parser():
         help="formato de salida por lotes: text (tabla), json (JSON Lines, un objeto por imagen) "
              "o csv (path,rank,label,score) (por defecto: text)",
     )
+    results.add_argument(
+        "--mapa", metavar="CARPETA",
+        help="guarda en CARPETA, por cada imagen, un PNG con la imagen, el mapa de atención (dónde miró el "
+             "modelo) encima y las clases más probables, llamado como la imagen más _mapa.png "
+             "(por defecto: no se guardan mapas)",
+    )
     model = parser.add_argument_group("modelo")
     model.add_argument(
         "--model", default=DEFAULT_MODEL, metavar="MODELO",
@@ -181,11 +188,16 @@ def _announce_download(model):
 
 
 def run_batch(args):
+    from .attention import MapUnavailable
     from .batch import classify_paths
     from .images import expand_inputs
     from .output import WRITERS
 
     inputs = list(expand_inputs(args.paths, recursive=args.recursive))
+    maps = _MapFolder(args.mapa) if args.mapa else None
+    if maps is not None and maps.error:
+        _say(f"Error: {maps.error}")
+        return EXIT_USAGE
     try:
         classifier = load_classifier(args, images_expected=len(inputs))
     except ModelLoadError as exc:
@@ -194,12 +206,51 @@ def run_batch(args):
     writer = _ProgressWriter(WRITERS[args.format](sys.stdout, sys.stderr), len(inputs))
     failed = False
     try:
-        for result in classify_paths(classifier, inputs, args.top_k, args.batch_size):
+        for result in classify_paths(classifier, inputs, args.top_k, args.batch_size, maps=maps is not None):
+            if maps is not None and result.error is None:
+                result = maps.save(result)
             failed |= result.error is not None
             writer.write(result)
+    except MapUnavailable as exc:
+        _say(f"Error: {exc}")
+        return EXIT_USAGE
     finally:
         writer.close()
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+class _MapFolder:
+    """Where --mapa writes one PNG per image, named after it (gato.jpg -> gato_mapa.png)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.used = set()
+        self.error = None
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            self.error = f"No se puede crear la carpeta de mapas «{folder}»: {exc.strerror or exc}."
+
+    def save(self, result):
+        from .drawing import save_result
+
+        name = self._name_for(result.path)
+        target = os.path.join(self.folder, name)
+        try:
+            save_result(target, result.picture, result.predictions, os.path.basename(result.path),
+                        result.heatmap, result.seen)
+        except OSError as exc:
+            return result._replace(predictions=None, error=(
+                f"No se pudo guardar el mapa de «{result.path}» en «{target}»: {exc.strerror or exc}."))
+        return result._replace(map_file=target, heatmap=None, picture=None, seen=None)
+
+    def _name_for(self, path):
+        stem = os.path.splitext(os.path.basename(path))[0] or "imagen"
+        name, copy = f"{stem}_mapa.png", 2
+        while name in self.used:  # gato.jpg and gato.png, or two folders with a gato.jpg
+            name, copy = f"{stem}_mapa_{copy}.png", copy + 1
+        self.used.add(name)
+        return name
 
 
 class _ProgressWriter:

@@ -118,17 +118,21 @@ def interactive_loop(ui, loader, top_k, say, ask):
 
 
 def _classify_and_show(ui, loader, path, top_k, say):
+    from .attention import MapUnavailable
     from .images import open_image
 
     try:
         image = open_image(path)
         classifier = loader.get()
-        [predictions] = classifier.classify([image], top_k)
+        try:
+            [(predictions, heatmap)] = classifier.classify_with_maps([image], top_k)
+        except MapUnavailable:  # not a ViT-like model: the window shows no map
+            [predictions], heatmap = classifier.classify([image], top_k), None
     except ClassifierError as exc:
         say(f"Error: {exc}")
         return
     say(f"{path}\n{format_predictions(predictions)}")
-    ui.show(image, predictions, path)
+    ui.show(image, predictions, path, heatmap, classifier.seen_region(image))
 
 
 class TerminalUI:
@@ -142,7 +146,7 @@ class TerminalUI:
         path = self.ask("Ruta de la imagen (Intro sin nada para ninguna): ").strip().strip("'\"")
         return path or None
 
-    def show(self, image, predictions, path):
+    def show(self, image, predictions, path, heatmap=None, seen=None):
         pass  # the results are already printed
 
 
@@ -167,13 +171,13 @@ class DesktopUI:
             self.folder = os.path.dirname(path)
         return path or None
 
-    def show(self, image, predictions, path):
+    def show(self, image, predictions, path, heatmap=None, seen=None):
         import tkinter
 
         from .window import show_result
 
         try:
-            show_result(image, predictions, path)
+            show_result(image, predictions, path, heatmap, seen)
         except tkinter.TclError as exc:
             raise DisplayUnavailable(str(exc)) from exc
 

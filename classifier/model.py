@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from .accel import pack_linear_layers
+from .attention import MapUnavailable, class_token_maps
 from .defaults import DEFAULT_MODEL, DEFAULT_REVISION
 from .errors import ModelLoadError
 
@@ -46,6 +47,7 @@ class Classifier:
         config = model.config
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self._resize_to = _plain_resize_target(processor)
+        self._attention = model.config._attn_implementation  # the fast one, kept for runs without maps
         # Threads start on first use; a photo's resize is split over them.
         self._band_count = min(os.cpu_count() or 1, _MAX_BANDS)
         self._band_pool = ThreadPoolExecutor(max_workers=self._band_count, thread_name_prefix="resize")
@@ -102,6 +104,45 @@ class Classifier:
         logits = self.model(pixel_values=pixel_values.to(self.device, self.dtype)).logits
         return torch.softmax(logits.float(), dim=-1).cpu()
 
+    @torch.inference_mode()
+    def probabilities_and_maps(self, pixel_values):
+        """Like probabilities(), plus each image's attention-rollout map (N, rows, columns) in NumPy.
+
+        Attention weights come only from the eager attention: it is switched on for
+        this call alone, so runs without maps keep the fast one.
+        """
+        self.model.set_attn_implementation("eager")
+        try:
+            outputs = self.model(pixel_values=pixel_values.to(self.device, self.dtype), output_attentions=True)
+        finally:
+            self.model.set_attn_implementation(self._attention)
+        probs = torch.softmax(outputs.logits.float(), dim=-1).cpu()
+        maps = class_token_maps(outputs.attentions, self._patch_grid(pixel_values))
+        return probs, maps.cpu().numpy()
+
+    def _patch_grid(self, pixel_values):
+        patch = getattr(self.model.config, "patch_size", None)
+        if patch is None:
+            raise MapUnavailable("Este modelo no trabaja con parches de imagen: no se puede calcular el mapa.")
+        patch_height, patch_width = (patch, patch) if isinstance(patch, int) else patch
+        return pixel_values.shape[-2] // patch_height, pixel_values.shape[-1] // patch_width
+
+    def seen_region(self, image):
+        """The part of a picture the model input covers: all of it, unless the processor crops."""
+        processor = self.processor
+        crop = getattr(processor, "crop_size", None)
+        if not getattr(processor, "do_center_crop", False) or not crop or not crop.height:
+            return image
+        width, height = image.size
+        size = processor.size
+        if size.height and size.width:
+            scale_x, scale_y = size.width / width, size.height / height
+        else:  # shortest edge resized to size.shortest_edge, aspect kept
+            scale_x = scale_y = size.shortest_edge / min(width, height)
+        crop_width, crop_height = crop.width / scale_x, crop.height / scale_y
+        left, top = (width - crop_width) / 2, (height - crop_height) / 2
+        return image.crop((round(left), round(top), round(left + crop_width), round(top + crop_height)))
+
     def top_k(self, probs, k):
         """One row of probabilities -> the k best predictions, highest first (k clamped)."""
         k = min(k, self.num_labels)
@@ -115,6 +156,11 @@ class Classifier:
             return []
         probs = self.probabilities(torch.cat([self.preprocess(image) for image in images]))
         return [self.top_k(row, k) for row in probs]
+
+    def classify_with_maps(self, images, k):
+        """RGB PIL images -> (k best predictions, attention map as a NumPy array) per image."""
+        probs, maps = self.probabilities_and_maps(torch.cat([self.preprocess(image) for image in images]))
+        return [(self.top_k(row, k), heatmap) for row, heatmap in zip(probs, maps, strict=True)]
 
 
 def resize_in_bands(image, size, resample, pool, bands):

@@ -7,11 +7,19 @@ from typing import NamedTuple
 
 
 class Result(NamedTuple):
-    """One input: its path as the user gave it, and predictions or a Spanish error."""
+    """One input: its path as the user gave it, and predictions or a Spanish error.
+
+    With attention maps asked for: heatmap (rows x columns of patches), a display-size
+    picture and the part of it the model saw.
+    """
 
     path: str
     predictions: list | None = None
     error: str | None = None
+    heatmap: object = None
+    picture: object = None
+    seen: object = None
+    map_file: str | None = None
 
 
 def format_predictions(predictions):
@@ -40,6 +48,8 @@ class TextWriter:
             self.out.write("\n")
         self._first = False
         self.out.write(f"{result.path}\n{format_predictions(result.predictions)}\n")
+        if result.map_file is not None:
+            self.out.write(f"  mapa de atención: {result.map_file}\n")
         self.out.flush()
 
 
@@ -55,6 +65,8 @@ class JsonLinesWriter:
         else:
             record = {"path": result.path,
                       "predictions": [{"label": p.label, "score": p.score} for p in result.predictions]}
+            if result.map_file is not None:
+                record["map"] = result.map_file
         # One write per line: an interrupted run leaves only whole lines behind.
         self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.out.flush()

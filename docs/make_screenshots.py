@@ -5,8 +5,9 @@
 Runs script_modelo.py on a virtual screen (Xvfb), picks images/gato.png in the
 easygui picker with xdotool, photographs the picker and the result window, closes
 the window and answers "n" in a pseudo-terminal, so the transcript holds exactly
-what a terminal would show. Without --model, a full-size ViT-B/16 with random
-weights is built: the predictions in the pictures are then meaningless.
+what a terminal would show; then runs the batch command with --mapa on the same
+photo. Without --model, a full-size ViT-B/16 with random weights is built: the
+predictions and the map in the pictures are then meaningless.
 """
 
 import argparse
@@ -68,6 +69,16 @@ def capture(model, image, extra_args=(), window_name="window"):
     return text
 
 
+def example_map(model, image):
+    """The batch command with --mapa on one photo: its output, and docs/<photo>_mapa.png."""
+    command = ["script_modelo.py", "--model", model, "--mapa", "docs", image]
+    done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True, check=True)
+    shown = " ".join(["python", *command]).replace(model, "CARPETA_DEL_MODELO")
+    text = f"$ {shown}\n{done.stdout}"
+    (DOCS / "mapa.txt").write_text(text, encoding="utf-8")
+    return text
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="carpeta del modelo (por defecto: ViT-B/16 aleatorio temporal)")
@@ -82,7 +93,8 @@ def main():
 
             model = build_random_vit(folder)
         print(capture(model, "images/gato.png"))
-    print(f"Capturas en {DOCS}: selector.png, window.png, terminal.txt")
+        print(example_map(model, "images/gato.png"))
+    print(f"Capturas en {DOCS}: selector.png, window.png, terminal.txt, gato_mapa.png, mapa.txt")
 
 
 if __name__ == "__main__":

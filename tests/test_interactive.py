@@ -24,6 +24,7 @@ class FakeUI:
     def __init__(self, picks):
         self.picks = list(picks)
         self.shown = []
+        self.maps = []
 
     def pick(self):
         item = self.picks.pop(0)
@@ -31,8 +32,9 @@ class FakeUI:
             raise item
         return item
 
-    def show(self, image, predictions, path):
+    def show(self, image, predictions, path, heatmap=None, seen=None):
         self.shown.append((image, predictions, path))
+        self.maps.append(heatmap)
 
 
 class Script:
@@ -86,7 +88,10 @@ def test_a_session_with_a_photo_a_cancel_and_a_bad_file(tiny_classifier, tmp_pat
     assert code == 0
     [(image, predictions, path)] = ui.shown
     assert path == str(PHOTOS[0])
-    assert predictions == tiny_classifier.classify([Image.open(PHOTOS[0]).convert("RGB")], 7)[0]
+    [expected] = tiny_classifier.classify([Image.open(PHOTOS[0]).convert("RGB")], 7)
+    assert [p.label for p in predictions] == [p.label for p in expected]
+    assert [p.score for p in predictions] == pytest.approx([p.score for p in expected], abs=1e-5)
+    assert ui.maps[0].shape == (4, 6)  # the window gets the attention map of the 4 x 6 patch grid
     block = script.lines[0].splitlines()
     assert block[0] == str(PHOTOS[0])
     assert [LINE.match(line)[3] for line in block[1:]] == [f"{p.score:.3f}" for p in predictions]
