@@ -36,7 +36,10 @@ def classify_paths(classifier, inputs, top_k, batch_size, workers=None, maps=Fal
     an error Result; the batch goes on. maps: also the attention map of each image,
     with display-size pictures to draw it on.
     """
-    workers = workers or min(4, os.cpu_count() or 1)
+    # One full-size decode at a time: a 12-megapixel photo takes 48 MB, and a second one in
+    # flight lifts peak memory past the pipeline's for about 10 % more throughput. Reduced
+    # decodes (fast mode) are small: one per core.
+    workers = workers or (min(4, os.cpu_count() or 1) if classifier.fast else 1)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
     pending = deque()  # (path, future or error), in input order
     inputs = iter(inputs)

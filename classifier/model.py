@@ -111,13 +111,16 @@ class Classifier:
         Attention weights come only from the eager attention: it is switched on for
         this call alone, so runs without maps keep the fast one.
         """
-        self.model.set_attn_implementation("eager")
+        try:
+            self.model.set_attn_implementation("eager")
+        except (ValueError, AttributeError) as exc:
+            raise MapUnavailable("Este modelo no puede devolver su atención: no se puede calcular el mapa.") from exc
         try:
             outputs = self.model(pixel_values=pixel_values.to(self.device, self.dtype), output_attentions=True)
         finally:
             self.model.set_attn_implementation(self._attention)
         probs = torch.softmax(outputs.logits.float(), dim=-1).cpu()
-        maps = class_token_maps(outputs.attentions, self._patch_grid(pixel_values))
+        maps = class_token_maps(getattr(outputs, "attentions", None), self._patch_grid(pixel_values))
         return probs, maps.cpu().numpy()
 
     def _patch_grid(self, pixel_values):

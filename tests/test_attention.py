@@ -11,6 +11,7 @@ from transformers import AutoModelForImageClassification
 from classifier.attention import MapUnavailable, class_token_maps, rollout
 from classifier.cli import main
 from conftest import PHOTOS
+from fakes import FakeUI, Script
 
 
 def numpy_rollout(attentions):
@@ -143,3 +144,28 @@ def test_a_map_folder_that_cannot_be_made_is_a_usage_error(capsys, tiny_model_di
     code = main(["--model", str(tiny_model_dir), "--mapa", str(blocker / "mapas"), str(PHOTOS[0])])
     err = capsys.readouterr().err
     assert code == 2 and "No se puede crear la carpeta de mapas" in err
+
+
+def test_a_model_without_attention_says_so_and_the_desktop_goes_on_without_a_map(capsys, tmp_path):
+    from transformers import ConvNextConfig, ConvNextForImageClassification
+    from transformers.models.convnext.image_processing_pil_convnext import ConvNextImageProcessorPil
+
+    from classifier.interactive import BackgroundLoader, interactive_loop
+    from classifier.model import Classifier
+
+    labels = {0: "perro", 1: "gato", 2: "pez"}
+    config = ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, id2label=labels,
+                            label2id={v: k for k, v in labels.items()})
+    ConvNextForImageClassification(config).save_pretrained(tmp_path)
+    ConvNextImageProcessorPil(size={"shortest_edge": 32}).save_pretrained(tmp_path)
+    capsys.readouterr()
+
+    code = main(["--model", str(tmp_path), "--mapa", str(tmp_path / "mapas"), str(PHOTOS[0])])
+    err = capsys.readouterr().err
+    assert code == 2 and "no se puede calcular el mapa" in err and "Traceback" not in err
+
+    classifier = Classifier.load(str(tmp_path), device="cpu")
+    ui, script = FakeUI([str(PHOTOS[0])]), Script(["n"])
+    loader = BackgroundLoader(lambda: classifier, script.say).start()
+    assert interactive_loop(ui, loader, 3, script.say, script.ask) == 0
+    assert ui.maps == [None] and len(ui.shown[0][1]) == 3
