@@ -7,7 +7,10 @@ transformers are imported after parsing, so --help answers at once.
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 from . import __version__
 from .defaults import (
@@ -20,7 +23,7 @@ from .defaults import (
 )
 from .errors import ModelLoadError
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 PROGRESS_MIN_IMAGES = 10
 PACK_MIN_IMAGES = 10
 
@@ -31,7 +34,8 @@ DESCRIPTION = (
 )
 EPILOG = (
     "Códigos de salida: 0 todo clasificado; 1 alguna entrada falló (las demás se muestran);\n"
-    "2 error de uso o modelo que no se puede cargar; 130 interrumpido con Ctrl+C."
+    "2 error de uso o modelo que no se puede cargar; 130 interrumpido con Ctrl+C;\n"
+    "141 quien leía la salida la cerró antes (por ejemplo, | head)."
 )
 
 # argparse writes its own errors in English; these are the ones our options can raise.
@@ -150,6 +154,10 @@ def main(argv=None):
         return exc.code
     _prepare_streams()
     _quiet_libraries(args.verbose)
+    _INTERRUPTED.clear()
+    watching = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _on_ctrl_c) if watching else None
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _hide_interrupts(sys.unraisablehook)
     try:
         if not args.paths:
             from .interactive import run_interactive
@@ -159,6 +167,42 @@ def main(argv=None):
     except KeyboardInterrupt:
         _say("\nInterrumpido.")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (| head -1): stop quietly, as a tool killed by SIGPIPE does.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    finally:
+        sys.unraisablehook = previous_hook
+        if watching:
+            signal.signal(signal.SIGINT, previous)
+
+
+# Set by Ctrl+C. Some libraries swallow KeyboardInterrupt while they import (a bare
+# "except:"); the flag lets us notice afterwards all the same.
+_INTERRUPTED = threading.Event()
+
+
+def _on_ctrl_c(signum, frame):
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def _hide_interrupts(hook):
+    """A Ctrl+C that lands in a destructor is reported as 'Exception ignored': not to the user.
+
+    The flag above still records it, and the run stops with status 130.
+    """
+
+    def unraisable(report):
+        if not issubclass(report.exc_type, KeyboardInterrupt):
+            hook(report)
+
+    return unraisable
+
+
+def _stop_if_interrupted():
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
 
 
 def load_classifier(args, images_expected=None):
@@ -203,7 +247,9 @@ def run_batch(args):
     except ModelLoadError as exc:
         _say(f"Error: {exc}")
         return EXIT_USAGE
-    writer = _ProgressWriter(WRITERS[args.format](sys.stdout, sys.stderr), len(inputs))
+    _stop_if_interrupted()
+    with _uninterrupted():
+        writer = _ProgressWriter(WRITERS[args.format](sys.stdout, sys.stderr), len(inputs))
     failed = False
     try:
         for result in classify_paths(classifier, inputs, args.top_k, args.batch_size, maps=maps is not None):
@@ -265,16 +311,43 @@ class _ProgressWriter:
             self.bar = tqdm(total=total, unit="img", desc="Clasificando", file=sys.stderr, leave=False)
 
     def write(self, result):
-        if self.bar is None:
-            self.writer.write(result)
-            return
-        with self.bar.external_write_mode(file=sys.stdout):
-            self.writer.write(result)
-        self.bar.update()
+        with _uninterrupted():
+            if self.bar is None:
+                self.writer.write(result)
+                return
+            with self.bar.external_write_mode(file=sys.stdout):
+                self.writer.write(result)
+            self.bar.update()
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+@contextmanager
+def _uninterrupted():
+    """Hold Ctrl+C until the lines being written are whole; then it interrupts as usual.
+
+    An interrupted batch leaves whole JSON lines and complete CSV rows behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _discard_stdout():
+    # Python flushes stdout at exit: into a closed pipe that would raise once more.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _say(message):

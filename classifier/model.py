@@ -4,6 +4,7 @@ Stages: PIL image -> pixel_values (the model's own image processor) -> softmax
 probabilities -> top-k predictions. Nothing here prints.
 """
 
+import json
 import os
 import re
 import socket
@@ -306,6 +307,14 @@ def _weight_progress_bars(show):
             hf_logging.enable_progress_bar()
 
 
+def _asks_for_remote_code(folder):
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as file:
+            return "auto_map" in json.load(file)
+    except (OSError, ValueError):
+        return False
+
+
 def _load_folder(folder, name, show_progress):
     """Config, weights (safetensors only) and image processor from a local folder."""
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
@@ -316,6 +325,11 @@ def _load_folder(folder, name, show_progress):
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     except Exception as exc:
+        if _asks_for_remote_code(folder):
+            raise ModelLoadError(
+                f"El modelo «{name}» necesita ejecutar su propio código Python (auto_map en config.json); "
+                "por seguridad este programa nunca ejecuta código que venga con un modelo."
+            ) from exc
         raise ModelLoadError(f"El archivo config.json del modelo «{name}» está dañado o no se reconoce.") from exc
     if config.model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
         raise ModelLoadError(

@@ -14,6 +14,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
 
 REPO = Path(__file__).resolve().parent.parent
+# Figures the reliability tests report at the end of the run (README, section "Fiabilidad").
+reliability = {}
+
 # One line of the text output: rank, label, probability with exactly three decimals.
 LINE = re.compile(r"^  (\d+)  (.+?)  (\d\.\d{3})$")
 PHOTOS = sorted((REPO / "images").glob("*.[jp][pn]g"))
@@ -94,3 +97,18 @@ def reference(tiny_model_dir):
     pipe = pipeline("image-classification", model=str(tiny_model_dir), device="cpu")
     assert pipe.image_processor.backend == "pil"
     return pipe
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what the reliability tests tried, for the README's "Fiabilidad" section."""
+    if not reliability:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("Fiabilidad")
+    if "fuzz" in reliability:
+        counts = reliability["fuzz"]
+        write(f"fuzzing del abridor de imágenes: {counts['casos']} casos; {counts['imagen RGB']} abiertos como RGB, "
+              f"{counts['error en español']} rechazados con su frase; ningún otro resultado")
+    for key, label in (("modelos", "modelos rotos probados"), ("interrupciones", "interrupciones y tuberías probadas")):
+        if key in reliability:
+            write(f"{label}: {len(reliability[key])} ({', '.join(sorted(reliability[key]))})")

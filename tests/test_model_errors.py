@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from classifier.cli import main
-from conftest import PHOTOS
+from conftest import PHOTOS, reliability
+
+TRIED = reliability.setdefault("modelos", set())
 
 
 def _run(capsys, model):
@@ -71,14 +73,14 @@ def _broken_config(folder):
 
 
 BROKEN = {
-    "no weights": (_no_weights, "no contiene los pesos"),
-    "pickle only": (_pickle_only, "pickle"),
-    "truncated weights": (_truncated_weights, "dañados"),
-    "scrambled header": (_scrambled_header, "dañados"),
-    "config without labels": (_no_labels, "no trae los nombres de sus clases"),
-    "head of another size": (_wrong_label_count, "no corresponden"),
-    "no image processor": (_no_processor, "preprocesador"),
-    "config not json": (_broken_config, "config.json"),
+    "sin pesos": (_no_weights, "no contiene los pesos"),
+    "solo pesos pickle": (_pickle_only, "pickle"),
+    "pesos truncados": (_truncated_weights, "dañados"),
+    "cabecera de safetensors corrupta": (_scrambled_header, "dañados"),
+    "config sin nombres de clases": (_no_labels, "no trae los nombres de sus clases"),
+    "cabeza de otro tamaño": (_wrong_label_count, "no corresponden"),
+    "sin preprocesador": (_no_processor, "preprocesador"),
+    "config.json que no es JSON": (_broken_config, "config.json"),
 }
 
 
@@ -87,6 +89,7 @@ def test_broken_model_folder(capsys, tiny_model_copy, case):
     breaker, phrase = BROKEN[case]
     breaker(tiny_model_copy)
     _assert_one_sentence(*_run(capsys, tiny_model_copy), phrase)
+    TRIED.add(case)
 
 
 def test_a_text_model_is_not_an_image_classifier(capsys, tmp_path):
@@ -96,14 +99,17 @@ def test_a_text_model_is_not_an_image_classifier(capsys, tmp_path):
                         intermediate_size=32, id2label={0: "malo", 1: "bueno"}, label2id={"malo": 0, "bueno": 1})
     BertForSequenceClassification(config).save_pretrained(tmp_path)
     _assert_one_sentence(*_run(capsys, tmp_path), "no es un clasificador de imágenes")
+    TRIED.add("modelo de texto")
 
 
 def test_a_folder_that_is_not_a_model(capsys, tmp_path):
     _assert_one_sentence(*_run(capsys, tmp_path), "falta config.json")
+    TRIED.add("carpeta sin modelo")
 
 
 def test_an_invalid_hub_id(capsys):
     _assert_one_sentence(*_run(capsys, "no vale/esto"), "identificador válido")
+    TRIED.add("identificador de hub no válido")
 
 
 def test_the_default_model_without_network_or_cache(capsys):
@@ -111,3 +117,62 @@ def test_the_default_model_without_network_or_cache(capsys):
     out, err = capsys.readouterr()
     _assert_one_sentence(code, out, err, "google/vit-base-patch16-224")
     assert "no hay conexión" in err and "--model CARPETA" in err
+    TRIED.add("modelo por defecto sin red ni caché")
+
+
+def _hub_error(kind):
+    import httpx2
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    response = httpx2.Response(404, request=httpx2.Request("GET", "https://huggingface.co/api/models/x"))
+    return {"repository": RepositoryNotFoundError("not found", response=response),
+            "revision": RevisionNotFoundError("not found", response=response),
+            "network": OSError("connection reset by peer")}[kind]
+
+
+HUB_CASES = {"repository": "hub: repositorio inexistente", "revision": "hub: revisión inexistente",
+             "network": "hub: la red falla en la descarga"}
+
+
+@pytest.mark.parametrize(("kind", "phrase"), [("repository", "no existe en Hugging Face"),
+                                              ("revision", "La revisión «main» no existe"),
+                                              ("network", "no hay conexión")])
+def test_what_the_hub_answers_becomes_one_spanish_sentence(capsys, monkeypatch, kind, phrase):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def snapshot_download(repo_id, revision=None, allow_patterns=None, local_files_only=False):
+        if local_files_only:
+            raise LocalEntryNotFoundError("not cached")
+        raise _hub_error(kind)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot_download)
+    monkeypatch.setattr("classifier.model._hub_reachable", lambda: True)
+    code = main(["--model", "someone/missing-vit", "--revision", "main", str(PHOTOS[0])])
+    out, err = capsys.readouterr()
+    announcement, error = err.strip().splitlines()
+    assert announcement.startswith("Descargando el modelo «someone/missing-vit»")
+    _assert_one_sentence(code, out, error + "\n", phrase)
+    TRIED.add(HUB_CASES[kind])
+
+
+def test_the_first_download_of_the_default_model_announces_its_size(capsys, monkeypatch, tiny_model_dir):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    calls = []
+
+    def snapshot_download(repo_id, revision=None, allow_patterns=None, local_files_only=False):
+        calls.append((repo_id, revision, local_files_only, tuple(allow_patterns)))
+        if local_files_only:
+            raise LocalEntryNotFoundError("not cached")
+        return str(tiny_model_dir)  # what the download would have left in the cache
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot_download)
+    monkeypatch.setattr("classifier.model._hub_reachable", lambda: True)
+    code = main([str(PHOTOS[0])])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.startswith(str(PHOTOS[0]))
+    assert err.strip() == ("Descargando el modelo «google/vit-base-patch16-224» (unos 346 MB). "
+                           "Solo ocurre la primera vez: después se usa la copia guardada.")
+    pinned = "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3"
+    assert calls == [("google/vit-base-patch16-224", pinned, True, ("*.json", "*.safetensors")),
+                     ("google/vit-base-patch16-224", pinned, False, ("*.json", "*.safetensors"))]
