@@ -69,12 +69,9 @@ def main():
     reason = xdesktop.available()
     if reason:
         sys.exit(f"No se puede medir: {reason}")
-    with tempfile.TemporaryDirectory() as folder:
-        model = args.model
-        if model is None:
-            from benchmarks.random_vit import build_random_vit
+    from benchmarks.random_vit import given_or_random_vit
 
-            model = build_random_vit(folder)
+    with given_or_random_vit(args.model) as model:
         results = measure(model, args.runs)
     ours, theirs = (statistics.median(v) for v in results.values())
     print(f"Selector de archivos en pantalla (mediana de {args.runs}; Xvfb):")

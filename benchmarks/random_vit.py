@@ -8,6 +8,18 @@ config.json and preprocessor_config.json; the weights are random, so the labels
 """
 
 import sys
+import tempfile
+from contextlib import contextmanager
+
+
+@contextmanager
+def given_or_random_vit(model=None):
+    """The model folder given, or a random ViT-B/16 in a temporary folder removed afterwards."""
+    if model is not None:
+        yield model
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        yield build_random_vit(folder)
 
 
 def build_random_vit(folder, seed=0):

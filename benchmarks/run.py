@@ -318,6 +318,7 @@ class Bench:
 
 
 def machine():
+    import PIL
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -336,7 +337,7 @@ def machine():
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", sin GPU"
     return (f"{cpu}, {os.cpu_count()} núcleos ({', '.join(flags) or 'sin bf16 nativo'}){gpu}; "
             f"Python {platform.python_version()}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} hilos")
+            f"{torch.get_num_threads()} hilos, Pillow {PIL.__version__}")
 
 
 def main():
@@ -352,12 +353,10 @@ def main():
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
-        if args.model is None:
-            from benchmarks.random_vit import build_random_vit
+    from benchmarks.random_vit import given_or_random_vit
 
-            args.model = build_random_vit(str(scratch / "vit-b16"))
+    with tempfile.TemporaryDirectory() as scratch, given_or_random_vit(args.model) as model:
+        scratch, args.model = Path(scratch), model
         folder = REPO / "benchmarks" / "out" / "fotos_12mp"
         photos, small = make_photos(folder, 8 if args.quick else 32)
         print(f"Máquina: {machine()}; transformers {transformers.__version__}", flush=True)

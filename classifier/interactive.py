@@ -192,21 +192,35 @@ def _easygui_open(folder):
     import easygui
     from easygui.boxes import fileopen_box
 
-    setup = fileopen_box.fbs.fileboxSetup
+    dialogs = fileopen_box.ut.tk_FileDialog  # the tkinter.filedialog that easygui calls
+    ask = dialogs.askopenfilename
 
-    def images_first(default, filetypes):
-        # easygui always puts its own "All files" first; the picker should open on images.
-        initial_base, initial_file, initial_dir, types = setup(default, filetypes)
-        images = [t for t in types if t[0] == "Imágenes"]
-        rest = [("Todos los archivos", ("*",))]
-        return initial_base, initial_file, initial_dir, images + rest
+    def ask_images_first(**options):
+        # easygui always lists its own "All files" first: open on the images instead.
+        images = [kind for kind in options.get("filetypes", ()) if kind[0] == "Imágenes"]
+        options["filetypes"] = images + [("Todos los archivos", ("*",))]
+        _hide_dot_files(options.get("parent"))
+        return ask(**options)
 
-    fileopen_box.fbs.fileboxSetup = images_first
+    dialogs.askopenfilename = ask_images_first
     try:
         return easygui.fileopenbox(title=PICKER_TITLE, default=os.path.join(folder, "*"),
                                    filetypes=picker_filetypes())
     finally:
-        fileopen_box.fbs.fileboxSetup = setup
+        dialogs.askopenfilename = ask
+
+
+def _hide_dot_files(root):
+    """Tk's own dialog (Linux) lists .git, .venv and the like unless told otherwise."""
+    import tkinter
+
+    try:
+        if root.tk.call("tk", "windowingsystem") == "x11":
+            # Loading the dialog's code first creates the variables it reads.
+            root.tk.eval("catch {tk_getOpenFile -no-such-option}; "
+                         "set ::tk::dialog::file::showHiddenBtn 1; set ::tk::dialog::file::showHiddenVar 0")
+    except (AttributeError, tkinter.TclError):
+        pass  # cosmetic only: the dialog works the same with them shown
 
 
 def has_display():

@@ -16,7 +16,6 @@ import pty
 import select
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -86,12 +85,9 @@ def main():
     reason = xdesktop.available()
     if reason:
         sys.exit(f"No se pueden hacer las capturas: {reason}")
-    with tempfile.TemporaryDirectory() as folder:
-        model = args.model
-        if model is None:
-            from benchmarks.random_vit import build_random_vit
+    from benchmarks.random_vit import given_or_random_vit
 
-            model = build_random_vit(folder)
+    with given_or_random_vit(args.model) as model:
         print(capture(model, "images/gato.png"))
         print(example_map(model, "images/gato.png"))
     print(f"Capturas en {DOCS}: selector.png, window.png, terminal.txt, gato_mapa.png, mapa.txt")

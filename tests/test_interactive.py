@@ -206,7 +206,7 @@ def test_the_easygui_filter_list_opens_on_images(monkeypatch):
     assert interactive._easygui_open("/tmp") is None
     assert seen["title"] == "Elija una imagen para clasificar"
     assert [name for name, _ in seen["filetypes"]] == ["Imágenes", "Todos los archivos"]
-    assert fileopen_box.fbs.fileboxSetup.__name__ == "fileboxSetup"  # easygui left as it was
+    assert fileopen_box.ut.tk_FileDialog.askopenfilename is fake_dialog  # easygui left as it was
 
 
 class FakeTk:
