@@ -235,10 +235,10 @@ def run_batch(args):
     from .attention import MapUnavailable
     from .batch import classify_paths
     from .images import expand_inputs
-    from .output import WRITERS
+    from .output import WRITERS, MapFolder
 
     inputs = list(expand_inputs(args.paths, recursive=args.recursive))
-    maps = _MapFolder(args.mapa) if args.mapa else None
+    maps = MapFolder(args.mapa) if args.mapa else None
     if maps is not None and maps.error:
         _say(f"Error: {maps.error}")
         return EXIT_USAGE
@@ -263,40 +263,6 @@ def run_batch(args):
     finally:
         writer.close()
     return EXIT_SOME_FAILED if failed else EXIT_OK
-
-
-class _MapFolder:
-    """Where --mapa writes one PNG per image, named after it (gato.jpg -> gato_mapa.png)."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.used = set()
-        self.error = None
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as exc:
-            self.error = f"No se puede crear la carpeta de mapas «{folder}»: {exc.strerror or exc}."
-
-    def save(self, result):
-        from .drawing import save_result
-
-        name = self._name_for(result.path)
-        target = os.path.join(self.folder, name)
-        try:
-            save_result(target, result.picture, result.predictions, os.path.basename(result.path),
-                        result.heatmap, result.seen)
-        except OSError as exc:
-            return result._replace(predictions=None, error=(
-                f"No se pudo guardar el mapa de «{result.path}» en «{target}»: {exc.strerror or exc}."))
-        return result._replace(map_file=target, heatmap=None, picture=None, seen=None)
-
-    def _name_for(self, path):
-        stem = os.path.splitext(os.path.basename(path))[0] or "imagen"
-        name, copy = f"{stem}_mapa.png", 2
-        while name in self.used:  # gato.jpg and gato.png, or two folders with a gato.jpg
-            name, copy = f"{stem}_mapa_{copy}.png", copy + 1
-        self.used.add(name)
-        return name
 
 
 class _ProgressWriter:
@@ -345,8 +311,12 @@ def _uninterrupted():
 
 def _discard_stdout():
     # Python flushes stdout at exit: into a closed pipe that would raise once more.
+    try:
+        descriptor = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to flush into a pipe
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, descriptor)
     os.close(devnull)
 
 

@@ -38,13 +38,12 @@ class Prediction(NamedTuple):
 class Classifier:
     """A loaded model, its image processor, device and precision; reused for every image."""
 
-    def __init__(self, model, processor, device, dtype, fast=False, source=""):
+    def __init__(self, model, processor, device, dtype, fast=False):
         self.model = model.eval()
         self.processor = processor
         self.device = device
         self.dtype = dtype
         self.fast = fast
-        self.source = source
         config = model.config
         self.labels = [config.id2label[i] for i in range(config.num_labels)]
         self._resize_to = _plain_resize_target(processor)
@@ -72,7 +71,7 @@ class Classifier:
         hf_model.to(torch_device, dtype)
         if pack and torch_device.type == "cpu":
             pack_linear_layers(hf_model)
-        return cls(hf_model, processor, torch_device, dtype, fast=fast, source=model)
+        return cls(hf_model, processor, torch_device, dtype, fast=fast)
 
     @property
     def num_labels(self):

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 from typing import NamedTuple
 
 
@@ -94,6 +95,40 @@ class CsvWriter:
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         self.out.write(buffer.getvalue())
         self.out.flush()
+
+
+class MapFolder:
+    """Where --mapa writes one PNG per image, named after it (gato.jpg -> gato_mapa.png)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.used = set()
+        self.error = None
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            self.error = f"No se puede crear la carpeta de mapas «{folder}»: {exc.strerror or exc}."
+
+    def save(self, result):
+        from .drawing import save_result
+
+        name = self._name_for(result.path)
+        target = os.path.join(self.folder, name)
+        try:
+            save_result(target, result.picture, result.predictions, os.path.basename(result.path),
+                        result.heatmap, result.seen)
+        except OSError as exc:
+            return result._replace(predictions=None, error=(
+                f"No se pudo guardar el mapa de «{result.path}» en «{target}»: {exc.strerror or exc}."))
+        return result._replace(map_file=target, heatmap=None, picture=None, seen=None)
+
+    def _name_for(self, path):
+        stem = os.path.splitext(os.path.basename(path))[0] or "imagen"
+        name, copy = f"{stem}_mapa.png", 2
+        while name in self.used:  # gato.jpg and gato.png, or two folders with a gato.jpg
+            name, copy = f"{stem}_mapa_{copy}.png", copy + 1
+        self.used.add(name)
+        return name
 
 
 WRITERS = {"text": TextWriter, "json": JsonLinesWriter, "csv": CsvWriter}

@@ -169,3 +169,26 @@ def test_a_model_without_attention_says_so_and_the_desktop_goes_on_without_a_map
     loader = BackgroundLoader(lambda: classifier, script.say).start()
     assert interactive_loop(ui, loader, 3, script.say, script.ask) == 0
     assert ui.maps == [None] and len(ui.shown[0][1]) == 3
+
+
+def test_the_map_is_drawn_over_the_region_a_cropping_processor_keeps(tiny_classifier):
+    """A processor that resizes the short side and crops the centre (as DeiT's does) sees less
+    than the whole picture: the overlay must cover exactly that part."""
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    from classifier.model import Classifier
+
+    processor = ViTImageProcessorPil(size={"shortest_edge": 64}, do_center_crop=True,
+                                     crop_size={"height": 32, "width": 48})
+    cropping = Classifier(tiny_classifier.model, processor, tiny_classifier.device, tiny_classifier.dtype)
+    picture = Image.fromarray(np.random.default_rng(5).integers(0, 256, (200, 400, 3), dtype=np.uint8))
+    seen = cropping.seen_region(picture)
+    # Independently: 400 x 200 -> short side 64 (scale 0.32) -> 128 x 64 -> centre 48 x 32,
+    # i.e. 150 x 100 pixels of the original, centred.
+    assert seen.size == (150, 100)
+    np.testing.assert_array_equal(np.asarray(seen), np.asarray(picture)[50:150, 125:275])
+    # And the model input is that region, up to resampling noise.
+    direct = processor(images=seen.resize((48, 32), Image.Resampling.BILINEAR), do_resize=False,
+                       do_center_crop=False, return_tensors="pt")["pixel_values"]
+    assert (cropping.preprocess(picture) - direct).abs().mean() < 0.15
+    assert tiny_classifier.seen_region(picture) is picture  # the tiny model's processor keeps it all
