@@ -32,10 +32,10 @@ def open_image(path, min_size=None):
             image = _decode(fp, head, path, min_size)
     except PermissionError:
         raise ImageError(path, "no hay permiso para leer el archivo") from None
+    except OSError as exc:  # gone since the check, a disk error, a network drive that dropped
+        raise ImageError(path, f"no se pudo leer el archivo ({exc.strerror or exc})") from exc
     try:
         return _to_rgb(_upright(image))
-    except ImageError:
-        raise
     except Exception as exc:  # Pillow raises many types on exotic modes; none may escape.
         raise ImageError(path, "la imagen no se puede convertir a color RGB") from exc
 

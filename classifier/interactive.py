@@ -9,6 +9,8 @@ import sys
 import threading
 import unicodedata
 
+from .cli import EXIT_OK
+from .cli import EXIT_USAGE as EXIT_MODEL_FAILED
 from .defaults import IMAGE_EXTENSIONS
 from .errors import ClassifierError, ModelLoadError
 from .output import format_predictions
@@ -17,7 +19,6 @@ PICKER_TITLE = "Elija una imagen para clasificar"
 AGAIN_PROMPT = "¿Clasificar otra imagen? (s/n) "
 YES = {"s", "si", "sí"}
 NO = {"n", "no"}
-EXIT_OK, EXIT_MODEL_FAILED = 0, 2
 
 
 class ModelUnavailable(Exception):
@@ -95,8 +96,7 @@ def interactive_loop(ui, loader, top_k, say, ask):
         try:
             path = ui.pick()
         except DisplayUnavailable as exc:
-            say(f"No se puede abrir una ventana ({exc}): se usará la terminal.")
-            ui = TerminalUI(ask, say)
+            ui = _terminal_instead(exc, ask, say)
             continue
         except EOFError:
             path = None
@@ -110,11 +110,15 @@ def interactive_loop(ui, loader, top_k, say, ask):
             except ModelUnavailable:
                 return EXIT_MODEL_FAILED
             except DisplayUnavailable as exc:
-                say(f"No se puede abrir una ventana ({exc}): se usará la terminal.")
-                ui = TerminalUI(ask, say)
+                ui = _terminal_instead(exc, ask, say)
         if not ask_again(ask, say):
             say("¡Hasta luego!")
             return EXIT_OK
+
+
+def _terminal_instead(reason, ask, say):
+    say(f"No se puede abrir una ventana ({reason}): se usará la terminal.")
+    return TerminalUI(ask, say)
 
 
 def _classify_and_show(ui, loader, path, top_k, say):

@@ -335,3 +335,18 @@ def test_fast_decoding_shrinks_a_jpeg_but_not_below_the_model_input(tmp_path):
     assert reduced.mode == "RGB"
     assert 224 <= min(reduced.size) and max(reduced.size) <= 1000  # 1/8 scale: 500 x 375
     assert open_image(path).size == (4000, 3000)
+
+
+def test_a_file_that_vanishes_between_the_check_and_the_read(tmp_path, monkeypatch):
+    path = tmp_path / "se_fue.png"
+    Image.new("RGB", (4, 4)).save(path)
+    real_open = open
+
+    def vanishing_open(file, *args, **kwargs):
+        if os.fspath(file) == str(path):
+            raise FileNotFoundError(2, "No such file or directory")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", vanishing_open)
+    with pytest.raises(ImageError, match="no se pudo leer el archivo"):
+        open_image(path)
