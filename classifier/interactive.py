@@ -163,14 +163,20 @@ class DesktopUI:
     def pick(self):
         import tkinter
 
-        from .window import collect_tk_garbage
+        from .window import collect_tk_garbage, ctrl_c_sets
 
+        interrupted = threading.Event()
         try:
-            path = _easygui_open(self.folder)
+            with ctrl_c_sets(interrupted):
+                path = _easygui_open(self.folder, interrupted)
         except tkinter.TclError as exc:
+            if interrupted.is_set():  # the dialog was torn down by Ctrl+C
+                raise KeyboardInterrupt from None
             raise DisplayUnavailable(str(exc)) from exc
         finally:
             collect_tk_garbage()
+        if interrupted.is_set():
+            raise KeyboardInterrupt
         if path:
             self.folder = os.path.dirname(path)
         return path or None
@@ -192,7 +198,7 @@ def picker_filetypes():
     return [[*masks, "Imágenes"], ["*", "Todos los archivos"]]
 
 
-def _easygui_open(folder):
+def _easygui_open(folder, interrupted=None):
     import easygui
     from easygui.boxes import fileopen_box
 
@@ -203,7 +209,12 @@ def _easygui_open(folder):
         # easygui always lists its own "All files" first: open on the images instead.
         images = [kind for kind in options.get("filetypes", ()) if kind[0] == "Imágenes"]
         options["filetypes"] = images + [("Todos los archivos", ("*",))]
-        _hide_dot_files(options.get("parent"))
+        parent = options.get("parent")
+        _hide_dot_files(parent)
+        if interrupted is not None and hasattr(parent, "after"):
+            from .window import when_set
+
+            when_set(parent, interrupted, parent.destroy)  # destroying the root ends the modal dialog
         return ask(**options)
 
     dialogs.askopenfilename = ask_images_first

@@ -1,6 +1,9 @@
 """The desktop window: the result figure in a matplotlib window that waits for its x."""
 
 import os
+import signal
+import threading
+from contextlib import contextmanager
 
 from .drawing import FIGURE_DPI, draw_result, figure_inches
 
@@ -30,9 +33,13 @@ def build_figure(image, predictions, path, plt=None, heatmap=None, seen=None):
 
 
 def show_result(image, predictions, path, heatmap=None, seen=None):
-    """Open the window and wait until the user closes it; the figure is freed afterwards."""
+    """Open the window and wait until the user closes it; the figure is freed afterwards.
+
+    Ctrl+C in the terminal closes the window and is raised here as KeyboardInterrupt.
+    """
     plt = _pyplot()
     figure = build_figure(image, predictions, path, plt, heatmap, seen)
+    interrupted = threading.Event()
     try:
         manager = figure.canvas.manager
         manager.set_window_title(window_title(path))
@@ -40,10 +47,39 @@ def show_result(image, predictions, path, heatmap=None, seen=None):
         if hasattr(window, "after"):
             # Once shown: only then does Tk know the real size (screen DPI scaling included).
             window.after(50, _fit_screen, figure, window)
-        plt.show(block=True)
+            when_set(window, interrupted, lambda: plt.close(figure))
+        with ctrl_c_sets(interrupted):
+            plt.show(block=True)
     finally:
         plt.close(figure)
         collect_tk_garbage()
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def ctrl_c_sets(event):
+    """While Tk waits inside Tcl, Python cannot raise at Ctrl+C: note it in event instead."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def when_set(widget, event, action, every_ms=100):
+    """Poll from Tk's own loop (which lets Python see signals too); run action once event is set."""
+
+    def poll():
+        if event.is_set():
+            action()
+        else:
+            widget.after(every_ms, poll)
+
+    widget.after(every_ms, poll)
 
 
 def _fit_screen(figure, window):

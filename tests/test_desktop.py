@@ -1,5 +1,6 @@
 """End to end in real windows: Xvfb, the real script, xdotool at the keyboard."""
 
+import signal
 import subprocess
 import sys
 import time
@@ -80,3 +81,28 @@ def test_pick_see_close_and_answer_in_real_windows(tiny_model_dir, tmp_path):
         assert all(LINE.match(line) for line in lines[start + 1:start + 8]), lines[start:start + 8]
     assert out.count("¿Clasificar otra imagen? (s/n)") == 2
     assert out.rstrip().endswith("¡Hasta luego!")
+
+
+@pytest.mark.parametrize("where", ["picker", "window"])
+def test_ctrl_c_with_a_window_open_ends_cleanly(tiny_model_dir, where):
+    with xdesktop.VirtualScreen(1280, 1024) as screen:
+        program = subprocess.Popen(
+            [sys.executable, "script_modelo.py", "--model", str(tiny_model_dir)],
+            cwd=REPO, env=screen.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, encoding="utf-8",
+        )
+        try:
+            picker = screen.find(PICKER, process=program)
+            if where == "window":
+                screen.type_and_enter(picker, str(PHOTOS[0]))
+                _wait_drawn(screen, screen.find(WINDOW, process=program))
+            else:
+                screen.settled(picker)
+            # Tk waits inside Tcl, where Python cannot raise: the program must still notice.
+            program.send_signal(signal.SIGINT)
+            out, err = program.communicate(timeout=30)
+        finally:
+            if program.poll() is None:
+                program.kill()
+    assert program.returncode == 0, err
+    assert out.rstrip().endswith("¡Hasta luego!") and "Traceback" not in err
