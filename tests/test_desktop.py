@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import xdesktop
-from conftest import LINE, PHOTOS, REPO
+from conftest import LINE, PHOTOS, REPO, reliability
 
 pytestmark = pytest.mark.skipif(xdesktop.available() is not None, reason=str(xdesktop.available()))
 
@@ -106,3 +106,5 @@ def test_ctrl_c_with_a_window_open_ends_cleanly(tiny_model_dir, where):
                 program.kill()
     assert program.returncode == 0, err
     assert out.rstrip().endswith("¡Hasta luego!") and "Traceback" not in err
+    opened = {"picker": "el selector abierto", "window": "la ventana abierta"}[where]
+    reliability.setdefault("interrupciones", set()).add(f"Ctrl+C con {opened}")
