@@ -41,15 +41,20 @@ def _pick_and_see(screen, program, path):
     return window, shot
 
 
+def _launch(screen, model):
+    """The real script on the virtual screen, its terminal on pipes."""
+    return subprocess.Popen(
+        [sys.executable, "script_modelo.py", "--model", str(model)],
+        cwd=REPO, env=screen.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, encoding="utf-8",
+    )
+
+
 def test_pick_see_close_and_answer_in_real_windows(tiny_model_dir, tmp_path):
     panorama = tmp_path / "panorama.png"
     Image.open(PHOTOS[0]).convert("RGB").resize((5000, 10)).save(panorama)
     with xdesktop.VirtualScreen(1280, 1024) as screen:
-        program = subprocess.Popen(
-            [sys.executable, "script_modelo.py", "--model", str(tiny_model_dir)],
-            cwd=REPO, env=screen.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, encoding="utf-8",
-        )
+        program = _launch(screen, tiny_model_dir)
         try:
             window, _ = _pick_and_see(screen, program, panorama)
             x, y, width, height = screen.geometry(window)
@@ -86,11 +91,7 @@ def test_pick_see_close_and_answer_in_real_windows(tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("where", ["picker", "window"])
 def test_ctrl_c_with_a_window_open_ends_cleanly(tiny_model_dir, where):
     with xdesktop.VirtualScreen(1280, 1024) as screen:
-        program = subprocess.Popen(
-            [sys.executable, "script_modelo.py", "--model", str(tiny_model_dir)],
-            cwd=REPO, env=screen.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, encoding="utf-8",
-        )
+        program = _launch(screen, tiny_model_dir)
         try:
             picker = screen.find(PICKER, process=program)
             if where == "window":
