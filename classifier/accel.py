@@ -8,6 +8,7 @@ checked against the plain layer before it is swapped.
 """
 
 import ctypes
+import mmap
 import sys
 
 import torch
@@ -42,6 +43,7 @@ def pack_linear_layers(model, rows_hint=256):
     if not torch.backends.mkldnn.is_available():
         return 0
     swapped = 0
+    mapped = _safetensors_mappings()
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear and child.weight.device.type == "cpu":
@@ -53,49 +55,45 @@ def pack_linear_layers(model, rows_hint=256):
                     setattr(parent, name, packed)
                     if gelu:
                         parent.activation_fn = nn.Identity()
-                    _forget_file_pages(child.weight)
+                    _forget_file_pages(child.weight, mapped)
                     swapped += 1
     return swapped
 
 
-def _forget_file_pages(tensor):
+def _forget_file_pages(tensor, mapped):
     """Hand back the RAM of a weight read through the safetensors file mapping.
 
     transformers maps the weights file into memory; reading a weight to pack it makes
     its pages resident, and they would stay so beside the packed copy (twice the model
     in RAM). The packed copy is all we use from now on: the kernel may drop those pages,
     and would reread them from the file if anything ever touched them again. Only done
-    on Linux, and only for memory that is a mapping of a .safetensors file.
+    for memory inside one of the (low, high) .safetensors mappings given (Linux).
     """
-    if not sys.platform.startswith("linux"):
-        return
     start = tensor.data_ptr()
     end = start + tensor.numel() * tensor.element_size()
-    if not _in_safetensors_mapping(start, end):
+    if not any(low <= start and end <= high for low, high in mapped):
         return
-    page = _page_size()
+    page = mmap.PAGESIZE
     first, last = -(-start // page) * page, end // page * page  # whole pages inside the tensor
     if last > first:
         ctypes.CDLL(None).madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
 
 
-def _in_safetensors_mapping(start, end):
+def _safetensors_mappings():
+    """(low, high) address ranges where .safetensors files are mapped; none off Linux."""
+    if not sys.platform.startswith("linux"):
+        return []
+    ranges = []
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
                 fields = line.split(maxsplit=5)
-                low, high = (int(value, 16) for value in fields[0].split("-"))
-                if low <= start and end <= high:
-                    return len(fields) == 6 and fields[5].strip().endswith(".safetensors")
+                if len(fields) == 6 and fields[5].strip().endswith(".safetensors"):
+                    low, high = (int(value, 16) for value in fields[0].split("-"))
+                    ranges.append((low, high))
     except (OSError, ValueError):
-        pass
-    return False
-
-
-def _page_size():
-    import mmap
-
-    return mmap.PAGESIZE
+        return []
+    return ranges
 
 
 def _fusable_gelu(parent, name):
