@@ -1,8 +1,6 @@
 """Clasificador de imágenes local con google/vit-base-patch16-224: python script_modelo.py --help"""
 
-import sys
-
-from classifier.cli import main
+from classifier.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

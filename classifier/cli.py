@@ -1,7 +1,7 @@
-"""Command line: parse arguments, pick the desktop loop or the batch, turn errors into exit codes.
+"""Command line: parse the options, dispatch to the desktop loop or the batch, turn errors into exit statuses.
 
-Only this module (and the desktop loop) writes messages for the user. torch and
-transformers are imported after parsing, so --help answers at once.
+Only the front-ends (this module and desktop.py) write messages for the user. torch
+and transformers are imported after parsing, so --help answers at once.
 """
 
 import argparse
@@ -21,21 +21,29 @@ from .defaults import (
     DEFAULT_TOP_K,
     DEVICES,
 )
-from .errors import ModelLoadError
+from .errors import ClassifierError, ModelLoadError
+from .labels import DEFAULT_LANGUAGE, LANGUAGES
+from .status import STOP_SIGNALS, ExitStatus, Stopped
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 PROGRESS_MIN_IMAGES = 10
 PACK_MIN_IMAGES = 10
+PROG = "clasificar"
+ENGLISH_ALIASES = {"--recursive", "--format", "--language", "--save", "--model", "--device", "--batch-size",
+                   "--verbose"}
+FORMATS = {"texto": "text", "text": "text", "json": "json", "csv": "csv"}  # the English value kept as an alias
 
 DESCRIPTION = (
     f"Clasifica imágenes en este equipo con el Vision Transformer {DEFAULT_MODEL}.\n"
-    "Sin RUTAS abre el selector de archivos y muestra cada imagen en una ventana;\n"
+    "Sin RUTAS abre el selector de archivos y muestra las imágenes en una ventana;\n"
     "con RUTAS (archivos o carpetas) clasifica en la terminal, sin ventanas."
 )
 EPILOG = (
+    "Las opciones también admiten su nombre en inglés (--format, --model, --device, --recursive,\n"
+    "--batch-size, --verbose, --language, --save), para los guiones que ya las usan.\n\n"
     "Códigos de salida: 0 todo clasificado; 1 alguna entrada falló (las demás se muestran);\n"
-    "2 error de uso o modelo que no se puede cargar; 130 interrumpido con Ctrl+C;\n"
-    "141 quien leía la salida la cerró antes (por ejemplo, | head)."
+    "2 error de uso, modelo que no se puede cargar o archivo de --guardar que no se puede usar;\n"
+    "74 no se pudo escribir la salida; 129, 130 y 143 detenido por cierre de la terminal, Ctrl+C\n"
+    "o SIGTERM; 141 quien leía la salida la cerró antes (por ejemplo, | head)."
 )
 
 # argparse writes its own errors in English; these are the ones our options can raise.
@@ -55,6 +63,16 @@ class _SpanishHelpFormatter(argparse.RawDescriptionHelpFormatter):
     def add_usage(self, usage, actions, groups, prefix=None):
         super().add_usage(usage, actions, groups, prefix="uso: " if prefix is None else prefix)
 
+    def _format_action_invocation(self, action):
+        # The English aliases are listed once, in the epilog, not beside each option.
+        spellings = [option for option in action.option_strings if option not in ENGLISH_ALIASES]
+        if not spellings:
+            return super()._format_action_invocation(action)
+        if action.nargs == 0:
+            return ", ".join(spellings)
+        value = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return f"{', '.join(spellings)} {value}"
+
 
 class _SpanishParser(argparse.ArgumentParser):
     def error(self, message):
@@ -63,7 +81,7 @@ class _SpanishParser(argparse.ArgumentParser):
             if count:
                 break
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(ExitStatus.USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _positive_int(text):
@@ -76,19 +94,27 @@ def _positive_int(text):
     return value
 
 
+def _format(text):
+    try:
+        return FORMATS[text]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"«{text}» no es un formato: elija texto, json o csv") from None
+
+
 def build_parser():
     parser = _SpanishParser(
-        prog="script_modelo.py", description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=_SpanishHelpFormatter, add_help=False,
+        prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_SpanishHelpFormatter, add_help=False,
+        allow_abbrev=False,
     )
     inputs = parser.add_argument_group("entradas")
     inputs.add_argument(
         "paths", nargs="*", metavar="RUTA",
-        help="imágenes o carpetas que clasificar; una carpeta aporta sus imágenes por orden de nombre "
-             "(por defecto: ninguna, y se abre el modo interactivo)",
+        help="imágenes o carpetas que clasificar; una carpeta aporta sus imágenes por orden de nombre; "
+             "después de -- todo es una ruta, aunque empiece por - (por defecto: ninguna, y se abre el modo "
+             "interactivo)",
     )
     inputs.add_argument(
-        "-r", "--recursive", action="store_true",
+        "-r", "--recursivo", "--recursive", dest="recursive", action="store_true",
         help="busca imágenes también en las subcarpetas (por defecto: solo la carpeta indicada)",
     )
     results = parser.add_argument_group("resultados")
@@ -97,19 +123,35 @@ def build_parser():
         help=f"cuántas clases más probables se muestran por imagen (por defecto: {DEFAULT_TOP_K})",
     )
     results.add_argument(
-        "-f", "--format", choices=("text", "json", "csv"), default="text",
-        help="formato de salida por lotes: text (tabla), json (JSON Lines, un objeto por imagen) "
-             "o csv (path,rank,label,score) (por defecto: text)",
+        "-f", "--formato", "--format", dest="format", type=_format, default="texto", metavar="FORMATO",
+        help="formato de salida por lotes: texto (tabla), json (JSON Lines, un objeto por imagen) "
+             "o csv (path,rank,id,label,score) (por defecto: texto)",
+    )
+    results.add_argument(
+        "--idioma", "--language", dest="language", choices=LANGUAGES, default=DEFAULT_LANGUAGE,
+        help="idioma de los nombres de las clases: es (español, para los modelos de ImageNet-1k como el de "
+             "por defecto) o en (los nombres del propio modelo); otros modelos muestran siempre los suyos "
+             f"(por defecto: {DEFAULT_LANGUAGE})",
+    )
+    results.add_argument(
+        "--guardar", "--save", dest="save", metavar="FICHERO",
+        help="añade cada imagen clasificada a FICHERO, .csv o .jsonl, línea a línea; si ya existe, se "
+             "clasifican solo las imágenes que aún no están en él (por defecto: no se guarda)",
+    )
+    results.add_argument(
+        "--csv-es", dest="spreadsheet", action="store_true",
+        help="el CSV de --guardar para una hoja de cálculo en español: punto y coma, coma decimal, "
+             "UTF-8 con BOM (por defecto: comas y punto decimal)",
     )
     results.add_argument(
         "--mapa", metavar="CARPETA",
-        help="guarda en CARPETA, por cada imagen, un PNG con la imagen, el mapa de atención (dónde miró el "
+        help="guarda en CARPETA, por cada imagen, un PNG con la imagen, el mapa de atención (dónde se fijó el "
              "modelo) encima y las clases más probables, llamado como la imagen más _mapa.png "
              "(por defecto: no se guardan mapas)",
     )
     model = parser.add_argument_group("modelo")
     model.add_argument(
-        "--model", default=DEFAULT_MODEL, metavar="MODELO",
+        "--modelo", "--model", dest="model", default=DEFAULT_MODEL, metavar="MODELO",
         help=f"identificador de Hugging Face o carpeta local guardada con save_pretrained "
              f"(por defecto: {DEFAULT_MODEL})",
     )
@@ -119,7 +161,7 @@ def build_parser():
              "para el modelo por defecto, main para los demás)",
     )
     model.add_argument(
-        "--device", choices=DEVICES, default="auto",
+        "--dispositivo", "--device", dest="device", choices=DEVICES, default="auto",
         help="dónde se ejecuta el modelo; auto elige cuda, luego mps, luego cpu (por defecto: auto)",
     )
     model.add_argument(
@@ -129,13 +171,13 @@ def build_parser():
              "(por defecto: no, modo exacto)",
     )
     model.add_argument(
-        "--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+        "--lote", "--batch-size", dest="batch_size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
         help=f"imágenes por pasada del modelo en el modo por lotes (por defecto: {DEFAULT_BATCH_SIZE})",
     )
     general = parser.add_argument_group("general")
-    general.add_argument("-h", "--help", action="help", help="muestra esta ayuda y termina")
+    general.add_argument("-h", "--help", "--ayuda", action="help", help="muestra esta ayuda y termina")
     general.add_argument(
-        "--verbose", action="store_true",
+        "--detallado", "--verbose", dest="verbose", action="store_true",
         help="muestra los avisos de las bibliotecas y el progreso de carga del modelo (por defecto: no)",
     )
     general.add_argument(
@@ -146,63 +188,109 @@ def build_parser():
     return parser
 
 
+def parse_args(argv):
+    """Options and paths; everything after a lone -- is a path, even if it starts with a dash."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    tail = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, tail = argv[:cut], argv[cut + 1:]
+    args = build_parser().parse_intermixed_args(argv)
+    args.paths += tail
+    return args
+
+
 def main(argv=None):
     """Run the program; returns the exit status."""
     try:
-        args = build_parser().parse_intermixed_args(argv)
+        args = parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code
-    _prepare_streams()
+    streams = _prepare_streams()
+    if isinstance(streams, ExitStatus):
+        return streams
     _quiet_libraries(args.verbose)
     _INTERRUPTED.clear()
-    watching = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, _on_ctrl_c) if watching else None
-    previous_hook, sys.unraisablehook = sys.unraisablehook, _hide_interrupts(sys.unraisablehook)
-    try:
-        if not args.paths:
-            from .interactive import run_interactive
+    with _stop_signals_raise(), _interrupts_hidden():
+        try:
+            if not args.paths:
+                return run_desktop_mode(args)
+            return run_batch(args)
+        except Stopped as exc:
+            _say("\nDetenido.")
+            return exc.status
+        except KeyboardInterrupt:
+            _say("\nInterrumpido.")
+            return ExitStatus.INTERRUPTED
+        except BrokenPipeError:
+            # The reader went away (| head -1): stop quietly, as a tool killed by SIGPIPE does.
+            _discard_stdout()
+            return ExitStatus.BROKEN_PIPE
+        except OutputFailed as exc:
+            _discard_stdout()
+            _say(f"Error: {exc}")
+            return ExitStatus.OUTPUT_FAILED
 
-            return run_interactive(args)
-        return run_batch(args)
-    except KeyboardInterrupt:
-        _say("\nInterrumpido.")
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (| head -1): stop quietly, as a tool killed by SIGPIPE does.
-        _discard_stdout()
-        return EXIT_BROKEN_PIPE
-    finally:
-        sys.unraisablehook = previous_hook
-        if watching:
-            signal.signal(signal.SIGINT, previous)
+
+def run():
+    """The console command and script_modelo.py: main() with the exit a process needs."""
+    status = main()
+    # The process is ending: a second Ctrl+C now would only print a traceback from the interpreter's exit.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(int(status))
 
 
 # Set by Ctrl+C. Some libraries swallow KeyboardInterrupt while they import (a bare
-# "except:"); the flag lets us notice afterwards all the same.
+# "except:"), and a signal landing in a destructor goes to sys.unraisablehook; the
+# flag lets us notice afterwards all the same.
 _INTERRUPTED = threading.Event()
+_SIGNAL = {}
 
 
-def _on_ctrl_c(signum, frame):
-    _INTERRUPTED.set()
-    raise KeyboardInterrupt
+@contextmanager
+def _stop_signals_raise():
+    """Ctrl+C, SIGTERM and SIGHUP raise at the next Python line; their handlers are put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        _INTERRUPTED.set()
+        _SIGNAL["number"] = signum
+        raise KeyboardInterrupt if signum == signal.SIGINT else Stopped(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _hide_interrupts(hook):
-    """A Ctrl+C that lands in a destructor is reported as 'Exception ignored': not to the user.
+@contextmanager
+def _interrupts_hidden():
+    """A stop signal that lands in a destructor is reported as 'Exception ignored': not to the user.
 
-    The flag above still records it, and the run stops with status 130.
+    The flag above still records it, and the run stops with its status.
     """
+    previous = sys.unraisablehook
 
     def unraisable(report):
         if not issubclass(report.exc_type, KeyboardInterrupt):
-            hook(report)
+            previous(report)
 
-    return unraisable
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 def _stop_if_interrupted():
     if _INTERRUPTED.is_set():
-        raise KeyboardInterrupt
+        signum = _SIGNAL.get("number", signal.SIGINT)
+        raise KeyboardInterrupt if signum == signal.SIGINT else Stopped(signum)
 
 
 def load_classifier(args, images_expected=None):
@@ -222,47 +310,151 @@ def load_classifier(args, images_expected=None):
     return Classifier.load(
         args.model, revision=args.revision, device=args.device, fast=args.rapido,
         show_progress=args.verbose, on_download=_announce_download,
-        pack=images_expected is None or images_expected >= PACK_MIN_IMAGES,
+        pack=images_expected is None or images_expected >= PACK_MIN_IMAGES, language=args.language,
     )
 
 
 def _announce_download(model):
+    from huggingface_hub import constants
+
     size = f" (unos {DEFAULT_MODEL_DOWNLOAD_MB} MB)" if model == DEFAULT_MODEL else ""
-    _say(f"Descargando el modelo «{model}»{size}. Solo ocurre la primera vez: después se usa la copia guardada.")
+    _say(f"Descargando el modelo «{model}»{size} a {constants.HF_HUB_CACHE}. Solo ocurre la primera vez: "
+         "después se usa esa copia, sin conexión.")
+
+
+def device_sentence(classifier):
+    """Which device runs the model, in words: users often cannot tell whether their GPU is used."""
+    device = classifier.device
+    if device.type == "cuda":
+        import torch
+
+        return f"El modelo se ejecuta en la GPU {torch.cuda.get_device_name(device)} (CUDA)."
+    if device.type == "mps":
+        return "El modelo se ejecuta en la GPU de Apple (MPS)."
+    return f"El modelo se ejecuta en la CPU ({os.cpu_count() or 1} núcleos)."
+
+
+def open_results_log(args):
+    """The --guardar file, or None; a ResultsLogError says why it cannot be used."""
+    if not args.save:
+        return None
+    from .results_log import ResultsLog
+
+    return ResultsLog.open(args.save, args.top_k, spreadsheet=args.spreadsheet)
+
+
+def run_desktop_mode(args):
+    from .desktop import run_desktop
+
+    try:
+        log = open_results_log(args)
+    except ClassifierError as exc:
+        _say(f"Error: {exc}")
+        return ExitStatus.USAGE
+
+    def load():
+        classifier = load_classifier(args)
+        print(device_sentence(classifier), flush=True)
+        return classifier
+
+    try:
+        return run_desktop(load, args.top_k, log)
+    finally:
+        if log is not None:
+            log.close()
 
 
 def run_batch(args):
-    from .attention import MapUnavailable
-    from .batch import classify_paths
     from .images import expand_inputs
-    from .output import WRITERS, MapFolder
+    from .output import MapFolder
 
     inputs = list(expand_inputs(args.paths, recursive=args.recursive))
     maps = MapFolder(args.mapa) if args.mapa else None
     if maps is not None and maps.error:
         _say(f"Error: {maps.error}")
-        return EXIT_USAGE
+        return ExitStatus.USAGE
+    try:
+        log = open_results_log(args)
+    except ClassifierError as exc:
+        _say(f"Error: {exc}")
+        return ExitStatus.USAGE
+    if log is not None:  # a rerun after an interruption goes on where it stopped
+        inputs = [(path, error) for path, error in inputs if path not in log.recorded]
+    try:
+        return _classify_and_write(args, inputs, maps, log)
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _classify_and_write(args, inputs, maps, log):
+    from .attention import MapUnavailable
+    from .engine import Engine
+    from .output import WRITERS
+
     try:
         classifier = load_classifier(args, images_expected=len(inputs))
     except ModelLoadError as exc:
         _say(f"Error: {exc}")
-        return EXIT_USAGE
+        return ExitStatus.MODEL_FAILED
     _stop_if_interrupted()
+    if args.verbose or _is_terminal(sys.stderr):
+        _say(device_sentence(classifier))
+    engine = Engine(classifier, args.top_k, maps=maps is not None)
     with _uninterrupted():
-        writer = _ProgressWriter(WRITERS[args.format](sys.stdout, sys.stderr), len(inputs))
+        writer = _ProgressWriter(WRITERS[args.format](_Output(sys.stdout), _Output(sys.stderr, quiet=True)),
+                                 len(inputs))
     failed = False
     try:
-        for result in classify_paths(classifier, inputs, args.top_k, args.batch_size, maps=maps is not None):
+        for result in engine.run(inputs, args.batch_size):
             if maps is not None and result.error is None:
                 result = maps.save(result)
             failed |= result.error is not None
             writer.write(result)
+            if log is not None:
+                log.write(result)
+            # A signal that landed in a destructor (a weakref callback, say) was only noted: act on it now.
+            _stop_if_interrupted()
     except MapUnavailable as exc:
         _say(f"Error: {exc}")
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     finally:
         writer.close()
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+    return ExitStatus.SOME_FAILED if failed else ExitStatus.OK
+
+
+class OutputFailed(Exception):
+    """The results cannot be written (a full disk, a closed output); str() is the Spanish sentence."""
+
+
+class _Output:
+    """A text stream whose failures become OutputFailed (stdout) or are ignored (stderr: quiet).
+
+    A broken pipe stays a BrokenPipeError: the reader went away, which is not a failure.
+    """
+
+    def __init__(self, stream, quiet=False):
+        self.stream, self.quiet = stream, quiet
+
+    def write(self, text):
+        self._do(lambda: self.stream.write(text))
+
+    def flush(self):
+        self._do(self.stream.flush)
+
+    def _do(self, action):
+        from .errors import system_reason
+
+        try:
+            action()
+        except BrokenPipeError:
+            if not self.quiet:
+                raise
+        except (OSError, ValueError, AttributeError) as exc:
+            if self.quiet:
+                return  # the error lines cannot be shown; the results still can
+            reason = system_reason(exc) if isinstance(exc, OSError) else "la salida está cerrada"
+            raise OutputFailed(f"No se pudieron escribir los resultados: {reason}.") from None
 
 
 class _ProgressWriter:
@@ -271,7 +463,7 @@ class _ProgressWriter:
     def __init__(self, writer, total):
         self.writer = writer
         self.bar = None
-        if total >= PROGRESS_MIN_IMAGES and sys.stderr.isatty():
+        if total >= PROGRESS_MIN_IMAGES and _is_terminal(sys.stderr):
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="img", desc="Clasificando", file=sys.stderr, leave=False)
@@ -292,7 +484,7 @@ class _ProgressWriter:
 
 @contextmanager
 def _uninterrupted():
-    """Hold Ctrl+C until the lines being written are whole; then it interrupts as usual.
+    """Hold stop signals until the lines being written are whole; then they stop the run as usual.
 
     An interrupted batch leaves whole JSON lines and complete CSV rows behind.
     """
@@ -300,20 +492,30 @@ def _uninterrupted():
         yield
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+                for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if received:
-        raise KeyboardInterrupt
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt if received[0] == signal.SIGINT else Stopped(received[0])
+
+
+def _is_terminal(stream):
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 def _discard_stdout():
-    # Python flushes stdout at exit: into a closed pipe that would raise once more.
+    # Python flushes stdout at exit: into a closed pipe or a full disk that would raise once more.
     try:
         descriptor = sys.stdout.fileno()
-    except (OSError, ValueError):  # not a real file (a test's capture): nothing to flush into a pipe
+    except (OSError, ValueError, AttributeError):  # closed, or not a real file (a test's capture)
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, descriptor)
@@ -321,17 +523,32 @@ def _discard_stdout():
 
 
 def _say(message):
-    print(message, file=sys.stderr, flush=True)
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass  # stderr closed or full: nothing more can be told
 
 
 def _prepare_streams():
-    # Redirected output on Windows would use a legacy code page; labels need UTF-8.
+    """UTF-8 output, and odd bytes escaped rather than fatal; a closed stdout is reported."""
+    if sys.stdout is None:
+        _say("Error: la salida estándar está cerrada: no hay dónde escribir los resultados.")
+        return ExitStatus.OUTPUT_FAILED
     for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure") and not stream.isatty():
-            stream.reconfigure(encoding="utf-8", errors="replace")
+        if not hasattr(stream, "reconfigure"):
+            continue
+        if _is_terminal(stream):
+            stream.reconfigure(errors="backslashreplace")
+        else:  # redirected output on Windows would use a legacy code page; labels need UTF-8
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")  # a typed name in another encoding is still a name
+    return None
 
 
 def _quiet_libraries(verbose):
+    # Before huggingface_hub is imported: Windows without developer mode warns about symlinks.
+    os.environ.setdefault("HF_HUB_DISABLE_SYMLINKS_WARNING", "1")
     if verbose:
         return
     import warnings

@@ -10,9 +10,14 @@ DEFAULT_BATCH_SIZE = 8
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Files a folder is scanned for, and the picker offers by default. Files named
-# explicitly are tried whatever their extension: Pillow decides.
+# explicitly are tried whatever their extension, but only in the formats these
+# extensions stand for (images.readable_formats): content decides among them.
 IMAGE_EXTENSIONS = (
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".bmp", ".dib", ".gif",
     ".webp", ".tif", ".tiff", ".ico", ".ppm", ".pgm", ".pbm", ".pnm", ".tga",
     ".qoi", ".avif",
 )
+
+# The Software text of every attention map the program writes (a PNG tEXt chunk): folder
+# scans leave these files out, so maps written among the photos are never classified.
+MAP_SOFTWARE = "clasificador-vit mapa"

@@ -1,22 +1,38 @@
 """The result as a matplotlib figure: the picture, where the model looked, the top-k bars.
 
 Used by the desktop window and by the batch's --mapa PNGs. Takes PIL images, plain
-(label, score) predictions and a NumPy map; never touches tensors or pyplot.
+predictions and a NumPy map; never touches tensors, pyplot or a GUI toolkit. The
+layout is planned in pixels for the space available, so that panels follow the
+picture's shape (a panorama is stacked, a tall strip stands side by side) and no
+title runs into another.
 """
 
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
+from .defaults import MAP_SOFTWARE
+
 DISPLAY_MAX_SIDE = 1024  # pixels drawn; the model saw its own copy
 FIGURE_DPI = 100
-TWO_PANELS_INCHES = (11, 5.2)  # 1100 x 520 pixels: fits a 1280 x 720 screen
-THREE_PANELS_INCHES = (12.4, 4.8)  # 1240 x 480 pixels
-LABEL_WIDTH = 28
+MAP_FILE_BOX = (1500, 800)  # largest --mapa picture, in pixels
 HEAT_COLORMAP = "inferno"
 HEAT_ALPHA = 0.55
+MAP_TITLE = "Dónde se fijó el modelo"
+
+# Pixel sizes of the fixed parts of the layout.
+PAD = 14
+TITLE_HEIGHT = 46  # two lines of a 12-point title
+TITLE_POINTS = 12
+LEGEND_HEIGHT = 44  # the map's colour scale and its words under it
+LEGEND_BAR = 12
+BARS_WIDTH = 400  # at most; a third of a small window
+MIN_COLUMN = 190  # a picture's column, however narrow the picture: room for its title
+BAR_ROW_HEIGHT = 30
+LABEL_POINTS = 10
 
 
 def display_copy(image):
@@ -29,49 +45,198 @@ def display_copy(image):
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def figure_inches(heatmap):
-    return THREE_PANELS_INCHES if heatmap is not None else TWO_PANELS_INCHES
+def percent(score):
+    """0.8734 -> '87,3 %': the Spanish way, for the window (the terminal keeps three decimals)."""
+    return f"{score * 100:.1f} %".replace(".", ",")
 
 
-def draw_result(figure, image, predictions, title, heatmap=None, seen=None):
-    """Draw into an empty figure: picture with the main prediction, the map over what
-    the model saw (when a heatmap is given), and a horizontal bar chart of the top-k."""
-    panels = 3 if heatmap is not None else 2
-    axes = figure.subplots(1, panels, gridspec_kw={"width_ratios": [1.2] * (panels - 1) + [1]})
-    picture, bars = axes[0], axes[-1]
+class Box(NamedTuple):
+    """A rectangle in pixels, from the figure's top-left corner."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class Layout(NamedTuple):
+    """Where each panel goes: the figure's size and one box per panel (map and legend may be None)."""
+
+    arrangement: str  # "fila": side by side; "apilada": pictures stacked, bars beside; "columna": all stacked
+    width: int
+    height: int
+    picture: Box
+    map: Box | None
+    legend: Box | None
+    bars: Box
+
+
+def plan_layout(picture_size, seen_size, has_map, bars, box):
+    """The arrangement that shows the picture largest within box (width, height) in pixels.
+
+    picture_size, seen_size: (width, height) of the picture and of the part the model
+    saw; bars: how many predictions. Every arrangement is tried at the largest scale
+    that fits; the one giving the picture the most area wins.
+    """
+    max_width, max_height = box
+    bars_width = min(BARS_WIDTH, max_width * 0.3)
+    a = picture_size[0] / max(picture_size[1], 1)
+    b = seen_size[0] / max(seen_size[1], 1) if has_map else 0.0
+    bars_height = bars * BAR_ROW_HEIGHT + TITLE_HEIGHT + 3 * PAD
+    legend = LEGEND_HEIGHT if has_map else 0
+    panels = 2 if has_map else 1
+    plans = []
+
+    # Side by side: one row of pictures, bars at the right; a narrow picture's column keeps
+    # room for its title.
+    height = min((max_width - (panels + 2) * PAD - bars_width) / (a + b), max_height - TITLE_HEIGHT - legend - 2 * PAD)
+    while height > 1 and _row_width(height, a, b, has_map, bars_width) > max_width:
+        height *= 0.97
+    if height > 0:
+        plans.append(("fila", a * height, height))
+    # Stacked pictures with the bars beside them; or everything in one column.
+    shares = 1 / a + (1 / b if has_map else 0)
+    stacked_height = max_height - panels * TITLE_HEIGHT - legend - (panels + 1) * PAD
+    width = min(max_width - 3 * PAD - bars_width, stacked_height / shares)
+    if width > 0:
+        plans.append(("apilada", width, width / a))
+    width = min(max_width - 2 * PAD, (stacked_height - bars_height) / shares)
+    if width > 0:
+        plans.append(("columna", width, width / a))
+    if not plans:  # a box too small for anything: the smallest sensible picture
+        plans.append(("fila", 32 * a, 32.0))
+    arrangement, width, height = max(plans, key=lambda plan: plan[1] * plan[2])
+    return _place(arrangement, width, height, b if has_map else None, bars_width, bars_height)
+
+
+def _row_width(height, a, b, has_map, bars_width):
+    columns = max(a * height, MIN_COLUMN) + (max(b * height, MIN_COLUMN) if has_map else 0)
+    return columns + ((3 if has_map else 2) + 1) * PAD + bars_width
+
+
+def _place(arrangement, pic_width, pic_height, seen_aspect, bars_width, bars_height):
+    """Boxes for the chosen arrangement; the figure is just as large as its content."""
+    has_map = seen_aspect is not None
+    legend = LEGEND_HEIGHT if has_map else 0
+    picture = Box(PAD, PAD + TITLE_HEIGHT, pic_width, pic_height)
+    map_box = legend_box = None
+    if arrangement == "fila":
+        # Each picture centred in a column at least MIN_COLUMN wide.
+        column = max(pic_width, MIN_COLUMN)
+        picture = Box(PAD + (column - pic_width) / 2, PAD + TITLE_HEIGHT, pic_width, pic_height)
+        right = 2 * PAD + column
+        if has_map:
+            map_width = seen_aspect * pic_height
+            column = max(map_width, MIN_COLUMN)
+            map_box = Box(right + (column - map_width) / 2, PAD + TITLE_HEIGHT, map_width, pic_height)
+            right += column + PAD
+        content_height = max(TITLE_HEIGHT + pic_height + legend, bars_height - PAD)
+        bars = Box(right, PAD + TITLE_HEIGHT, bars_width, content_height - TITLE_HEIGHT)
+        width, height = right + bars_width + PAD, content_height + 2 * PAD
+    else:
+        bottom = picture.top + pic_height
+        if has_map:
+            map_box = Box(PAD, bottom + PAD + TITLE_HEIGHT, pic_width, pic_width / seen_aspect)
+            bottom = map_box.top + map_box.height + legend
+        if arrangement == "apilada":
+            bars_bottom = max(bottom, bars_height)
+            bars = Box(2 * PAD + pic_width, PAD + TITLE_HEIGHT, bars_width, bars_bottom - PAD - TITLE_HEIGHT)
+            width, height = 3 * PAD + pic_width + bars_width, bars_bottom + PAD
+        else:
+            bars = Box(PAD, bottom + PAD + TITLE_HEIGHT, pic_width, bars_height - TITLE_HEIGHT - 2 * PAD)
+            width, height = 2 * PAD + pic_width, bars.top + bars.height + PAD
+    if has_map:
+        legend_box = Box(map_box.left, map_box.top + map_box.height + PAD / 2, map_box.width, LEGEND_BAR)
+    return Layout(arrangement, round(width), round(height), picture, map_box, legend_box, bars)
+
+
+def draw_result(figure, image, predictions, heatmap=None, seen=None, box=None):
+    """Draw into an empty figure sized for box (width, height in pixels; default: the map files' box).
+
+    The figure is resized to the planned layout. Returns the Layout used.
+    """
+    seen = seen if seen is not None else image
+    has_map = heatmap is not None
+    dpi = figure.dpi
+    layout = plan_layout(image.size, seen.size, has_map, len(predictions), box or MAP_FILE_BOX)
+    figure.set_size_inches(layout.width / dpi, layout.height / dpi, forward=False)
+
+    def axes_for(box):
+        return _axes(figure, layout, box)
+
     best = predictions[0]
+    picture = axes_for(layout.picture)
     _show_picture(picture, image)
-    picture.set_title(f"Predicción principal:\n{best.label} ({best.score:.3f})", fontsize=11)
-    if heatmap is not None:
-        overlay = axes[1]
-        seen = display_copy(seen if seen is not None else image)
-        _show_picture(overlay, seen)
-        width, height = seen.size
-        # The patch grid covers what the model saw; stretched over it, smoothed for the eye.
+    _title(picture, f"Predicción principal: {best.label} ({percent(best.score)})",
+           max(layout.picture.width, MIN_COLUMN), dpi)
+    if has_map:
+        overlay = axes_for(layout.map)
+        _show_picture(overlay, display_copy(seen))
+        width, height = display_copy(seen).size
+        # The patch grid covers what the model saw: stretched over exactly that picture.
         overlay.imshow(_unit_range(heatmap), cmap=HEAT_COLORMAP, alpha=HEAT_ALPHA, interpolation="bilinear",
                        extent=(0, width, height, 0), vmin=0, vmax=1)
-        overlay.set_title("Dónde miró el modelo\n(rollout de atención)", fontsize=11)
+        _title(overlay, MAP_TITLE, max(layout.map.width, MIN_COLUMN), dpi)
+        _legend(figure, axes_for(layout.legend))
+    _bars(figure, layout, predictions)
+    return layout
 
-    labels = [textwrap.shorten(p.label, LABEL_WIDTH, placeholder="…") for p in predictions]
-    scores = [p.score for p in predictions]
-    positions = range(len(predictions))
-    bars.barh(positions, scores, color=["tab:orange"] + ["tab:blue"] * (len(scores) - 1))
-    bars.set_yticks(list(positions), labels)
-    bars.invert_yaxis()  # rank 1 on top
-    bars.set_xlim(0, 1)
-    bars.set_xlabel("probabilidad")
-    bars.set_title(f"Las {len(predictions)} clases más probables", fontsize=11)
-    for position, score in zip(positions, scores, strict=True):
-        bars.text(min(score + 0.01, 0.86), position, f"{score:.3f}", va="center", fontsize=9)
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    return figure
+
+def _title(axes, text, width_px, dpi):
+    """At most two lines that fit the panel's width; longer text ends in an ellipsis."""
+    chars = max(8, int(width_px / (TITLE_POINTS * dpi / 72 * 0.56)))
+    lines = textwrap.wrap(text, chars, max_lines=2, placeholder="…")
+    axes.set_title("\n".join(lines), fontsize=TITLE_POINTS, pad=6)
 
 
 def _show_picture(axes, image):
     shown = display_copy(image)
-    axes.imshow(shown, interpolation="nearest" if max(shown.size) < 64 else "antialiased")
+    width, height = shown.size
+    # extent on pixel edges (not centres), so the map laid over it covers exactly the same area.
+    axes.imshow(shown, interpolation="nearest" if max(shown.size) < 64 else "antialiased",
+                extent=(0, width, height, 0))
+    axes.set_xlim(0, width)
+    axes.set_ylim(height, 0)
     axes.axis("off")
+
+
+def _legend(figure, axes):
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    scale = figure.colorbar(ScalarMappable(Normalize(0, 1), HEAT_COLORMAP), cax=axes, orientation="horizontal")
+    scale.set_ticks([0, 1], labels=["poca atención", "mucha atención"], fontsize=LABEL_POINTS)
+    scale.outline.set_visible(False)
+    for label, align in zip(axes.get_xticklabels(), ("left", "right"), strict=True):
+        label.set_horizontalalignment(align)
+
+
+def _bars(figure, layout, predictions):
+    """Horizontal bars of the top-k, labels on their left, all inside the bars box."""
+    box, dpi = layout.bars, figure.dpi
+    scores = [p.score for p in predictions]
+    label_px = box.width * 0.5
+    label_chars = max(10, int(label_px / (LABEL_POINTS * dpi / 72 * 0.55)))
+    labels = [textwrap.shorten(p.label, label_chars, placeholder="…") for p in predictions]
+    axes = _axes(figure, layout, Box(box.left + label_px, box.top, box.width - label_px, box.height))
+    positions = range(len(predictions))
+    axes.barh(positions, scores, color=["tab:orange"] + ["tab:blue"] * (len(scores) - 1))
+    axes.set_yticks(list(positions), labels, fontsize=LABEL_POINTS)
+    axes.invert_yaxis()  # rank 1 on top
+    axes.set_xlim(0, 1.35)  # room for the values after the longest bar
+    axes.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        axes.spines[side].set_visible(False)
+    for position, score in zip(positions, scores, strict=True):
+        axes.text(score + 0.02, position, percent(score), va="center", fontsize=LABEL_POINTS - 1)
+    # Centred over the whole box (labels included), where the panel's title belongs.
+    figure.text((box.left + box.width / 2) / layout.width, 1 - (box.top - 6) / layout.height,
+                f"Las {len(predictions)} clases más probables", fontsize=TITLE_POINTS, ha="center", va="bottom")
+
+
+def _axes(figure, layout, box):
+    return figure.add_axes([box.left / layout.width, 1 - (box.top + box.height) / layout.height,
+                            box.width / layout.width, box.height / layout.height])
 
 
 def _unit_range(heatmap):
@@ -81,10 +246,12 @@ def _unit_range(heatmap):
     return (heatmap - low) / (high - low) if high > low else np.zeros_like(heatmap)
 
 
-def save_result(out_path, image, predictions, title, heatmap=None, seen=None):
-    """Write the figure to a PNG file without any window (no pyplot, no display needed)."""
+def save_result(target, image, predictions, heatmap=None, seen=None):
+    """Write the figure as PNG to a path or an open binary file; no window, no display needed."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=figure_inches(heatmap), dpi=FIGURE_DPI)
-    draw_result(figure, image, predictions, title, heatmap, seen)
-    figure.savefig(Path(out_path), format="png")
+    figure = Figure(dpi=FIGURE_DPI)
+    draw_result(figure, image, predictions, heatmap, seen)
+    # The mark lets folder scans leave the program's own maps out.
+    figure.savefig(target if hasattr(target, "write") else Path(target), format="png",
+                   metadata={"Software": MAP_SOFTWARE})

@@ -1,16 +1,26 @@
 """Any file a user can pick -> an upright 8-bit RGB image, or an ImageError in Spanish."""
 
 import codecs
+import functools
 import os
 import stat
+import struct
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .defaults import IMAGE_EXTENSIONS
-from .errors import ImageError, InputError
+from .defaults import IMAGE_EXTENSIONS, MAP_SOFTWARE
+from .errors import ImageError, InputError, display_path, system_reason
 
 _HEAD_BYTES = 512
+# Pillow plugins that start another program: EPS runs Ghostscript on any PostScript
+# content, whatever the file is called. Never opened, even if an extension maps to one.
+_STARTS_PROGRAMS = frozenset({"EPS"})
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # absent on Windows, which has no named pipes in folders
+_STRIP_SAMPLES = 1 << 20  # high-bit-depth samples converted at a time: 8 MB as float64
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_MARK_BYTES = 4096  # our maps carry their mark in the first chunks, before any pixel data
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WHITE = (255, 255, 255, 255)
@@ -26,14 +36,14 @@ def open_image(path, min_size=None):
     path = os.fspath(path)
     _check_regular_file(path)
     try:
-        with open(path, "rb") as fp:
+        with _open_regular(path) as fp:
             head = fp.read(_HEAD_BYTES)
             fp.seek(0)
             image = _decode(fp, head, path, min_size)
     except PermissionError:
         raise ImageError(path, "no hay permiso para leer el archivo") from None
     except OSError as exc:  # gone since the check, a disk error, a network drive that dropped
-        raise ImageError(path, f"no se pudo leer el archivo ({exc.strerror or exc})") from exc
+        raise ImageError(path, f"no se pudo leer el archivo ({system_reason(exc)})") from exc
     try:
         return _to_rgb(_upright(image))
     except Exception as exc:  # Pillow raises many types on exotic modes; none may escape.
@@ -47,20 +57,55 @@ def _check_regular_file(path):
         raise ImageError(path, "el archivo no existe") from None
     except PermissionError:
         raise ImageError(path, "no hay permiso para acceder al archivo") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise ImageError(path, f"la ruta no es válida ({system_reason(exc)})") from exc
+    except ValueError as exc:  # a NUL character in the name
         raise ImageError(path, "la ruta no es válida") from exc
+    _check_file_type(path, info)
+    if info.st_size == 0:
+        raise ImageError(path, "el archivo está vacío (0 bytes)")
+
+
+def _check_file_type(path, info):
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(path, "es una carpeta, no un archivo de imagen")
     if not stat.S_ISREG(info.st_mode):
         # Pipes and devices would block or never end.
         raise ImageError(path, "no es un archivo normal ni una carpeta")
-    if info.st_size == 0:
-        raise ImageError(path, "el archivo está vacío (0 bytes)")
+
+
+def _open_regular(path):
+    """The file opened for reading, refused unless what was opened is a regular file.
+
+    The name may stand for a pipe by the time it is opened (swapped after the check),
+    and opening a pipe waits for a writer forever: O_NONBLOCK makes that open return at
+    once, fstat judges the file actually opened, and reads block again as usual.
+    """
+    descriptor = os.open(path, _OPEN_FLAGS | _NONBLOCK)
+    try:
+        _check_file_type(path, os.fstat(descriptor))
+        if _NONBLOCK:
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+@functools.cache
+def readable_formats():
+    """The Pillow formats open_image tries: those of IMAGE_EXTENSIONS, none that starts a program.
+
+    Any other content is refused whatever the file is called: only these decoders run.
+    """
+    registry = Image.registered_extensions()  # loads every plugin once, to know its extensions
+    formats = {registry[extension] for extension in IMAGE_EXTENSIONS if extension in registry}
+    return tuple(sorted(formats - _STARTS_PROGRAMS))
 
 
 def _decode(fp, head, path, min_size):
     try:
-        image = Image.open(fp)
+        image = Image.open(fp, formats=readable_formats())
     except UnidentifiedImageError:
         raise ImageError(path, _not_an_image_reason(head)) from None
     except Image.DecompressionBombError:
@@ -92,6 +137,8 @@ def _too_large_reason():
 def _not_an_image_reason(head):
     if head.startswith(b"%PDF"):
         return "es un documento PDF, no una imagen"
+    if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):  # PostScript, as text or with a binary EPS header
+        return "es un documento PostScript, no una imagen"
     if _looks_like_text(head):
         return "es un archivo de texto, no una imagen"
     return "no es una imagen en un formato que se pueda leer"
@@ -121,7 +168,7 @@ def _to_rgb(image):
     if mode == "RGB":
         return image
     if mode in _SIXTEEN_BIT_MODES or mode in ("I", "F"):
-        return Image.fromarray(_to_uint8(np.asarray(image)), "L").convert("RGB")
+        return _high_depth_to_rgb(image)
     if mode in _ALPHA_MODES or "transparency" in image.info:
         # Transparent pixels often hide black RGB: show them on white, as viewers do.
         rgba = image.convert("RGBA")
@@ -130,15 +177,51 @@ def _to_rgb(image):
     return image.convert("RGB")
 
 
-def _to_uint8(samples):
+def _high_depth_to_rgb(image):
+    """A grey picture of 16 or 32 bits -> RGB, scaled as _to_uint8 scales the whole, strip by strip.
+
+    At once, the float64 copies of the whole picture lifted the peak to 2.85 GB for a
+    9400 x 9400 16-bit PNG of 194 KB. By strips of rows, memory holds the decoded
+    picture, the RGB result and one strip; every pixel comes out as it did.
+    """
+    width, height = image.size
+    rows = max(1, _STRIP_SAMPLES // max(1, width))
+    strips = [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+    def samples(top, bottom):
+        return np.asarray(image.crop((0, top, width, bottom)))
+
+    ranges = [_finite_range(samples(top, bottom)) for top, bottom in strips]
+    if not ranges:
+        raise ValueError("a picture without pixels")  # open_image turns it into its Spanish sentence
+    low, high = min(low for low, _ in ranges), max(high for _, high in ranges)
+    rgb = Image.new("RGB", image.size)
+    for top, bottom in strips:
+        grey = Image.fromarray(_to_uint8(samples(top, bottom), low, high), "L")
+        rgb.paste(grey.convert("RGB"), (0, top))
+    return rgb
+
+
+def _finite_values(samples):
+    values = samples.astype(np.float64)
+    values[~np.isfinite(values)] = 0.0
+    return values
+
+
+def _finite_range(samples):
+    """(minimum, maximum) of the samples as _to_uint8 sees them: NaN and infinities count as 0."""
+    values = _finite_values(samples) if samples.dtype.kind == "f" else samples
+    return float(values.min()), float(values.max())
+
+
+def _to_uint8(samples, low, high):
     """Scale 16-bit, 32-bit integer or float samples to 0..255, never clipping.
 
     The data keeps its nominal scale when it fits one (float 0..1, float 0..255,
     0..65535 as 16 bits); anything else is stretched from its minimum to its maximum.
+    low, high: the range of the whole picture (_finite_range), samples one strip of it.
     """
-    values = samples.astype(np.float64)
-    values[~np.isfinite(values)] = 0.0
-    low, high = values.min(), values.max()
+    values = _finite_values(samples)
     is_float = samples.dtype.kind == "f"
     if is_float and 0 <= low and high <= 1:
         scaled = values * 255.0
@@ -158,24 +241,22 @@ def expand_inputs(paths, recursive=False):
 
     A folder stands for the image files in it, sorted by name (and those of its
     subfolders with recursive=True); the path of each is the folder as given
-    joined with its name. error is an InputError or None; files are judged later
-    by open_image, so a missing path comes through as a path.
+    joined with its name. error is an InputError or None: a folder (or subfolder)
+    that cannot be read is one, in its place, and the rest goes on; files are
+    judged later by open_image, so a missing path comes through as a path. The
+    attention maps this program wrote are not the user's pictures: left out.
     """
     for given in paths:
         if not os.path.isdir(given):
             yield given, None
             continue
-        try:
-            found = list(_images_in_folder(given, recursive))
-        except OSError:
-            yield given, InputError(given, f"No se puede leer el contenido de la carpeta «{given}».")
-            continue
+        found = False
+        for path, error in _images_in_folder(given, recursive):
+            found = True
+            yield path, error
         if not found:
             where = " ni en sus subcarpetas" if recursive else " (use --recursive para buscar en sus subcarpetas)"
-            yield given, InputError(given, f"La carpeta «{given}» no contiene imágenes{where}.")
-            continue
-        for path in found:
-            yield path, None
+            yield given, InputError(given, f"La carpeta «{display_path(given)}» no contiene imágenes{where}.")
 
 
 def _images_in_folder(folder, recursive):
@@ -183,14 +264,61 @@ def _images_in_folder(folder, recursive):
         # Hidden files (".foo.jpg", macOS "._foo.jpg") are not the user's pictures.
         return sorted((n for n in names if not n.startswith(".")), key=lambda n: (n.casefold(), n))
 
-    def raise_error(exc):
-        raise exc
+    # os.walk reports a folder it cannot list (no permission, a path too long) and goes on
+    # with the rest; each becomes an error in the place its pictures would have had.
+    unreadable = []
 
-    for root, dirs, files in os.walk(folder, onerror=raise_error):
+    def folder_errors():
+        while unreadable:
+            exc = unreadable.pop(0)
+            where = exc.filename if exc.filename is not None else folder
+            yield where, InputError(where, f"No se puede leer el contenido de la carpeta «{display_path(where)}» "
+                                           f"({system_reason(exc)}).")
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable.append):
+        yield from folder_errors()
         dirs[:] = visible_sorted(dirs) if recursive else []
         for name in visible_sorted(files):
-            if is_image_name(name) and os.path.isfile(os.path.join(root, name)):
-                yield os.path.join(root, name)
+            path = os.path.join(root, name)
+            if is_image_name(name) and os.path.isfile(path) and not _is_our_map(name, path):
+                yield path, None
+    yield from folder_errors()
+
+
+def _is_our_map(name, path):
+    # Only PNGs are read: the scan stays a listing for every other picture.
+    return name.lower().endswith(".png") and is_map_file(path)
+
+
+def is_map_file(path):
+    """True for a PNG this program wrote as an attention map: its Software text says so.
+
+    Reads the first few KB only. A user's photo named *_mapa.png carries no such mark.
+    """
+    try:
+        with _open_regular(path) as fp:
+            head = fp.read(_MARK_BYTES)
+    except (OSError, ImageError):  # open_image will say what is wrong with it, in its turn
+        return False
+    return _png_text(head, b"Software") == MAP_SOFTWARE.encode("latin-1")
+
+
+def _png_text(head, keyword):
+    """The value of a tEXt chunk before the pixel data, or None."""
+    if not head.startswith(_PNG_SIGNATURE):
+        return None
+    at = len(_PNG_SIGNATURE)
+    while at + 8 <= len(head):
+        length, kind = struct.unpack(">I4s", head[at:at + 8])
+        data = head[at + 8:at + 8 + length]
+        if kind == b"IDAT" or len(data) < length:
+            return None
+        if kind == b"tEXt":
+            key, _, value = data.partition(b"\0")
+            if key == keyword:
+                return value
+        at += 12 + length  # length, type, data, CRC
+    return None
 
 
 def is_image_name(name):

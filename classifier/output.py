@@ -1,10 +1,26 @@
-"""Results as text (three decimals), JSON Lines or CSV. Consumes plain data only."""
+"""Results as text (three decimals), JSON Lines or CSV. Consumes plain data only.
+
+File names may hold anything but "/" and NUL, bytes that are not UTF-8 and terminal
+escape sequences included: the text output shows them escaped (display_path), JSON
+and CSV keep the exact name recoverable (see JsonLinesWriter and CsvWriter).
+"""
 
 import csv
+import errno
 import io
 import json
 import os
+import re
 from typing import NamedTuple
+
+from .errors import display_path, escape_character, printable, system_reason
+
+# A map is created, never opened: an existing file or link of that name is left alone.
+_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+_MAX_COPIES = 10_000
+_CSV_ESCAPE = re.compile(r'\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[nrt"\\])')
+_CSV_UNESCAPED = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
 class Result(NamedTuple):
@@ -42,20 +58,27 @@ class TextWriter:
 
     def write(self, result):
         if result.error is not None:
-            self.err.write(f"Error: {result.error}\n")
+            # printable: sentences name paths with display_path already; any other text is made safe here.
+            self.err.write(f"Error: {printable(result.error)}\n")
             self.err.flush()
             return
         if not self._first:
             self.out.write("\n")
         self._first = False
-        self.out.write(f"{result.path}\n{format_predictions(result.predictions)}\n")
+        self.out.write(f"{display_path(result.path)}\n{format_predictions(result.predictions)}\n")
         if result.map_file is not None:
-            self.out.write(f"  mapa de atención: {result.map_file}\n")
+            self.out.write(f"  mapa de atención: {display_path(result.map_file)}\n")
         self.out.flush()
 
 
 class JsonLinesWriter:
-    """One JSON object per input, errors included, with full-precision scores."""
+    """One JSON object per input, errors included, with full-precision scores.
+
+    Paths are exact: a byte that is not UTF-8 comes out as the JSON escape of the
+    character Python holds for it (b"\\xff" -> "\\udcff"), so os.fsencode(json.loads(
+    line)["path"]) gives back the name's bytes. Other invisible characters are escaped
+    too: the file is valid UTF-8 and shows nothing raw on a terminal.
+    """
 
     def __init__(self, out, err):
         self.out = out
@@ -65,70 +88,148 @@ class JsonLinesWriter:
             record = {"path": result.path, "error": result.error}
         else:
             record = {"path": result.path,
-                      "predictions": [{"label": p.label, "score": p.score} for p in result.predictions]}
+                      "predictions": [{"id": p.id, "label": p.label, "score": p.score} for p in result.predictions]}
             if result.map_file is not None:
                 record["map"] = result.map_file
         # One write per line: an interrupted run leaves only whole lines behind.
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.write(_json_line(record) + "\n")
         self.out.flush()
 
 
+def _json_line(record):
+    line = json.dumps(record, ensure_ascii=False)  # escapes U+0000..U+001F, leaves the rest
+    if line.isprintable():
+        return line
+    # Outside strings json.dumps writes only printable ASCII: every other character is in a string.
+    return "".join(c if c.isprintable() else _json_escape(c) for c in line)
+
+
+def _json_escape(c):
+    units = c.encode("utf-16-be", "surrogatepass")  # a pair of \\u escapes above U+FFFF
+    return "".join(f"\\u{int.from_bytes(units[i:i + 2], 'big'):04x}" for i in range(0, len(units), 2))
+
+
+def csv_path(path):
+    """The CSV path column: the name itself when it is printable text not starting with a quote.
+
+    Any other name is written between double quotes, as git writes such names, with
+    \\" and \\\\ for quotes and backslashes, \\xNN for a byte that is not UTF-8, and
+    \\n, \\r, \\t or \\uNNNN / \\UNNNNNNNN for an invisible character. path_from_csv undoes it.
+    """
+    if path.isprintable() and not path.startswith('"'):
+        return path
+    body = "".join(("\\" + c if c in '"\\' else c) if c.isprintable() else escape_character(c) for c in path)
+    return f'"{body}"'
+
+
+def path_from_csv(field):
+    """The exact path (as Python holds it; os.fsencode gives its bytes) from the CSV path column."""
+    if len(field) < 2 or not (field.startswith('"') and field.endswith('"')):
+        return field
+
+    def unescape(match):
+        token = match.group(1)
+        if token[0] == "x":
+            return chr(0xDC00 + int(token[1:], 16))  # the character surrogateescape keeps the byte as
+        if token[0] in "uU":
+            return chr(int(token[1:], 16))
+        return _CSV_UNESCAPED[token]
+
+    return _CSV_ESCAPE.sub(unescape, field[1:-1])
+
+
 class CsvWriter:
-    """Header path,rank,label,score; one row per prediction. Errors go to stderr."""
+    """Header path,rank,id,label,score; one row per prediction. Errors go to stderr.
+
+    The path column is csv_path(path): the name as it is, except names with bytes
+    that are not UTF-8 or invisible characters, which are quoted and escaped.
+    """
 
     def __init__(self, out, err):
         self.out, self.err = out, err
-        self._write_rows([["path", "rank", "label", "score"]])
+        self._write_rows([["path", "rank", "id", "label", "score"]])
 
     def write(self, result):
         if result.error is not None:
-            self.err.write(f"Error: {result.error}\n")
+            self.err.write(f"Error: {printable(result.error)}\n")
             self.err.flush()
             return
         self._write_rows(
-            [result.path, rank, p.label, repr(p.score)] for rank, p in enumerate(result.predictions, start=1)
+            [csv_path(result.path), rank, p.id, p.label, repr(p.score)]
+            for rank, p in enumerate(result.predictions, start=1)
         )
 
     def _write_rows(self, rows):
         # One write per image: an interrupted run never leaves half of an image's rows.
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        for row in rows:
+            # QUOTE_MINIMAL quotes only what holds the line terminator ("\n"): a lone "\r"
+            # (a label, say) would go out bare and split the row in two for csv.reader.
+            quoting = csv.QUOTE_ALL if any("\r" in str(field) for field in row) else csv.QUOTE_MINIMAL
+            csv.writer(buffer, lineterminator="\n", quoting=quoting).writerow(row)
         self.out.write(buffer.getvalue())
         self.out.flush()
 
 
 class MapFolder:
-    """Where --mapa writes one PNG per image, named after it (gato.jpg -> gato_mapa.png)."""
+    """Where --mapa writes one PNG per image, named after it (gato.jpg -> gato_mapa.png).
+
+    Each map is a new file: when the name is taken (a photo, an earlier map, a link)
+    the next free one is used, gato_mapa_2.png and so on. Maps carry the mark
+    MAP_SOFTWARE, by which folder scans leave them out.
+    """
 
     def __init__(self, folder):
         self.folder = folder
-        self.used = set()
         self.error = None
         try:
             os.makedirs(folder, exist_ok=True)
+        except FileExistsError:
+            self.error = f"No se puede crear la carpeta de mapas «{display_path(folder)}»: ya existe un archivo así."
         except OSError as exc:
-            self.error = f"No se puede crear la carpeta de mapas «{folder}»: {exc.strerror or exc}."
+            self.error = f"No se puede crear la carpeta de mapas «{display_path(folder)}»: {system_reason(exc)}."
 
     def save(self, result):
         from .drawing import save_result
 
-        name = self._name_for(result.path)
-        target = os.path.join(self.folder, name)
+        name = os.path.basename(result.path)
         try:
-            save_result(target, result.picture, result.predictions, os.path.basename(result.path),
-                        result.heatmap, result.seen)
+            target, fp = self._create(os.path.splitext(name)[0] or "imagen")
         except OSError as exc:
             return result._replace(predictions=None, error=(
-                f"No se pudo guardar el mapa de «{result.path}» en «{target}»: {exc.strerror or exc}."))
+                f"No se pudo guardar el mapa de «{display_path(result.path)}» en la carpeta "
+                f"«{display_path(self.folder)}»: {system_reason(exc)}."))
+        try:
+            with fp:
+                save_result(fp, result.picture, result.predictions, result.heatmap, result.seen)
+        except OSError as exc:
+            _remove(target)
+            return result._replace(predictions=None, error=(
+                f"No se pudo guardar el mapa de «{display_path(result.path)}» en «{display_path(target)}»: "
+                f"{system_reason(exc)}."))
+        except BaseException:
+            _remove(target)  # half a PNG is not a map
+            raise
         return result._replace(map_file=target, heatmap=None, picture=None, seen=None)
 
-    def _name_for(self, path):
-        stem = os.path.splitext(os.path.basename(path))[0] or "imagen"
-        name, copy = f"{stem}_mapa.png", 2
-        while name in self.used:  # gato.jpg and gato.png, or two folders with a gato.jpg
-            name, copy = f"{stem}_mapa_{copy}.png", copy + 1
-        self.used.add(name)
-        return name
+    def _create(self, stem):
+        """(path, binary file) of a file made now, under the first free name for this stem."""
+        for copy in range(1, _MAX_COPIES + 1):
+            name = f"{stem}_mapa.png" if copy == 1 else f"{stem}_mapa_{copy}.png"
+            target = os.path.join(self.folder, name)
+            try:
+                descriptor = os.open(target, _CREATE_FLAGS, 0o666)
+            except FileExistsError:  # also a link by that name, dangling or not
+                continue
+            return target, os.fdopen(descriptor, "wb")
+        raise FileExistsError(errno.EEXIST, "too many maps", os.path.join(self.folder, f"{stem}_mapa.png"))
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:  # already gone, or the folder went read-only: nothing more to undo
+        pass
 
 
 WRITERS = {"text": TextWriter, "json": JsonLinesWriter, "csv": CsvWriter}

@@ -1,21 +1,32 @@
-"""Stand-ins for the picker, the window, input() and print() in the desktop loop."""
+"""Stand-ins for the picker, the window, message boxes, input() and print() in the desktop loop."""
 
 
 class FakeUI:
-    def __init__(self, picks):
-        self.picks = list(picks)
-        self.shown = []
-        self.maps = []
+    """picks: one list of paths per round (or an exception); answers: what each window answers."""
 
-    def pick(self):
+    unavailable = RuntimeError  # what this UI raises when it cannot open (stands for DisplayUnavailable)
+
+    def __init__(self, picks, answers=None):
+        self.picks = [item if isinstance(item, (list, BaseException)) else ([] if item is None else [item])
+                      for item in picks]
+        self.answers = list(answers or [])
+        self.shown = []  # every Result shown, in order
+        self.windows = []  # the Results of each window
+        self.errors = []  # (title, message) of each message box
+
+    def pick(self, give_up=None):
         item = self.picks.pop(0)
         if isinstance(item, BaseException):
             raise item
         return item
 
-    def show(self, image, predictions, path, heatmap=None, seen=None):
-        self.shown.append((image, predictions, path))
-        self.maps.append(heatmap)
+    def show(self, results):
+        self.windows.append(results)
+        self.shown.extend(results)
+        return self.answers.pop(0) if self.answers else None
+
+    def error(self, title, message):
+        self.errors.append((title, message))
 
 
 class Script:

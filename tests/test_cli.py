@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.batch import classify_paths
 from classifier.cli import build_parser, main
+from classifier.engine import Engine
 from conftest import LINE, PHOTOS, REPO, TINY_LABELS
 
 
@@ -60,6 +60,7 @@ def test_json_lines_are_parsed_back_in_input_order_with_errors(capsys, tiny_mode
     for record in records[:1] + records[2:]:
         expected = reference(record["path"], top_k=3)
         assert [p["label"] for p in record["predictions"]] == [e["label"] for e in expected]
+        assert [TINY_LABELS[p["id"]] for p in record["predictions"]] == [p["label"] for p in record["predictions"]]
         np.testing.assert_allclose([p["score"] for p in record["predictions"]], [e["score"] for e in expected],
                                    atol=1e-5, rtol=0)
 
@@ -68,13 +69,14 @@ def test_csv_is_parsed_back_with_commas_and_quotes_intact(capsys, tiny_model_dir
     code, out, err = run(capsys, "--format", "csv", "--model", tiny_model_dir, "--top-k", 1000, *PHOTOS[:2])
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["path", "rank", "label", "score"]
+    assert list(rows[0]) == ["path", "rank", "id", "label", "score"]
     assert len(rows) == 2 * len(TINY_LABELS)  # top-k clamped to the number of labels
     for photo in PHOTOS[:2]:
         mine = [r for r in rows if r["path"] == str(photo)]
         expected = reference(str(photo), top_k=len(TINY_LABELS))
         assert [int(r["rank"]) for r in mine] == list(range(1, len(TINY_LABELS) + 1))
         assert [r["label"] for r in mine] == [e["label"] for e in expected]
+        assert [TINY_LABELS[int(r["id"])] for r in mine] == [r["label"] for r in mine]  # the id names the class
         np.testing.assert_allclose([float(r["score"]) for r in mine], [e["score"] for e in expected], atol=1e-5)
     assert {'say "cheese"', "tabby, tabby cat", "ñandú, rhea"} <= {r["label"] for r in rows}
 
@@ -144,7 +146,7 @@ def test_results_stream_before_the_inputs_are_exhausted(tiny_classifier):
             consumed.append(index)
             yield str(PHOTOS[index % len(PHOTOS)]), None
 
-    results = classify_paths(tiny_classifier, inputs(), top_k=1, batch_size=4, workers=2)
+    results = Engine(tiny_classifier, top_k=1).run(inputs(), batch_size=4, workers=2)
     first = next(results)
     assert first.error is None
     assert len(consumed) <= 4 + 2 + 1
@@ -157,7 +159,7 @@ def test_help_answers_without_importing_torch():
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "heavy: []" in done.stdout and "opciones" not in done.stdout.split("heavy")[1]
-    assert "uso: script_modelo.py" in done.stdout
+    assert "uso: clasificar" in done.stdout
 
 
 def test_real_process_prints_json_quietly(tiny_model_dir):

@@ -1,9 +1,10 @@
 """Fuzzing the image opener: every mutated file opens as RGB or raises our Spanish error.
 
-Valid JPEG, PNG, GIF, WebP, BMP and TIFF files are mutated (bit flips, truncations,
-splices, foreign headers, absurd dimensions) and fed to classifier.images.open_image,
-the function the program uses. Nothing else may escape, no case may run past a time
-bound, and memory must stay bounded.
+Valid JPEG, PNG, GIF, WebP, BMP and TIFF files, and a PostScript file, are mutated
+(bit flips, truncations, splices, foreign headers, absurd dimensions) and fed to
+classifier.images.open_image, the function the program uses. Nothing else may escape,
+no case may run past a time bound or start another program (Pillow's EPS plugin
+runs Ghostscript), and memory must stay bounded.
 
 CI runs a fixed set of cases (FUZZ_EXAMPLES per format, 300 by default, derandomized).
 A longer, random run:  FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py
@@ -14,6 +15,7 @@ import io
 import os
 import resource
 import signal
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -33,10 +35,39 @@ MEMORY_BOUND_MB = 1024  # growth of peak RSS over the whole run
 CRASHES = Path(__file__).parent / "fuzz_crashes"
 EXTENSIONS = [".jpg", ".JPG", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".jpeg", ".txt", ""]
 ABSURD = [0, 1, 2, 255, 65535, 65536, 100_000, 2**31 - 1, 2**32 - 1]
+POSTSCRIPT = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 40 30\n"
+              b"newpath 0 0 moveto 40 0 lineto 40 30 lineto closepath 0.5 setgray fill\nshowpage\n")
+# Every way Python starts another program, in the os module; subprocess goes through Popen.
+PROCESS_STARTS = ["system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp", "execv", "execve", "execl",
+                  "execle", "execlp", "execlpe", "execvp", "execvpe", "spawnv", "spawnve", "spawnvp", "spawnvpe",
+                  "spawnl", "spawnle", "spawnlp", "spawnlpe", "startfile"]
 
 
 class CaseTimeout(BaseException):
     """BaseException: the opener's own 'except Exception' must not swallow it."""
+
+
+class ProcessStart(BaseException):
+    """A decoder tried to start a program; BaseException for the same reason."""
+
+
+@pytest.fixture()
+def no_process_starts(monkeypatch):
+    """Refuse and note every attempt to start a program while the test runs."""
+    started = []
+
+    def refusing(name):
+        def trap(*args, **kwargs):
+            started.append(name)
+            raise ProcessStart(name)
+        return trap
+
+    monkeypatch.setattr(subprocess, "Popen", refusing("subprocess.Popen"))
+    for name in PROCESS_STARTS:
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, refusing(f"os.{name}"))
+    yield started
+    assert started == []
 
 
 def _picture(width=24, height=16, mode="RGB"):
@@ -64,6 +95,7 @@ def _seeds():
         "webp": _encode(_picture(), "WEBP", quality=80),
         "bmp": _encode(_picture(), "BMP"),
         "tiff": _encode(frames[0], "TIFF", save_all=True, append_images=frames[1:]),
+        "postscript": POSTSCRIPT,  # named .jpg or .png by the mutations: content, not name, picks the decoder
     }
 
 
@@ -158,6 +190,8 @@ def _check_one(path, outcomes):
         return
     except CaseTimeout:
         pytest.fail(f"{path} ran past {SECONDS_PER_CASE} s")
+    except ProcessStart as exc:
+        pytest.fail(f"{path} made the opener start a program ({exc})")
     assert image.mode == "RGB" and image.width > 0 and image.height > 0
     outcomes["imagen RGB"] += 1
 
@@ -170,7 +204,7 @@ def outcomes():
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning", "ignore::UserWarning")
-def test_mutated_images_open_or_fail_in_spanish(tmp_path_factory, outcomes):
+def test_mutated_images_open_or_fail_in_spanish(tmp_path_factory, outcomes, no_process_starts):
     folder = tmp_path_factory.mktemp("fuzz")
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -207,5 +241,5 @@ def test_mutated_images_open_or_fail_in_spanish(tmp_path_factory, outcomes):
 @pytest.mark.parametrize("path", sorted(CRASHES.glob("*")) if CRASHES.exists() else [
     pytest.param(None, marks=pytest.mark.skip(reason="el fuzzer no ha encontrado ningún fallo todavía"))
 ], ids=lambda p: getattr(p, "name", "ninguno"))
-def test_every_file_the_fuzzer_ever_broke_us_with(path):
+def test_every_file_the_fuzzer_ever_broke_us_with(path, no_process_starts):
     _check_one(path, Counter())

@@ -58,13 +58,13 @@ def test_ctrl_c_mid_batch_leaves_a_consistent_csv(tiny_model_dir, many_photos):
     out, err = _interrupt_after_first_lines(program, lines=4)
     assert program.returncode == 130, err
     rows = list(csv.reader(io.StringIO(out.decode("utf-8"))))
-    assert rows[0] == ["path", "rank", "label", "score"]
+    assert rows[0] == ["path", "rank", "id", "label", "score"]
     body = rows[1:]
     assert len(body) % 3 == 0 and body, "an image's rows were cut"
     for start in range(0, len(body), 3):
         block = body[start:start + 3]
         assert [r[1] for r in block] == ["1", "2", "3"] and len({r[0] for r in block}) == 1
-        assert all(r[2] in TINY_LABELS for r in block)
+        assert all(r[3] in TINY_LABELS and TINY_LABELS[int(r[2])] == r[3] for r in block)
     assert "Traceback" not in err
     TRIED.add("Ctrl+C en un lote CSV")
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier.batch import classify_paths
+from classifier.engine import Engine
 from classifier.errors import ModelLoadError
 from classifier.model import Classifier, fast_dtype, resolve_device
 from conftest import PHOTOS, TINY_LABELS
@@ -93,7 +93,7 @@ def test_scores_equal_the_pipeline_one_by_one(tiny_classifier, reference, tmp_pa
 
 def test_batched_scores_equal_the_pipeline(tiny_classifier, reference, tmp_path):
     files = _image_files(tmp_path)
-    results = list(classify_paths(tiny_classifier, [(str(p), None) for p in files], top_k=5, batch_size=3))
+    results = list(Engine(tiny_classifier, top_k=5).run([(str(p), None) for p in files], batch_size=3))
     assert [r.path for r in results] == [str(p) for p in files]
     for result in results:
         assert result.error is None

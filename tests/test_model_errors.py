@@ -171,8 +171,11 @@ def test_the_first_download_of_the_default_model_announces_its_size(capsys, monk
     code = main([str(PHOTOS[0])])
     out, err = capsys.readouterr()
     assert code == 0 and out.startswith(str(PHOTOS[0]))
-    assert err.strip() == ("Descargando el modelo «google/vit-base-patch16-224» (unos 346 MB). "
-                           "Solo ocurre la primera vez: después se usa la copia guardada.")
+    from huggingface_hub import constants
+
+    assert err.strip() == (f"Descargando el modelo «google/vit-base-patch16-224» (unos 346 MB) a "
+                           f"{constants.HF_HUB_CACHE}. Solo ocurre la primera vez: después se usa esa copia, "
+                           "sin conexión.")
     pinned = "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3"
     assert calls == [("google/vit-base-patch16-224", pinned, True, ("*.json", "*.safetensors")),
                      ("google/vit-base-patch16-224", pinned, False, ("*.json", "*.safetensors"))]

@@ -5,10 +5,10 @@ import copy
 import pytest
 import torch
 from PIL import Image
-from trained_model import load_original, reference_logits
 
 from classifier.cli import main
 from conftest import LINE, PHOTOS, REPO
+from trained_model import load_original, reference_logits
 
 GATO, CAFE = REPO / "images" / "gato.png", REPO / "images" / "cafe.png"
 CATS = {"tiger cat", "Egyptian cat", "tabby, tabby cat"}
@@ -77,7 +77,7 @@ def test_the_pipeline_sees_a_cat_and_an_espresso(pipe):
 
 
 def test_the_batch_command_prints_the_pipelines_classes(capsys, trained_model_dir, pipe):
-    code = main(["--model", str(trained_model_dir), str(GATO), str(CAFE)])
+    code = main(["--model", str(trained_model_dir), "--idioma", "en", str(GATO), str(CAFE)])
     out, err = capsys.readouterr()
     assert code == 0 and err == ""
     blocks = [block.splitlines() for block in out.strip().split("\n\n")]

@@ -1,0 +1,311 @@
+"""The desktop loop: pick images, read each top-k, see them in a window, go on or end.
+
+Logic only: the picker, windows and message boxes are in gui.py, the route from a
+path to a result in engine.py. The picker opens before torch is imported: the
+model loads in a background thread while the user is choosing.
+"""
+
+import json
+import os
+import sys
+import threading
+import unicodedata
+
+from .engine import MAPS_IF_POSSIBLE, Engine
+from .errors import ModelLoadError, display_path
+from .output import format_predictions
+from .status import ExitStatus, Stopped
+
+AGAIN_PROMPT = "¿Clasificar otra imagen? (s/n) "
+YES = {"s", "si", "sí"}
+NO = {"n", "no"}
+ERROR_TITLE = "No se pudo clasificar"
+MODEL_ERROR_TITLE = "No se pudo cargar el modelo"
+CONFIG_FOLDER = "clasificador-vit"
+STATE_FILE = "estado.json"
+
+
+class ModelUnavailable(Exception):
+    """The model failed to load; the loader has already said why."""
+
+
+class BackgroundLoader:
+    """Loads the classifier in a thread; get() waits for it, saying so if it must.
+
+    failed_event is set as soon as loading fails, so an open picker can close at once.
+    """
+
+    def __init__(self, load, say):
+        self._load, self._say = load, say
+        self._classifier = None
+        self._failure = None
+        self._done = threading.Event()
+        self.failed_event = threading.Event()
+        # Daemon: a user who quits while torch is still importing must not wait for it.
+        self._thread = threading.Thread(target=self._run, name="model-loader", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        try:
+            self._classifier = self._load()
+        except ModelLoadError as exc:
+            self._failure = exc
+            self._say(f"Error: {exc}")  # at once, while the picker may still be open
+            self.failed_event.set()
+        except BaseException as exc:  # a bug: re-raised in the main thread with its traceback
+            self._failure = exc
+        finally:
+            self._done.set()
+
+    @property
+    def failure(self):
+        """The ModelLoadError once loading has failed (already told in the terminal), else None."""
+        return self._failure if self._done.is_set() and isinstance(self._failure, ModelLoadError) else None
+
+    def get(self):
+        if not self._done.is_set():
+            self._say("Cargando el modelo…")
+            self._done.wait()
+        if isinstance(self._failure, ModelLoadError):
+            raise ModelUnavailable from self._failure
+        if self._failure is not None:
+            raise self._failure
+        return self._classifier
+
+
+def parse_answer(text):
+    """True for s/si/sí, False for n/no (any case, spaces around), None for anything else."""
+    answer = unicodedata.normalize("NFC", text).strip().casefold()
+    return True if answer in YES else False if answer in NO else None
+
+
+def ask_again(ask, say):
+    """Ask until the answer is yes or no; end of input counts as no."""
+    while True:
+        try:
+            answer = parse_answer(ask(AGAIN_PROMPT))
+        except EOFError:
+            say("")
+            return False
+        if answer is not None:
+            return answer
+        say("Responda «s» para elegir otra imagen o «n» para terminar.")
+
+
+def desktop_loop(ui, loader, top_k, say, ask, log=None):
+    """Run until the user says no; returns the exit status.
+
+    ui: pick() -> paths; show(results) -> True/False (answered in the window) or None;
+    error(title, message). log: a ResultsLog that records every classified image.
+    """
+    engine = None
+    while True:
+        try:
+            paths = ui.pick(loader.failed_event)
+        except EOFError:
+            paths = []
+        except ui.unavailable as exc:
+            ui = _terminal_instead(exc, ask, say)
+            continue
+        if loader.failure is not None:
+            ui.error(MODEL_ERROR_TITLE, str(loader.failure))
+            return ExitStatus.MODEL_FAILED
+        answer = None
+        if not paths:
+            say("No se eligió ninguna imagen.")
+        else:
+            try:
+                engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
+            except ModelUnavailable:
+                ui.error(MODEL_ERROR_TITLE, str(loader.failure))
+                return ExitStatus.MODEL_FAILED
+            shown, failed = [], []
+            for path in paths:
+                result = engine.classify(path)
+                if log is not None:
+                    log.write(result)
+                if result.error is None:
+                    say(f"{display_path(path)}\n{format_predictions(result.predictions)}")
+                    shown.append(result)
+                else:
+                    say(f"Error: {result.error}")
+                    failed.append(result.error)
+            if failed:
+                ui.error(ERROR_TITLE, "\n\n".join(failed))
+            if shown:
+                try:
+                    answer = ui.show(shown)
+                except ui.unavailable as exc:
+                    ui = _terminal_instead(exc, ask, say)
+        if answer is None:
+            again = ask_again(ask, say)
+        else:
+            say(AGAIN_PROMPT + ("s" if answer else "n"))  # the terminal reads as the conversation it was
+            again = answer
+        if not again:
+            say("¡Hasta luego!")
+            return ExitStatus.OK
+
+
+def _terminal_instead(reason, ask, say):
+    say(f"No se puede abrir una ventana ({reason}): se usará la terminal.")
+    return TerminalUI(ask, say)
+
+
+class TerminalUI:
+    """No screen: image paths are typed in the terminal and results only printed."""
+
+    unavailable = ()  # nothing here can fail to open
+
+    def __init__(self, ask, say):
+        self.ask = ask
+
+    def pick(self, give_up=None):
+        # Terminals quote dragged-in paths; the quotes are not part of the name.
+        path = self.ask("Ruta de la imagen (Intro sin nada para ninguna): ").strip().strip("'\"")
+        return [path] if path else []
+
+    def show(self, results):
+        return None  # the results are already printed
+
+    def error(self, title, message):
+        pass  # the terminal line is already printed
+
+
+class DesktopUI:
+    """The easygui picker, the result window and message boxes (gui.py); remembers the folder."""
+
+    def __init__(self, state_file=None):
+        from . import gui
+
+        gui.check_tk()
+        self.gui = gui
+        self.unavailable = gui.DisplayUnavailable
+        self.state_file = state_file or default_state_file()
+        self.folder = start_folder(self.state_file)
+
+    def pick(self, give_up=None):
+        paths = self.gui.pick_images(self.folder, give_up)
+        if paths:
+            self.folder = os.path.dirname(os.path.abspath(paths[0]))
+            remember_folder(self.state_file, self.folder)
+        return paths
+
+    def show(self, results):
+        return self.gui.show_results(results)
+
+    def error(self, title, message):
+        try:
+            self.gui.show_error(title, message)
+        except self.unavailable:
+            pass  # the terminal line is already printed
+
+
+# --- where the picker opens ------------------------------------------------------------------------
+
+
+def default_state_file():
+    """The platform's config folder: %APPDATA%, ~/Library/Application Support, $XDG_CONFIG_HOME or ~/.config."""
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA") or os.path.expanduser("~")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return os.path.join(base, CONFIG_FOLDER, STATE_FILE)
+
+
+def start_folder(state_file):
+    """The last folder used, if it still exists; else the user's pictures folder; else the current one."""
+    try:
+        with open(state_file, encoding="utf-8") as file:
+            folder = json.load(file).get("carpeta")
+        if isinstance(folder, str) and os.path.isdir(folder):
+            return folder
+    except (OSError, ValueError, AttributeError):
+        pass  # first run, or a damaged file: start afresh
+    return pictures_folder() or os.getcwd()
+
+
+def remember_folder(state_file, folder):
+    """Save the folder for the next run; a read-only config folder only costs the memory."""
+    try:
+        os.makedirs(os.path.dirname(state_file), exist_ok=True)
+        temporary = f"{state_file}.tmp"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump({"carpeta": folder}, file, ensure_ascii=False)
+        os.replace(temporary, state_file)
+    except OSError:
+        pass
+
+
+def pictures_folder():
+    """XDG's pictures folder (user-dirs.dirs), else ~/Pictures or ~/Imágenes when they exist."""
+    home = os.path.expanduser("~")
+    candidates = []
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    try:
+        with open(os.path.join(config, "user-dirs.dirs"), encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("XDG_PICTURES_DIR="):
+                    value = line.split("=", 1)[1].strip().strip('"')
+                    candidates.append(value.replace("$HOME", home))
+    except OSError:
+        pass
+    candidates += [os.path.join(home, "Pictures"), os.path.join(home, "Imágenes"), os.path.join(home, "Imagenes")]
+    return next((folder for folder in candidates if folder != home and os.path.isdir(folder)), None)
+
+
+# --- the entry ------------------------------------------------------------------------------------
+
+
+def has_display():
+    """False on Linux and other X11 systems without DISPLAY or WAYLAND_DISPLAY."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def tk_install_hint():
+    if sys.platform.startswith("linux"):
+        return "instálelo con «sudo apt install python3-tk» (Debian y Ubuntu) o el paquete tkinter de su sistema"
+    return "el instalador de python.org para Windows y macOS lo incluye: reinstale Python desde allí"
+
+
+def run_desktop(load, top_k, log=None, say=None, ask=None):
+    """Entry of the desktop mode; load() returns the classifier and runs behind the picker."""
+
+    def default_say(message):
+        print(message, flush=True)
+
+    say = say or default_say
+    ask = ask or (lambda prompt: input(prompt))  # looked up at each call: tests replace input()
+    ui = None
+    if not has_display():
+        say("No hay pantalla disponible: escriba la ruta de cada imagen en la terminal.")
+    else:
+        try:
+            ui = DesktopUI()
+        except ImportError as exc:  # this Python has no tkinter
+            say(f"Este Python no tiene tkinter ({exc}), que hace falta para las ventanas: {tk_install_hint()}. "
+                "Se usará la terminal.")
+    loader = BackgroundLoader(lambda: _load_for_desktop(load, ui is not None), say).start()
+    ui = ui or TerminalUI(ask, say)
+    try:
+        return desktop_loop(ui, loader, top_k, say, ask, log)
+    except Stopped:
+        raise  # SIGTERM or SIGHUP: the command line ends with their status
+    except KeyboardInterrupt:
+        say("\n¡Hasta luego!")
+        return ExitStatus.OK
+
+
+def _load_for_desktop(load, windows):
+    classifier = load()
+    if windows:
+        # Import the window's matplotlib now, not when the first window opens.
+        import matplotlib.backends.backend_tkagg  # noqa: F401
+    return classifier

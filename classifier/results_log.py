@@ -1,0 +1,353 @@
+"""The --guardar log: one record per classified image, appended and flushed as it comes.
+
+Rerunning the same command reopens the log, drops a torn last record (Ctrl+C, kill -9,
+a power cut), and `recorded` tells the front-end which inputs are already done.
+"""
+
+import csv
+import errno
+import io
+import json
+import os
+import stat
+import time
+
+from .errors import ClassifierError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two sessions on one log are not caught there.
+    fcntl = None
+
+CSV_EXTENSIONS = (".csv",)
+JSON_LINES_EXTENSIONS = (".jsonl", ".json", ".ndjson")
+SYNC_INTERVAL_S = 1.0
+
+_BOM = b"\xef\xbb\xbf"
+# How every JSON Lines record of this program begins (json.dumps keeps key order).
+_JSON_START = b'{"path": '
+_CHUNK_BYTES = 1 << 16
+_KEPT = "(este no se modificará)"
+
+
+class ResultsLogError(ClassifierError):
+    """The results log cannot be opened, continued or written."""
+
+
+class ResultsLog:
+    """An append-only results file in CSV (plain or Spanish spreadsheet) or JSON Lines.
+
+    recorded: the paths in the file (after repair), plus every one written since.
+    """
+
+    def __init__(self, path, fd, top_k, spreadsheet, json_lines):
+        self.path = path
+        self.top_k = top_k
+        self.spreadsheet = spreadsheet
+        self.json_lines = json_lines
+        self.recorded = set()
+        self._fd = fd
+        self._synced_at = time.monotonic()
+
+    @classmethod
+    def open(cls, path, top_k, spreadsheet=False):
+        """Open or create the log at path; repair a torn tail and fill `recorded`.
+
+        The format comes from the extension: .csv, or .jsonl/.json/.ndjson for JSON Lines.
+        spreadsheet: CSV for a Spanish-locale spreadsheet (";", decimal comma, BOM, CRLF).
+        """
+        path = os.fsdecode(path)
+        extension = os.path.splitext(path)[1].lower()
+        if extension not in CSV_EXTENSIONS + JSON_LINES_EXTENSIONS:
+            raise ResultsLogError(
+                f"El archivo de resultados «{path}» debe terminar en .csv (tabla) "
+                f"o en .jsonl, .json o .ndjson (JSON Lines).")
+        json_lines = extension in JSON_LINES_EXTENSIONS
+        if json_lines and spreadsheet:
+            raise ResultsLogError(
+                f"El formato de hoja de cálculo (separador «;» y coma decimal) es solo para archivos .csv, "
+                f"y «{path}» es JSON Lines.")
+        # O_APPEND: every record lands at the end, whatever else moved the offset.
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(path, flags, 0o666)
+        except OSError as exc:
+            raise ResultsLogError(f"No se puede abrir el archivo de resultados «{path}»: {_reason(exc)}.") from exc
+        log = cls(path, fd, top_k, spreadsheet, json_lines)
+        try:
+            log._lock()
+            log._resume()
+        except BaseException:
+            os.close(fd)
+            raise
+        return log
+
+    def write(self, result):
+        """Append one record with a single write; fsync at most once a second."""
+        data = self._json_record(result) if self.json_lines else self._csv_record(result)
+        try:
+            view = memoryview(data)
+            while view:  # a regular file takes it all at once unless the disk fills up
+                view = view[os.write(self._fd, view):]
+            now = time.monotonic()
+            if now - self._synced_at >= SYNC_INTERVAL_S:
+                os.fsync(self._fd)
+                self._synced_at = now
+        except OSError as exc:
+            raise ResultsLogError(
+                f"No se pudo guardar el resultado de «{result.path}» en «{self.path}»: {_reason(exc)}.") from exc
+        self.recorded.add(result.path)
+
+    def close(self):
+        """Sync the records to disk and close the file; a second call does nothing."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise ResultsLogError(f"No se pudo terminar de guardar «{self.path}»: {_reason(exc)}.") from exc
+        finally:
+            os.close(fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # --- records ----------------------------------------------------------------------------
+
+    def _json_record(self, result):
+        if result.error is not None:
+            record = {"path": result.path, "error": result.error}
+        else:
+            record = {"path": result.path, "predictions": [
+                {"id": int(p.id), "label": p.label, "score": float(p.score)} for p in result.predictions]}
+        try:
+            return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            # Undecodable bytes of a file name ("\udcff"): \u escapes keep them exactly.
+            return (json.dumps(record) + "\n").encode("ascii")
+
+    def _csv_record(self, result):
+        cells = [result.path, result.error or ""]
+        for p in result.predictions or []:
+            score = repr(float(p.score))
+            cells += [int(p.id), p.label, score.replace(".", ",") if self.spreadsheet else score]
+        width = len(_columns(self.top_k))
+        if len(cells) > width:
+            raise ValueError(f"{len(result.predictions)} predictions for a log of top_k={self.top_k}")
+        try:
+            return _csv_line(cells + [""] * (width - len(cells)), self.spreadsheet)
+        except UnicodeEncodeError as exc:
+            raise ResultsLogError(
+                f"No se puede guardar «{result.path}» en «{self.path}»: el nombre tiene caracteres "
+                f"que no se pueden escribir en UTF-8.") from exc
+
+    # --- reopening --------------------------------------------------------------------------
+
+    def _lock(self):
+        if fcntl is None:
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ResultsLogError(
+                f"Otra sesión del clasificador está guardando resultados en «{self.path}»; "
+                f"espere a que termine o elija otro archivo.") from None
+        except OSError:
+            pass  # a file system without locks (some network drives): go on unlocked
+
+    def _resume(self):
+        try:
+            if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                raise ResultsLogError(
+                    f"No se pueden guardar resultados en «{self.path}»: no es un archivo normal.")
+            keep = self._resume_json_lines() if self.json_lines else self._resume_csv()
+            if keep is not None:
+                os.ftruncate(self._fd, keep)
+                os.fsync(self._fd)  # the repair reaches the disk before any new record
+        except OSError as exc:
+            raise ResultsLogError(
+                f"No se puede abrir el archivo de resultados «{self.path}»: {_reason(exc)}.") from exc
+
+    def _resume_csv(self):
+        """Check the header, read the rows; return the size to truncate to, or None."""
+        header = (_BOM if self.spreadsheet else b"") + _csv_line(_columns(self.top_k), self.spreadsheet)
+        head = self._read(len(header))
+        if len(head) < len(header) and header.startswith(head):  # new, empty, or cut while created
+            os.ftruncate(self._fd, 0)
+            self._write_all(header)
+            os.fsync(self._fd)
+            return None
+        if head != header:
+            raise self._other_csv_layout()
+        data = self._read()
+        ends = _csv_rows(data, len(header), ";" if self.spreadsheet else ",", len(_columns(self.top_k)))
+        return self._keep_whole(data, len(header), ends, torn=lambda tail: True)
+
+    def _resume_json_lines(self):
+        head = self._read(len(_JSON_START))
+        if not _JSON_START.startswith(head):  # nor a file that begins with zeros: that is no tail
+            raise ResultsLogError(_foreign(self.path))
+        data = self._read()
+        return self._keep_whole(data, 0, _json_lines(data), torn=_torn_json)
+
+    def _keep_whole(self, data, start, rows, torn):
+        """Fill `recorded` from rows [(end, path or None)]; return the size to truncate to, or None.
+
+        Only a torn tail goes: one last row cut short (torn(tail) says it may be one), or rows
+        with the zero bytes a power cut can leave. Anything else is not ours to delete.
+        """
+        whole = next((number for number, (_, path) in enumerate(rows) if path is None), len(rows))
+        end = rows[whole - 1][0] if whole else start
+        self.recorded = {path for _, path in rows[:whole]}
+        if whole == len(rows):
+            return None
+        tail = data[end:]
+        if any(path is not None for _, path in rows[whole:]) or not (
+                (whole + 1 == len(rows) and torn(tail)) or b"\0" in tail):
+            line = data[:end].count(b"\n") + 1
+            raise ResultsLogError(_foreign(self.path, f": la línea {line} no es un resultado"))
+        return end
+
+    def _other_csv_layout(self):
+        first = self._read(_CHUNK_BYTES).split(b"\n", 1)[0]
+        bom = first.startswith(_BOM)
+        line = first.removeprefix(_BOM).rstrip(b"\r").decode("utf-8", "replace")
+        for delimiter, spreadsheet in ((",", False), (";", True)):
+            fields = line.split(delimiter)
+            k = (len(fields) - 2) // 3
+            if fields != _columns(k) or bom != spreadsheet:
+                continue
+            if spreadsheet and not self.spreadsheet:
+                return ResultsLogError(
+                    f"«{self.path}» está en el formato de hoja de cálculo en español (separador «;» y "
+                    f"coma decimal), no en CSV normal; elija otro archivo o use ese mismo formato {_KEPT}.")
+            if self.spreadsheet and not spreadsheet:
+                return ResultsLogError(
+                    f"«{self.path}» está en CSV normal (separador «,» y punto decimal), no en el formato "
+                    f"de hoja de cálculo en español; elija otro archivo o use CSV normal {_KEPT}.")
+            if k != self.top_k:
+                return ResultsLogError(
+                    f"«{self.path}» guarda {k} predicciones por imagen y ahora se piden {self.top_k}; "
+                    f"elija otro archivo o pida {k} {_KEPT}.")
+        return ResultsLogError(_foreign(self.path))
+
+    # --- file access ------------------------------------------------------------------------
+
+    def _read(self, size=None):
+        """Bytes from the start of the file: size of them, or all."""
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        chunks, left = [], size
+        while left is None or left > 0:
+            chunk = os.read(self._fd, _CHUNK_BYTES if left is None else min(left, _CHUNK_BYTES))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left = None if left is None else left - len(chunk)
+        return b"".join(chunks)
+
+    def _write_all(self, data):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+
+
+def _columns(top_k):
+    """path,error,id_1,label_1,score_1,…,id_K,label_K,score_K"""
+    return ["path", "error"] + [f"{name}_{rank}" for rank in range(1, top_k + 1) for name in ("id", "label", "score")]
+
+
+def _csv_line(cells, spreadsheet):
+    buffer = io.StringIO()
+    # With "\r\n" as terminator QUOTE_MINIMAL also quotes a lone "\r"; with "\n" it would not.
+    csv.writer(buffer, delimiter=";" if spreadsheet else ",", lineterminator="\r\n").writerow(cells)
+    text = buffer.getvalue()
+    if not spreadsheet:
+        text = text[:-2] + "\n"
+    # surrogateescape: the undecodable bytes of a file name go back to disk as they were.
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _lines(data, start=0):
+    """Byte lines ending in b"\\n" (never split on "\\r"), the last one maybe without it."""
+    while start < len(data):
+        end = data.find(b"\n", start) + 1 or len(data)
+        yield data[start:end]
+        start = end
+
+
+def _csv_rows(data, start, delimiter, width):
+    """[(end offset, path)] per row after the header; path None for a row that is not whole."""
+    consumed = [start]
+
+    def text_lines():
+        for line in _lines(data, start):
+            consumed[0] += len(line)
+            yield line.decode("utf-8", "surrogateescape")
+
+    # csv.reader pulls lines only as a row needs them: `consumed` is where each row ends.
+    reader = csv.reader(text_lines(), delimiter=delimiter, strict=True)
+    rows = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows
+        except csv.Error:  # a quote left open by the end of the file, or not CSV at all
+            rows.append((consumed[0], None))
+            continue
+        whole = len(row) == width and data[consumed[0] - 1:consumed[0]] == b"\n"
+        rows.append((consumed[0], row[0] if whole else None))
+
+
+def _json_lines(data):
+    rows, end = [], 0
+    for line in _lines(data):
+        end += len(line)
+        rows.append((end, _json_path(line)))
+    return rows
+
+
+def _json_path(line):
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if isinstance(record, dict) and isinstance(record.get("path"), str) and (
+            "predictions" in record or "error" in record):
+        return record["path"]
+    return None
+
+
+def _torn_json(tail):
+    """A record of ours cut short, not someone's line of text."""
+    return tail.startswith(_JSON_START) or _JSON_START.startswith(tail)
+
+
+def _foreign(path, detail=""):
+    return f"«{path}» no es un archivo de resultados de este programa{detail}; elija otro archivo {_KEPT}."
+
+
+_REASONS = {
+    errno.EACCES: "no hay permiso",
+    errno.EPERM: "no hay permiso",
+    errno.ENOENT: "la carpeta que debe contenerlo no existe",
+    errno.ENOTDIR: "una parte de la ruta no es una carpeta",
+    errno.EISDIR: "es una carpeta",
+    errno.ENOSPC: "no queda espacio en el disco",
+    errno.EROFS: "el disco es de solo lectura",
+    errno.ENAMETOOLONG: "el nombre es demasiado largo",
+    errno.EIO: "error de lectura o escritura en el disco",
+}
+if hasattr(errno, "EDQUOT"):
+    _REASONS[errno.EDQUOT] = "se agotó la cuota de disco"
+
+
+def _reason(exc):
+    """A short Spanish reason for an OSError (never the English strerror)."""
+    return _REASONS.get(exc.errno, f"error del sistema {errno.errorcode.get(exc.errno, 'desconocido')}")

@@ -1,0 +1,33 @@
+"""Exit statuses, named once; and the exception that carries a stop signal up to the edge."""
+
+import enum
+import signal
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    SOME_FAILED = 1  # an input could not be classified; the others were
+    USAGE = 2  # a bad option or input, or a results file that cannot be used
+    MODEL_FAILED = 2  # the model cannot be loaded: also a problem of what was asked for
+    OUTPUT_FAILED = 74  # the results could not be written (a full disk, a closed output): sysexits' EX_IOERR
+    HANGUP = 128 + signal.SIGHUP  # the terminal went away
+    INTERRUPTED = 128 + signal.SIGINT  # Ctrl+C
+    BROKEN_PIPE = 128 + signal.SIGPIPE  # the reader closed the pipe (| head)
+    TERMINATED = 128 + signal.SIGTERM  # kill, a shutdown
+
+
+STOP_SIGNALS = {signal.SIGINT: ExitStatus.INTERRUPTED, signal.SIGTERM: ExitStatus.TERMINATED}
+if hasattr(signal, "SIGHUP"):  # not on Windows
+    STOP_SIGNALS[signal.SIGHUP] = ExitStatus.HANGUP
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) handled as Ctrl+C is, with its own exit status.
+
+    A KeyboardInterrupt, so every place that already ends cleanly on Ctrl+C ends
+    cleanly on these too.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.status = STOP_SIGNALS.get(signum, ExitStatus.INTERRUPTED)

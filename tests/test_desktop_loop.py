@@ -1,0 +1,428 @@
+"""The desktop loop with the picker, the window and input() replaced by fakes; the layout off screen."""
+
+import os
+import subprocess
+import sys
+import threading
+import unicodedata
+
+import pytest
+from PIL import Image
+
+from classifier.cli import main
+from classifier.desktop import (
+    AGAIN_PROMPT,
+    BackgroundLoader,
+    desktop_loop,
+    parse_answer,
+    pictures_folder,
+    remember_folder,
+    start_folder,
+)
+from classifier.errors import ModelLoadError
+from conftest import LINE, PHOTOS, REPO, TINY_LABELS
+from fakes import FakeUI, Script
+
+
+def _ready_loader(classifier, say):
+    return BackgroundLoader(lambda: classifier, say).start()
+
+
+@pytest.mark.parametrize("text", ["s", "S", " si ", "Si", "SÍ", "sí", unicodedata.normalize("NFD", "sí"), "\tS\n"])
+def test_yes_answers(text):
+    assert parse_answer(text) is True
+
+
+@pytest.mark.parametrize("text", ["n", "N", " no ", "No", "NO\n"])
+def test_no_answers(text):
+    assert parse_answer(text) is False
+
+
+@pytest.mark.parametrize("text", ["", " ", "x", "yes", "sii", "nop", "s n", "0"])
+def test_other_answers_ask_again(text):
+    assert parse_answer(text) is None
+
+
+def test_a_session_with_a_photo_a_cancel_and_a_bad_file(tiny_classifier, tmp_path):
+    bad = tmp_path / "roto.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    ui = FakeUI([str(PHOTOS[0]), None, str(bad)])
+    script = Script(["s", "sí", "n"])
+    code = desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask)
+    assert code == 0
+    [result] = ui.shown
+    predictions = result.predictions
+    assert result.path == str(PHOTOS[0])
+    [expected] = tiny_classifier.classify([Image.open(PHOTOS[0]).convert("RGB")], 7)
+    assert [p.label for p in predictions] == [p.label for p in expected]
+    assert [p.score for p in predictions] == pytest.approx([p.score for p in expected], abs=1e-5)
+    assert result.heatmap.shape == (4, 6)  # the window gets the attention map of the 4 x 6 patch grid
+    block = script.lines[0].splitlines()
+    assert block[0] == str(PHOTOS[0])
+    assert [LINE.match(line)[3] for line in block[1:]] == [f"{p.score:.3f}" for p in predictions]
+    assert "No se eligió ninguna imagen." in script.lines
+    assert any(line.startswith("Error: No se puede clasificar") and "roto.jpg" in line for line in script.lines)
+    [(title, message)] = ui.errors  # the broken file also in a message box, where the user is looking
+    assert title == "No se pudo clasificar" and "roto.jpg" in message and message.startswith("No se puede")
+    assert script.prompts == ["¿Clasificar otra imagen? (s/n) "] * 3
+    assert script.lines[-1] == "¡Hasta luego!"
+
+
+def test_an_unclear_answer_is_asked_again(tiny_classifier):
+    script = Script(["quizá", "", "N"])
+    code = desktop_loop(FakeUI([None]), _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask)
+    assert code == 0
+    assert len(script.prompts) == 3
+    assert script.lines.count("Responda «s» para elegir otra imagen o «n» para terminar.") == 2
+
+
+def test_end_of_input_at_the_prompt_ends_cleanly(tiny_classifier):
+    script = Script([EOFError()])
+    assert desktop_loop(FakeUI([None]), _ready_loader(tiny_classifier, script.say), 7,
+                            script.say, script.ask) == 0
+
+
+def test_top_k_reaches_the_terminal_and_the_window(tiny_classifier):
+    ui = FakeUI([str(PHOTOS[1])])
+    script = Script(["n"])
+    desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 100, script.say, script.ask)
+    assert len(ui.shown[0].predictions) == len(TINY_LABELS)
+    assert len(script.lines[0].splitlines()) == 1 + len(TINY_LABELS)
+
+
+def test_picking_before_the_model_is_ready_says_it_is_loading(tiny_classifier):
+    release = threading.Event()
+
+    def slow_load():
+        release.wait(10)
+        return tiny_classifier
+
+    script = Script(["n"])
+    loader = BackgroundLoader(slow_load, script.say).start()
+    threading.Timer(0.2, release.set).start()
+    code = desktop_loop(FakeUI([str(PHOTOS[0])]), loader, 7, script.say, script.ask)
+    assert code == 0
+    assert script.lines[0] == "Cargando el modelo…"
+    assert script.lines[1].startswith(str(PHOTOS[0]))
+
+
+def test_a_model_that_failed_while_the_picker_was_open_exits_2_after_one_message():
+    script = Script([])
+    loader = BackgroundLoader(lambda: (_ for _ in ()).throw(ModelLoadError("No hay modelo.")), script.say).start()
+    loader._done.wait(5)
+    ui = FakeUI([str(PHOTOS[0])])
+    code = desktop_loop(ui, loader, 7, script.say, script.ask)
+    assert code == 2
+    assert loader.failed_event.is_set()  # what closes an open picker at once
+    assert script.lines == ["Error: No hay modelo."]  # said once in the terminal...
+    assert ui.errors == [("No se pudo cargar el modelo", "No hay modelo.")]  # ...and once on screen
+    assert script.prompts == []
+
+
+def test_a_model_that_fails_while_the_user_waits_exits_2_after_one_message():
+    release = threading.Event()
+
+    def failing_load():
+        release.wait(10)
+        raise ModelLoadError("Los pesos están dañados.")
+
+    script = Script([])
+    loader = BackgroundLoader(failing_load, script.say).start()
+    threading.Timer(0.2, release.set).start()
+    ui = FakeUI([str(PHOTOS[0])])
+    code = desktop_loop(ui, loader, 7, script.say, script.ask)
+    assert code == 2
+    assert script.lines == ["Cargando el modelo…", "Error: Los pesos están dañados."]
+    assert ui.errors == [("No se pudo cargar el modelo", "Los pesos están dañados.")]
+
+
+def test_a_picker_that_cannot_open_falls_back_to_the_terminal(tiny_classifier):
+    script = Script([str(PHOTOS[0]), "n"])
+    ui = FakeUI([RuntimeError("no display name and no $DISPLAY")])
+    code = desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask)
+    assert code == 0
+    assert script.lines[0].startswith("No se puede abrir una ventana")
+    assert script.prompts[0].startswith("Ruta de la imagen")
+    assert script.lines[1].startswith(str(PHOTOS[0]))
+
+
+def _run_interactive(model_dir, *extra):
+    return main(["--model", str(model_dir), *extra])
+
+
+def _answers(monkeypatch, answers):
+    answers = list(answers)
+
+    def fake_input(prompt=""):
+        print(prompt, end="")
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    monkeypatch.setattr("builtins.input", fake_input)
+
+
+def test_without_a_display_paths_are_typed_in_the_terminal(monkeypatch, capsys, tiny_model_dir):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    _answers(monkeypatch, [f'"{PHOTOS[0]}"', "s", "", "no"])
+    code = main(["--model", str(tiny_model_dir), "-k", "3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("No hay pantalla disponible")
+    assert f"{PHOTOS[0]}\n" in out
+    assert len([line for line in out.splitlines() if LINE.match(line)]) == 3
+    assert "No se eligió ninguna imagen." in out and out.rstrip().endswith("¡Hasta luego!")
+
+
+@pytest.mark.parametrize("where", ["picker", "prompt"])
+def test_ctrl_c_ends_cleanly_with_status_0(monkeypatch, capsys, tiny_model_dir, where):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    _answers(monkeypatch, [KeyboardInterrupt()] if where == "picker" else ["", KeyboardInterrupt()])
+    code = _run_interactive(tiny_model_dir)
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.rstrip().endswith("¡Hasta luego!") and "Traceback" not in out + err
+
+
+def test_ctrl_d_in_the_terminal_picker_ends_cleanly(monkeypatch, capsys, tiny_model_dir):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    _answers(monkeypatch, [EOFError(), EOFError()])
+    assert _run_interactive(tiny_model_dir) == 0
+
+
+def test_several_photos_in_one_pick_are_each_printed_and_shown_in_one_window(tiny_classifier):
+    picks = [str(PHOTOS[0]), str(PHOTOS[1]), str(PHOTOS[2])]
+    ui, script = FakeUI([picks]), Script(["n"])
+    assert desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask) == 0
+    [window] = ui.windows  # one window, one page per photo
+    assert [result.path for result in window] == picks
+    blocks = [line.splitlines() for line in script.lines if "\n" in line]
+    assert [block[0] for block in blocks] == picks
+    for block, result in zip(blocks, window, strict=True):
+        assert [LINE.match(line)[3] for line in block[1:]] == [f"{p.score:.3f}" for p in result.predictions]
+    assert script.prompts == [AGAIN_PROMPT]  # asked once for the whole pick
+
+
+@pytest.mark.parametrize(("answer", "letter"), [(True, "s"), (False, "n")])
+def test_an_answer_given_in_the_window_is_written_after_the_prompt(tiny_classifier, answer, letter):
+    ui = FakeUI([str(PHOTOS[0])] + ([None] if answer else []), answers=[answer])
+    script = Script(["n"] if answer else [])
+    assert desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask) == 0
+    # The terminal reads as the conversation it was: the question, then the window's answer.
+    assert f"{AGAIN_PROMPT}{letter}" in script.lines
+    assert script.prompts == ([AGAIN_PROMPT] if answer else [])  # only the round without a window asks
+    assert script.lines[-1] == "¡Hasta luego!"
+
+
+def test_a_pick_with_good_and_broken_files_shows_the_good_ones_and_one_message_box(tiny_classifier, tmp_path):
+    broken = tmp_path / "roto.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n nothing")
+    ui, script = FakeUI([[str(PHOTOS[0]), str(broken)]]), Script(["n"])
+    desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask)
+    assert [result.path for result in ui.shown] == [str(PHOTOS[0])]
+    [(title, message)] = ui.errors
+    assert "roto.png" in message and f"Error: {message}" in script.lines
+
+
+def test_the_picker_opens_in_the_last_folder_used_across_runs(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "casa"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / "casa").mkdir()
+    state = os.path.join(tmp_path / "config", "clasificador-vit", "estado.json")
+    from classifier.desktop import default_state_file
+
+    assert default_state_file() == state
+    assert start_folder(state) == os.getcwd()  # first run, no pictures folder: the current one
+    photos = tmp_path / "casa" / "Imágenes"
+    photos.mkdir()
+    assert start_folder(state) == str(photos)  # first run with a pictures folder
+    holidays = tmp_path / "vacaciones"
+    holidays.mkdir()
+    remember_folder(state, str(holidays))  # what the first run leaves behind
+    assert start_folder(state) == str(holidays)  # the next run opens there
+    holidays.rmdir()
+    assert start_folder(state) == str(photos)  # a folder that is gone is not offered
+
+
+def test_the_pictures_folder_comes_from_xdg_user_dirs(monkeypatch, tmp_path):
+    home, config = tmp_path / "casa", tmp_path / "config"
+    (home / "Fotos").mkdir(parents=True)
+    config.mkdir()
+    (config / "user-dirs.dirs").write_text('XDG_DESKTOP_DIR="$HOME/Escritorio"\nXDG_PICTURES_DIR="$HOME/Fotos"\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    assert pictures_folder() == str(home / "Fotos")
+
+
+def test_a_python_without_tkinter_says_what_to_install_and_uses_the_terminal(tiny_model_dir, tmp_path):
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "tkinter.py").write_text("raise ModuleNotFoundError(\"No module named '_tkinter'\", name='_tkinter')\n")
+    done = subprocess.run(
+        [sys.executable, "script_modelo.py", "--modelo", str(tiny_model_dir), "-k", "2"],
+        cwd=REPO, input=f"{PHOTOS[0]}\nn\n", capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(stub), "DISPLAY": ":99", "XDG_CONFIG_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("Este Python no tiene tkinter") and "sudo apt install python3-tk" in first
+    assert f"{PHOTOS[0]}\n" in done.stdout and done.stdout.rstrip().endswith("¡Hasta luego!")
+
+
+# --- the window's layout, drawn off screen -----------------------------------------------------------
+
+SCREENS = [(1024, 600), (1366, 768), (1920, 1080)]
+SHAPES = [(4000, 3000), (4000, 500), (300, 3000), (1, 1)]
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("has_map", [True, False])
+def test_the_window_fits_the_screen_and_uses_most_of_it(screen, shape, has_map):
+    from classifier.drawing import plan_layout
+    from classifier.gui import KEY_BAR_HEIGHT, window_box
+
+    layout = plan_layout(shape, shape, has_map, 7, window_box(*screen))
+    width, height = layout.width, layout.height + KEY_BAR_HEIGHT
+    assert width <= screen[0] and height <= screen[1]
+    assert width >= 0.6 * screen[0] or height >= 0.6 * screen[1]
+    boxes = [box for box in (layout.picture, layout.map, layout.legend, layout.bars) if box is not None]
+    for box in boxes:  # every panel inside the figure
+        assert box.left >= 0 and box.top >= 0
+        assert box.left + box.width <= layout.width + 0.5 and box.top + box.height <= layout.height + 0.5
+
+
+def test_the_layout_follows_the_picture_shape():
+    from classifier.drawing import plan_layout
+    from classifier.gui import window_box
+
+    box = window_box(1920, 1080)
+    assert plan_layout((4000, 500), (4000, 500), True, 7, box).arrangement in ("apilada", "columna")
+    strip = plan_layout((300, 3000), (300, 3000), True, 7, box)
+    assert strip.arrangement == "fila" and strip.picture.height > 700  # a tall strip stands at full height
+    panorama = plan_layout((4000, 500), (4000, 500), True, 7, box)
+    assert panorama.picture.width > 1200  # a panorama gets the width
+
+
+def _render(image, predictions, heatmap, box):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from classifier.drawing import draw_result
+
+    figure = Figure(dpi=100)
+    FigureCanvasAgg(figure)
+    layout = draw_result(figure, image, predictions, heatmap, image, box=box)
+    figure.canvas.draw()
+    return figure, layout
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("shape", [(4000, 3000), (4000, 500), (300, 3000), (40, 30)])
+def test_titles_never_overlap_and_stay_inside(tiny_classifier, screen, shape):
+    from classifier.gui import window_box
+
+    image = Image.new("RGB", shape, (200, 40, 40))
+    [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
+    # A long Spanish label: the title must wrap or shorten, never run into its neighbour.
+    predictions[0] = predictions[0]._replace(label="perro pastor de las islas Shetland, collie miniatura")
+    figure, layout = _render(image, predictions, heatmap, window_box(*screen))
+    renderer = figure.canvas.get_renderer()
+    titles = [axes.title for axes in figure.axes if axes.get_title()] + list(figure.texts)
+    boxes = [text.get_window_extent(renderer) for text in titles]
+    assert len(boxes) == 3  # the picture's, the map's and the bars'
+    width, height = figure.canvas.get_width_height()
+    for index, one in enumerate(boxes):
+        assert one.x0 >= 0 and one.x1 <= width and one.y0 >= 0 and one.y1 <= height, titles[index].get_text()
+        for other in boxes[index + 1:]:
+            assert not one.overlaps(other), (titles[index].get_text(), one, other)
+
+
+def test_the_map_covers_exactly_the_picture(tiny_classifier):
+    image = Image.new("RGB", (37, 23), (10, 200, 30))
+    [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
+    figure, _ = _render(image, predictions, heatmap, (1500, 800))
+    picture, overlay = figure.axes[0], figure.axes[1]
+    base, heat = overlay.get_images()
+    assert tuple(base.get_extent()) == tuple(heat.get_extent()) == (0, 37, 23, 0)
+    assert overlay.get_xlim() == (0, 37) and overlay.get_ylim() == (23, 0)
+    assert tuple(picture.get_images()[0].get_extent()) == (0, 37, 23, 0)
+
+
+def test_the_map_has_a_plain_title_and_a_legend(tiny_classifier):
+    image = Image.open(PHOTOS[0]).convert("RGB")
+    [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
+    figure, _ = _render(image, predictions, heatmap, (1500, 800))
+    overlay, legend = figure.axes[1], figure.axes[2]
+    assert overlay.get_title() == "Dónde se fijó el modelo"
+    assert [t.get_text() for t in legend.get_xticklabels()] == ["poca atención", "mucha atención"]
+
+
+def test_the_window_shows_percentages_with_a_decimal_comma(tiny_classifier):
+    image = Image.open(PHOTOS[0]).convert("RGB")
+    [predictions] = tiny_classifier.classify([image], 7)
+    figure, _ = _render(image, predictions, None, (1500, 800))
+    picture, bars = figure.axes
+    best = predictions[0]
+    assert picture.get_title().replace("\n", " ").endswith(f"({best.score * 100:.1f} %)".replace(".", ","))
+    assert [p.get_width() for p in bars.patches] == pytest.approx([p.score for p in predictions])
+    values = [t.get_text() for t in bars.texts]
+    assert values == [f"{p.score * 100:.1f} %".replace(".", ",") for p in predictions]
+
+
+class _FakeTk:
+    """Records after() and after_cancel() like a Tk interpreter."""
+
+    def __init__(self):
+        self.pending = {"after#99": "foreign"}  # a timer some library left (matplotlib's idle draw, say)
+        self.count = 0
+        self.tk = self
+
+    def after(self, ms, callback):
+        self.count += 1
+        name = f"after#{self.count}"
+        self.pending[name] = callback
+        return name
+
+    def after_cancel(self, name):
+        self.pending.pop(name, None)
+
+    def call(self, *args):
+        assert args == ("after", "info")
+        return tuple(self.pending)
+
+    def splitlist(self, value):
+        return value
+
+
+def test_timers_are_all_cancelled_including_ones_left_by_libraries():
+    from classifier.gui import Timers
+
+    tk = _FakeTk()
+    timers = Timers(tk)
+    timers.every(100, lambda: None)
+    timers.once(50, lambda: None, "front")
+    assert len(tk.pending) == 3
+    tk.pending.pop("after#1")()  # one tick (Tk forgets a timer that ran): it schedules the next
+    assert len(tk.pending) == 3
+    timers.cancel_all()
+    assert tk.pending == {}
+    timers.cancel_all()  # twice is harmless
+
+
+def test_the_stop_signal_handlers_are_put_back_after_a_window(monkeypatch):
+    import signal
+
+    from classifier.gui import stop_signals_set
+
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    event = threading.Event()
+    with stop_signals_set(event):
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert event.is_set()
+    assert {signum: signal.getsignal(signum) for signum in before} == before

@@ -1,0 +1,465 @@
+"""Hostile files: content that would start a program, a pipe swapped in for a photo,
+folders that cannot be read, and pictures whose bit depth would take gigabytes.
+
+Each case goes through the functions the program uses: open_image and expand_inputs.
+"""
+
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_fuzz import POSTSCRIPT, SEEDS
+
+from classifier.errors import ImageError, InputError
+from classifier.images import expand_inputs, open_image
+from conftest import PHOTOS, REPO
+
+SECONDS = 5
+NOBODY = 65534
+
+
+class TimeBoundExceeded(BaseException):
+    """BaseException: the opener's own 'except Exception' must not swallow it."""
+
+
+def _alarm(signum, frame):
+    raise TimeBoundExceeded()
+
+
+def _within_time_bound(function, *args):
+    # A regression blocks in open(2); the alarm interrupts it so the test fails instead of hanging.
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, SECONDS)
+    try:
+        return function(*args)
+    except TimeBoundExceeded:
+        pytest.fail(f"{function.__name__} was still waiting after {SECONDS} s")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# --- content that would start another program ----------------------------------------------------
+
+def _binary_eps(postscript):
+    """A DOS EPS file: the binary header Pillow's EPS plugin also accepts, then the PostScript."""
+    header = struct.pack("<4sIIIIIIH", b"\xc5\xd0\xd3\xc6", 30, len(postscript), 0, 0, 0, 0, 0xFFFF)
+    return header + postscript
+
+
+# Runs in a fresh interpreter: an audit hook cannot be removed, and this one refuses
+# every way of starting a process (it raises), after noting which one was tried.
+_AUDITED_OPEN = r"""
+import json, sys
+
+STARTS = ("subprocess.Popen", "os.posix_spawn", "os.exec", "os.fork", "os.forkpty", "os.system", "os.startfile",
+          "pty.spawn")
+started = []
+
+def refuse(event, args):
+    if event in STARTS:
+        started.append([event, repr(args)[:200]])
+        raise RuntimeError("process start refused by the test")
+
+sys.addaudithook(refuse)
+from classifier.errors import ImageError
+from classifier.images import open_image
+
+outcomes = {}
+for path in sys.argv[1:]:
+    try:
+        outcomes[path] = "RGB %dx%d" % open_image(path).size
+    except ImageError as exc:
+        outcomes[path] = str(exc)
+print(json.dumps({"started": started, "outcomes": outcomes}))
+"""
+
+
+def _open_under_audit(paths):
+    done = subprocess.run([sys.executable, "-c", _AUDITED_OPEN, *map(str, paths)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_no_file_makes_the_opener_start_a_program(tmp_path):
+    # The proof holds without Ghostscript installed: Pillow tries to start it ("gs --version")
+    # before knowing, and the hook sees that attempt.
+    postscript = {"postscript.jpg": POSTSCRIPT, "postscript.png": POSTSCRIPT,
+                  "eps-binario.tif": _binary_eps(POSTSCRIPT), "postscript": POSTSCRIPT}
+    for name, data in postscript.items():
+        (tmp_path / name).write_bytes(data)
+    for name, data in SEEDS.items():
+        (tmp_path / f"semilla-{name}").write_bytes(data)
+    report = _open_under_audit(sorted(tmp_path.iterdir()))
+    assert report["started"] == []
+    for name in postscript:
+        outcome = report["outcomes"][str(tmp_path / name)]
+        assert outcome.endswith("es un documento PostScript, no una imagen."), outcome
+    for name in SEEDS:
+        outcome = report["outcomes"][str(tmp_path / f"semilla-{name}")]
+        expected = "es un documento PostScript" if name == "postscript" else "RGB "
+        assert expected in outcome, (name, outcome)
+
+
+def test_the_formats_are_those_of_the_scanned_extensions_and_none_starts_a_program():
+    from classifier.defaults import IMAGE_EXTENSIONS
+    from classifier.images import readable_formats
+
+    formats = readable_formats()
+    assert "EPS" not in formats
+    registry = Image.registered_extensions()
+    assert set(formats) == {registry[e] for e in IMAGE_EXTENSIONS if e in registry}
+    for extension in (".eps", ".ps", ".pdf", ".mpeg"):  # other programs, or no decoder at all
+        assert registry.get(extension) not in formats
+
+
+# --- a pipe in place of the photo -----------------------------------------------------------------
+
+
+def test_a_file_swapped_for_a_pipe_after_the_check_is_refused_at_once(tmp_path, monkeypatch):
+    fifo = tmp_path / "foto.jpg"
+    os.mkfifo(fifo)
+    # The race: the check saw a regular file; by the open, the name stands for a pipe with no writer.
+    monkeypatch.setattr("classifier.images._check_regular_file", lambda path: None)
+    with pytest.raises(ImageError, match="no es un archivo normal"):
+        _within_time_bound(open_image, fifo)
+
+
+def test_a_pipe_named_like_a_png_does_not_stall_the_folder_scan(tmp_path, monkeypatch):
+    from classifier.images import is_map_file
+
+    fifo = tmp_path / "a.png"
+    os.mkfifo(fifo)
+    assert _within_time_bound(is_map_file, fifo) is False
+    monkeypatch.setattr("os.path.isfile", lambda path: True)  # swapped after the listing's check
+    assert _within_time_bound(list, expand_inputs([str(tmp_path)])) == [(str(fifo), None)]
+
+
+def test_a_regular_file_still_reads_after_the_non_blocking_open(tmp_path):
+    path = tmp_path / "foto.png"
+    Image.open(PHOTOS[0]).convert("RGB").save(path)
+    np.testing.assert_array_equal(np.asarray(open_image(path)), np.asarray(Image.open(path).convert("RGB")))
+
+
+# --- folders that cannot be read ------------------------------------------------------------------
+
+
+@pytest.fixture()
+def shared_folder():
+    """A folder any user can enter: pytest's own live under a root-only folder when run as root."""
+    folder = Path(tempfile.mkdtemp(prefix="hostile-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def _picture(path):
+    Image.new("RGB", (8, 6), (10, 200, 30)).save(path)
+    path.chmod(0o644)
+
+
+def _as_nobody(function):
+    """function()'s JSON-able result, computed without root's power to read anything.
+
+    As root, in a forked child that has dropped to user nobody (its interpreter is
+    already loaded: the Python binary need not be readable by nobody).
+    """
+    if os.geteuid() != 0:
+        return function()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, json.dumps(function()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the unprivileged child failed"
+    return json.loads(answer)
+
+
+def _expanded(paths, recursive):
+    return [[path, type(error).__name__ if error else None, str(error) if error else None]
+            for path, error in expand_inputs(paths, recursive=recursive)]
+
+
+def test_an_unreadable_subfolder_is_its_own_error_and_the_rest_is_classified(shared_folder):
+    root = shared_folder
+    for folder in ("b-cerrada", "c", "c/d-cerrada", "e"):
+        (root / folder).mkdir()
+        (root / folder).chmod(0o755)
+    for name in ("a.png", "b-cerrada/dentro.png", "c/uno.png", "c/d-cerrada/dentro.png", "e/dos.png"):
+        _picture(root / name)
+    (root / "b-cerrada").chmod(0)
+    (root / "c" / "d-cerrada").chmod(0)
+    given = str(root)
+
+    found = _as_nobody(lambda: _expanded([given], recursive=True))
+
+    def joined(*names):
+        return os.path.join(given, *names)
+
+    assert [(path, kind) for path, kind, _ in found] == [
+        (joined("a.png"), None),
+        (joined("b-cerrada"), "InputError"),
+        (joined("c", "uno.png"), None),
+        (joined("c", "d-cerrada"), "InputError"),
+        (joined("e", "dos.png"), None),
+    ]
+    for path, kind, sentence in found:
+        if kind:
+            assert sentence == f"No se puede leer el contenido de la carpeta «{path}» (permiso denegado)."
+    # Without --recursive the closed subfolders are never entered: nothing to report.
+    assert _as_nobody(lambda: _expanded([given], recursive=False)) == [[joined("a.png"), None, None]]
+
+
+def test_an_unreadable_folder_given_itself_is_one_error(shared_folder):
+    _picture(shared_folder / "a.png")
+    shared_folder.chmod(0)
+    given = str(shared_folder)
+    assert _as_nobody(lambda: _expanded([given], recursive=True)) == [
+        [given, "InputError", f"No se puede leer el contenido de la carpeta «{given}» (permiso denegado)."]]
+
+
+def test_a_subfolder_past_the_path_length_limit_does_not_cost_the_others(tmp_path):
+    # Root too cannot list a folder whose path is longer than PATH_MAX: this case needs no other user.
+    name = "d" * 250
+    _picture(tmp_path / "a.png")
+    (tmp_path / "profunda").mkdir()
+    _picture(tmp_path / "z.png")
+    descriptor = os.open(tmp_path / "profunda", os.O_RDONLY)
+    length, depth = len(str(tmp_path / "profunda")), 0
+    try:
+        while length < 4096 + 600:  # built relative to an open folder: the full path is never used
+            os.mkdir(name, dir_fd=descriptor)
+            inner = os.open(name, os.O_RDONLY, dir_fd=descriptor)
+            os.close(descriptor)
+            descriptor, length, depth = inner, length + 1 + len(name), depth + 1
+    finally:
+        os.close(descriptor)
+    found = list(expand_inputs([str(tmp_path)], recursive=True))
+    assert [path for path, error in found if error is None] == [str(tmp_path / "a.png"), str(tmp_path / "z.png")]
+    [(path, error)] = [(path, error) for path, error in found if error is not None]
+    assert isinstance(error, InputError) and error.path == path
+    assert len(os.fsencode(path)) > 4096 and path.startswith(str(tmp_path / "profunda" / name))
+    assert str(error).endswith("(el nombre o la ruta es demasiado largo).")
+
+
+# --- bit depths that would take gigabytes ---------------------------------------------------------
+
+GIANT = 9400  # 88.4 million pixels: just under Pillow's decompression-bomb limit
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _giant_sixteen_bit_png(path):
+    """9400 x 9400 grey 16-bit PNG of a few hundred KB: one gradient row, then every row "same as above"."""
+    row = np.linspace(0, 65535, GIANT).astype(">u2").tobytes()
+    compressor = zlib.compressobj(9)
+    parts = [compressor.compress(b"\x00" + row)]
+    up = b"\x02" + bytes(len(row))  # filter type 2 (Up) with zero differences
+    parts += [compressor.compress(up) for _ in range(GIANT - 1)]
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", GIANT, GIANT, 16, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"".join(parts))
+                     + _png_chunk(b"IEND", b""))
+
+
+def _giant_float_tiff(path, rows_per_strip=64):
+    """9400 x 9400 float32 TIFF: every strip points at the same stored rows, a gradient 0..1."""
+    strip = np.tile(np.linspace(0, 1, GIANT, dtype="<f4"), rows_per_strip).tobytes()
+    strips = -(-GIANT // rows_per_strip)
+    tags = [(256, 4, 1, GIANT), (257, 4, 1, GIANT), (258, 3, 1, 32), (259, 3, 1, 1), (262, 3, 1, 1),
+            (273, 4, strips, None), (277, 3, 1, 1), (278, 4, 1, rows_per_strip), (279, 4, strips, None),
+            (339, 3, 1, 3)]  # 339 SampleFormat 3: IEEE float
+    ifd_at = 8
+    arrays_at = ifd_at + 2 + 12 * len(tags) + 4
+    data_at = arrays_at + 8 * strips
+    last_rows = GIANT - rows_per_strip * (strips - 1)
+    counts = [len(strip)] * (strips - 1) + [last_rows * GIANT * 4]
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, count, value in tags:
+        if tag == 273:
+            value = arrays_at
+        elif tag == 279:
+            value = arrays_at + 4 * strips
+        ifd += struct.pack("<HHII", tag, kind, count, value) if kind == 4 or count > 1 else \
+            struct.pack("<HHIHH", tag, kind, count, value, 0)
+    ifd += struct.pack("<I", 0)
+    arrays = struct.pack(f"<{strips}I", *[data_at] * strips) + struct.pack(f"<{strips}I", *counts)
+    path.write_bytes(b"II*\x00" + struct.pack("<I", ifd_at) + ifd + arrays + strip)
+
+
+_PEAK = r"""
+import json, resource, sys
+from classifier.images import open_image
+
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+before = peak_mib()
+image = open_image(sys.argv[1])
+print(json.dumps({"growth_mib": peak_mib() - before, "mode": image.mode, "size": image.size,
+                  "corner": image.getpixel((GIANT - 1, GIANT - 1)), "middle": image.getpixel((GIANT // 2, 7))}))
+""".replace("GIANT", str(GIANT))
+
+
+def _peak_growth(path):
+    done = subprocess.run([sys.executable, "-c", _PEAK, str(path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def giants(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("giants")
+    _giant_sixteen_bit_png(folder / "16bit.png")
+    _giant_float_tiff(folder / "float.tif")
+    return folder
+
+
+# Pillow keeps an RGB picture as 4 bytes a pixel. At the peak, memory must hold the decoded
+# picture and that RGB result (506 MiB for the 16-bit PNG, 674 MiB for the float TIFF);
+# 64 MiB more covers the strip in flight (about 25 MiB of float64 work) and the decoder's
+# buffers. Measured growth: 507 and 682 MiB; converting the whole picture in float64
+# as before took 2,411 and 2,751 MiB.
+ALLOWANCE_MIB = 64
+
+
+@pytest.mark.parametrize(("name", "bytes_per_sample", "mode"), [("16bit.png", 2, "I;16"), ("float.tif", 4, "F")])
+def test_a_giant_high_bit_depth_picture_needs_only_itself_and_its_rgb_copy(giants, name, bytes_per_sample, mode):
+    assert Image.open(giants / name).mode == mode
+    report = _peak_growth(giants / name)
+    assert report["mode"] == "RGB" and report["size"] == [GIANT, GIANT]
+    # The gradient runs left to right on every row: its right end is white, its middle mid-grey.
+    assert report["corner"] == [255, 255, 255] and report["middle"] == [128, 128, 128]
+    bound = GIANT * GIANT * (bytes_per_sample + 4) / 2**20 + ALLOWANCE_MIB
+    assert report["growth_mib"] < bound, f"peak grew by {report['growth_mib']:.0f} MiB (bound {bound:.0f} MiB)"
+
+
+# --- the conversion by strips gives today's pixels ------------------------------------------------
+
+
+def _whole_picture_reference(samples):
+    """The conversion as it was, on the whole array in float64: the pixels the strips must match."""
+    values = samples.astype(np.float64)
+    values[~np.isfinite(values)] = 0.0
+    low, high = values.min(), values.max()
+    is_float = samples.dtype.kind == "f"
+    if is_float and 0 <= low and high <= 1:
+        scaled = values * 255.0
+    elif is_float and 0 <= low and high <= 255:
+        scaled = values
+    elif 0 <= low and high <= 65535:
+        scaled = values / 257.0
+    elif high > low:
+        scaled = (values - low) * (255.0 / (high - low))
+    else:
+        scaled = np.zeros_like(values)
+    return np.rint(scaled).astype(np.uint8)
+
+
+def _samples(kind, rng, shape):
+    if kind == "16 bits":
+        return rng.integers(0, 65536, shape).astype(np.uint16)
+    if kind == "32-bit integers":
+        return rng.integers(-(2**31), 2**31 - 1, shape).astype(np.int32)
+    if kind == "32-bit integers in 16-bit range":
+        return rng.integers(0, 65536, shape).astype(np.int32)
+    if kind == "floats 0..1":
+        return rng.random(shape, dtype=np.float32)
+    if kind == "floats 0..255":
+        return (rng.random(shape) * 255).astype(np.float32)
+    if kind == "floats 0..65535":
+        return (rng.random(shape) * 65535).astype(np.float32)
+    if kind == "floats with NaN and infinities":
+        values = (rng.standard_normal(shape) * 1e4).astype(np.float32)
+        values.flat[::7], values.flat[3::11], values.flat[5::13] = np.nan, np.inf, -np.inf
+        return values
+    if kind == "constant":
+        return np.full(shape, 70000, np.int32)
+    raise ValueError(kind)
+
+
+_KINDS = ["16 bits", "32-bit integers", "32-bit integers in 16-bit range", "floats 0..1", "floats 0..255",
+          "floats 0..65535", "floats with NaN and infinities", "constant"]
+
+
+@pytest.mark.parametrize("kind", _KINDS)
+def test_strips_give_the_pixels_of_the_whole_picture_conversion(monkeypatch, kind):
+    import classifier.images
+
+    # Small strips (100 samples: 3 rows of 37) so that a 37 x 50 picture spans many of them.
+    monkeypatch.setattr(classifier.images, "_STRIP_SAMPLES", 100)
+    samples = _samples(kind, np.random.default_rng(len(kind)), (50, 37))
+    image = Image.fromarray(samples)
+    if kind == "16 bits":
+        assert image.mode == "I;16"
+    expected = _whole_picture_reference(samples)
+    result = np.asarray(classifier.images._to_rgb(image))
+    assert result.shape == (50, 37, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(result[..., channel], expected)
+
+
+def _converted(image):
+    from classifier.images import _to_rgb
+
+    return np.asarray(_to_rgb(image))
+
+
+def test_every_sixteen_bit_value_maps_as_before():
+    values = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    result = _converted(Image.fromarray(values))[..., 0]
+    np.testing.assert_array_equal(result, _whole_picture_reference(values))
+    np.testing.assert_array_equal(result.ravel(), np.rint(np.arange(65536) / 257).astype(np.uint8))
+
+
+@pytest.mark.parametrize("mode", ["I;16B", "I"])
+def test_other_high_depth_modes_convert_as_their_samples_say(mode):
+    image = Image.fromarray(np.arange(0, 65536, 97, dtype=np.int32)[:600].reshape(20, 30), "I")
+    if mode != "I":
+        image = image.convert(mode)
+    assert image.mode == mode
+    np.testing.assert_array_equal(_converted(image)[..., 1], _whole_picture_reference(np.asarray(image)))
+
+
+def test_a_folder_scan_opens_only_png_files_and_reads_only_their_head(tmp_path, monkeypatch):
+    for name in ("a.jpg", "b.tif", "c.png"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name)
+    opened = []
+    real_open = os.open
+
+    def recording_open(path, *args, **kwargs):
+        opened.append(os.path.basename(os.fspath(path)))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("os.open", recording_open)
+    found = [os.path.basename(path) for path, error in expand_inputs([str(tmp_path)])]
+    assert found == ["a.jpg", "b.tif", "c.png"] and opened == ["c.png"]

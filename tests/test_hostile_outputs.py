@@ -1,0 +1,226 @@
+"""Hostile outputs: file names no terminal or CSV reader expects, and maps written among the photos.
+
+Names are checked end to end: real files with such names, classified by the tiny model
+through the engine, written by each writer to a strict UTF-8 stream, read back.
+"""
+
+import csv
+import errno
+import io
+import json
+import os
+
+import pytest
+from PIL import Image
+
+from classifier.defaults import MAP_SOFTWARE
+from classifier.engine import Engine
+from classifier.errors import display_path
+from classifier.images import expand_inputs, is_map_file
+from classifier.model import Prediction
+from classifier.output import WRITERS, CsvWriter, MapFolder, Result, TextWriter, path_from_csv
+from conftest import PHOTOS
+
+# Bytes a Linux file name may hold: not UTF-8, terminal escapes, line breaks, a bell, C1 CSI,
+# a right-to-left override, quotes and backslashes.
+HOSTILE_NAMES = [
+    b"foto\xff.png", b"\xe9t\xe9 latin-1.png", b"rojo\x1b[31m.png", b"dos\nl\xc3\xadneas.png",
+    b"retorno\rde carro.png", b"csi\xc2\x9b2J.png", b"campana\x07.png", b"al rev\xc3\xa9s \xe2\x80\xaegnp.png",
+    b'comillas " y \\ barra.png', b'"empieza con comillas.png', b"Begon\xcc\x83a normal.png",
+]
+BROKEN_NAME = b"roto\xfe\x1b]0;titulo\x07.png"
+
+
+def _strict_stream():
+    """What a UTF-8 terminal or file accepts: anything it cannot encode raises."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", newline="")
+
+
+def _written(stream):
+    stream.flush()
+    return stream.buffer.getvalue().decode("utf-8")  # strict: the output must be valid UTF-8
+
+
+@pytest.fixture(scope="module")
+def hostile_folder(tmp_path_factory):
+    folder = os.fsencode(tmp_path_factory.mktemp("nombres"))
+    picture = Image.open(PHOTOS[0]).convert("RGB").resize((48, 32))
+    for name in HOSTILE_NAMES:
+        with open(os.path.join(folder, name), "wb") as fp:
+            picture.save(fp, "PNG")
+    with open(os.path.join(folder, BROKEN_NAME), "wb") as fp:
+        fp.write(b"\x89PNG\r\n\x1a\n not really")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def hostile_results(hostile_folder, tiny_classifier):
+    inputs = list(expand_inputs([os.fsdecode(hostile_folder)]))
+    assert len(inputs) == len(HOSTILE_NAMES) + 1 and all(error is None for _, error in inputs)
+    return list(Engine(tiny_classifier, top_k=3).run(inputs, batch_size=4))
+
+
+def _exact(hostile_folder, names):
+    return {os.path.join(hostile_folder, name) for name in names}
+
+
+def test_text_output_of_hostile_names_is_printable_utf8(hostile_results):
+    out, err = _strict_stream(), _strict_stream()
+    writer = TextWriter(out, err)
+    for result in hostile_results:
+        writer.write(result)
+    text, errors = _written(out), _written(err)
+    for line in (text + errors).splitlines():
+        assert line.isprintable(), repr(line)
+    for result in hostile_results:
+        shown = display_path(result.path)
+        assert (f"{shown}\n" in text) if result.error is None else (f"«{shown}»" in errors)
+    assert "foto\\xff.png" in text and "rojo\\u001b[31m.png" in text and "csi\\u009b2J.png" in text
+    assert "dos\\nlíneas.png" in text and "\\u202egnp" in text
+    assert errors.count("Error: No se puede clasificar") == 1 and "roto\\xfe\\u001b]0;titulo\\u0007.png" in errors
+
+
+def test_json_lines_give_back_the_exact_bytes_of_every_name(hostile_results, hostile_folder):
+    out = _strict_stream()
+    writer = WRITERS["json"](out, _strict_stream())
+    for result in hostile_results:
+        writer.write(result)
+    lines = _written(out).split("\n")
+    assert lines.pop() == "" and len(lines) == len(HOSTILE_NAMES) + 1
+    assert all(line.isprintable() for line in lines)  # no raw ESC, CSI or bell when the file is shown
+    records = [json.loads(line) for line in lines]
+    assert {os.fsencode(r["path"]) for r in records if "predictions" in r} == _exact(hostile_folder, HOSTILE_NAMES)
+    [broken] = [r for r in records if "error" in r]
+    assert os.fsencode(broken["path"]) == os.path.join(hostile_folder, BROKEN_NAME)
+
+
+def test_csv_gives_back_the_exact_bytes_of_every_name(hostile_results, hostile_folder):
+    out = _strict_stream()
+    writer = CsvWriter(out, _strict_stream())
+    for result in hostile_results:
+        writer.write(result)
+    text = _written(out)
+    assert all(line.isprintable() for line in text.split("\n"))
+    header, *rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert header == ["path", "rank", "id", "label", "score"] and len(rows) == 3 * len(HOSTILE_NAMES)
+    paths = [os.fsencode(path_from_csv(row[0])) for row in rows]
+    assert set(paths) == _exact(hostile_folder, HOSTILE_NAMES)
+    assert all(paths.count(path) == 3 for path in paths)
+    # Printable names are written as they are: spreadsheets and scripts see the plain name.
+    ordinary = os.fsdecode(os.path.join(hostile_folder, b"Begon\xcc\x83a normal.png"))
+    assert [row[0] for row in rows].count(ordinary) == 3
+
+
+@pytest.mark.parametrize("name", ["a.jpg", "C:\\fotos\\gato.jpg", "niño/año 2024.png", '"', 'x"y', "\\xff", "\\",
+                                  "a\udcffb", "\ud800", "e\u0301", "\U0001f600.png", "\U000e0001", "\x00\x7f\x80\x9f",
+                                  '"\\"\\\\"', "tab\there", "\u00a0nbsp"])
+def test_the_csv_path_rule_round_trips_any_name(name):
+    from classifier.output import csv_path
+
+    field = csv_path(name)
+    assert field.isprintable() and path_from_csv(field) == name
+    assert (field == name) == (name.isprintable() and not name.startswith('"'))
+
+
+# --- CSV: a carriage return stays inside its row ----------------------------------------------------
+
+
+def test_a_carriage_return_in_a_label_or_a_name_keeps_one_row(tmp_path):
+    predictions = [Prediction("con\rretorno", 0.75, 0), Prediction("normal, con coma", 0.25, 1)]
+    out = io.StringIO()
+    writer = CsvWriter(out, io.StringIO())
+    writer.write(Result("/fotos/gato.jpg", predictions=predictions))
+    writer.write(Result("/fotos/re\rtorno.jpg", predictions=predictions))
+    saved = tmp_path / "salida.csv"
+    saved.write_text(out.getvalue(), encoding="utf-8", newline="")
+    with open(saved, newline="", encoding="utf-8") as fp:  # as the csv module says to read a file
+        rows = list(csv.reader(fp))
+    assert rows[0] == ["path", "rank", "id", "label", "score"]
+    assert [row[3] for row in rows[1:]] == ["con\rretorno", "normal, con coma"] * 2
+    assert [path_from_csv(row[0]) for row in rows[1:]] == ["/fotos/gato.jpg"] * 2 + ["/fotos/re\rtorno.jpg"] * 2
+    assert [row[1] for row in rows[1:]] == ["1", "2", "1", "2"]
+
+
+# --- attention maps among the photos ---------------------------------------------------------------
+
+
+def _photo(path, size=(48, 32)):
+    Image.open(PHOTOS[0]).convert("RGB").resize(size).save(path, format="PNG")
+    return path.read_bytes()
+
+
+def _classify_with_maps(tiny_classifier, folder, maps):
+    inputs = list(expand_inputs([str(folder)]))
+    results = [maps.save(r) for r in Engine(tiny_classifier, top_k=3, maps=True).run(inputs, batch_size=4)]
+    assert all(r.error is None for r in results), [r.error for r in results]
+    return [r.path for r in results], [r.map_file for r in results]
+
+
+def test_maps_in_the_photo_folder_replace_nothing_and_are_not_classified_on_a_rerun(tmp_path, tiny_classifier):
+    photo = _photo(tmp_path / "a.png")
+    users_map_named_photo = _photo(tmp_path / "a_mapa.png", size=(40, 40))  # the user's own picture
+    maps = MapFolder(str(tmp_path))
+    assert maps.error is None
+    paths, written = _classify_with_maps(tiny_classifier, tmp_path, maps)
+    assert paths == [str(tmp_path / "a.png"), str(tmp_path / "a_mapa.png")]
+    assert written == [str(tmp_path / "a_mapa_2.png"), str(tmp_path / "a_mapa_mapa.png")]
+    assert (tmp_path / "a.png").read_bytes() == photo
+    assert (tmp_path / "a_mapa.png").read_bytes() == users_map_named_photo
+    for map_file in written:
+        assert Image.open(map_file).info["Software"] == MAP_SOFTWARE and is_map_file(map_file)
+    assert not is_map_file(tmp_path / "a_mapa.png")
+
+    # A rerun classifies the same two photos and writes new maps beside the old ones.
+    again, rewritten = _classify_with_maps(tiny_classifier, tmp_path, MapFolder(str(tmp_path)))
+    assert again == paths
+    assert rewritten == [str(tmp_path / "a_mapa_3.png"), str(tmp_path / "a_mapa_mapa_2.png")]
+    assert (tmp_path / "a_mapa.png").read_bytes() == users_map_named_photo
+
+
+def _map_result(path):
+    picture = Image.new("RGB", (48, 32), (30, 90, 200))
+    return Result(path, predictions=[Prediction("gato", 0.6, 0), Prediction("perro", 0.4, 1)], picture=picture,
+                  seen=picture, heatmap=[[0.1, 0.9], [0.3, 0.2]])
+
+
+def test_a_map_never_writes_through_a_link_already_there(tmp_path):
+    maps = tmp_path / "mapas"
+    maps.mkdir()
+    victim = tmp_path / "fuera" / "victima.png"
+    victim.parent.mkdir()
+    (maps / "gato_mapa.png").symlink_to(victim)  # dangling: the write would create the victim
+    kept = tmp_path / "fuera" / "existente.txt"
+    kept.write_text("no tocar")
+    (maps / "perro_mapa.png").symlink_to(kept)
+    folder = MapFolder(str(maps))
+    first = folder.save(_map_result("/fotos/gato.jpg"))
+    second = folder.save(_map_result("/fotos/perro.jpg"))
+    assert first.error is None and second.error is None
+    assert not victim.exists() and kept.read_text() == "no tocar"
+    assert (first.map_file, second.map_file) == (str(maps / "gato_mapa_2.png"), str(maps / "perro_mapa_2.png"))
+    assert not os.path.islink(first.map_file) and Image.open(first.map_file).format == "PNG"
+
+
+def test_a_map_that_cannot_be_written_leaves_no_half_file_and_says_why_in_spanish(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    def full_disk(self, target, **kwargs):
+        if hasattr(target, "write"):
+            target.write(b"\x89PNG half")
+        else:
+            with open(target, "wb") as fp:
+                fp.write(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full_disk)
+    result = MapFolder(str(tmp_path)).save(_map_result("/fotos/gato.jpg"))
+    assert result.predictions is None and result.map_file is None
+    assert result.error == (f"No se pudo guardar el mapa de «/fotos/gato.jpg» en «{tmp_path / 'gato_mapa.png'}»: "
+                            "no queda espacio en el disco.")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_map_folder_that_is_a_file_is_a_spanish_sentence(tmp_path):
+    (tmp_path / "mapas").write_text("un archivo")
+    assert MapFolder(str(tmp_path / "mapas")).error == (
+        f"No se puede crear la carpeta de mapas «{tmp_path / 'mapas'}»: ya existe un archivo así.")

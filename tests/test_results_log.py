@@ -1,0 +1,512 @@
+"""The --guardar log: each file checked by an independent reader (csv.reader, json.loads) and byte for byte."""
+
+import csv
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from classifier import results_log
+from classifier.output import Result
+from classifier.results_log import ResultsLog, ResultsLogError
+from conftest import PHOTOS
+
+
+class P(NamedTuple):
+    label: str
+    score: float
+    id: int
+
+
+RAW_NAME = os.fsdecode(b"raw\xffbyte.jpg")  # a Latin-1 file name on a UTF-8 system
+TRICKY_NAMES = [
+    "a,b.jpg", 'di "hola".jpg', "cr\ronly.jpg", "nl\nname.jpg", "crlf\r\nname.jpg", "niño ñandú.jpg",
+    RAW_NAME, "=1+2.jpg", "semi;colon.jpg", " space .jpg",
+]
+# repr "1e-05" has no point at all; 1/3 and 0.1 need all 17 digits to come back.
+SCORES = [1 / 3, 0.1, 1e-05, 2.5e-08, 0.123456789012345678, 1.0]
+LABELS = ["tabby, tabby cat", 'say "cheese"', "grey whale; Eschrichtius", "niño", "x\ny", "café"]
+ERROR = "No se puede clasificar «roto.jpg»: el archivo está vacío (0 bytes)."
+TOP_K = 3
+FLAVOURS = [("r.csv", False), ("r.csv", True), ("r.jsonl", False)]
+FLAVOUR_IDS = ["csv", "csv-es", "jsonl"]
+
+
+def predictions(seed, k=TOP_K):
+    return [P(LABELS[(seed + i) % len(LABELS)], SCORES[(seed + i) % len(SCORES)], 100 * seed + i) for i in range(k)]
+
+
+def sample_results():
+    results = [Result(name, predictions(i)) for i, name in enumerate(TRICKY_NAMES)]
+    results.append(Result("dos.jpg", predictions(3, k=2)))  # fewer than top_k: empty cells
+    results.append(Result("roto.jpg", error=ERROR))
+    return results
+
+
+def write_log(path, results, spreadsheet=False, top_k=TOP_K):
+    with ResultsLog.open(path, top_k, spreadsheet=spreadsheet) as log:
+        for result in results:
+            log.write(result)
+
+
+# --- independent readers ----------------------------------------------------------------------
+
+
+def read_csv(path, spreadsheet):
+    encoding = "utf-8-sig" if spreadsheet else "utf-8"
+    with open(path, newline="", encoding=encoding, errors="surrogateescape") as f:
+        return list(csv.reader(f, delimiter=";" if spreadsheet else ","))
+
+
+def read_json_lines(path):
+    data = path.read_bytes()
+    assert data == b"" or data.endswith(b"\n")
+    return [json.loads(line) for line in data.decode("utf-8").split("\n")[:-1]]
+
+
+def read_paths(path, spreadsheet=False):
+    if path.suffix == ".jsonl":
+        return [record["path"] for record in read_json_lines(path)]
+    return [row[0] for row in read_csv(path, spreadsheet)[1:]]
+
+
+def expected_header(top_k=TOP_K):
+    return ["path", "error"] + [f"{n}_{r}" for r in range(1, top_k + 1) for n in ("id", "label", "score")]
+
+
+def check_csv(path, results, spreadsheet):
+    rows = read_csv(path, spreadsheet)
+    assert rows[0] == expected_header()
+    assert len(rows) == len(results) + 1
+    for row, result in zip(rows[1:], results, strict=True):
+        assert len(row) == 2 + 3 * TOP_K
+        assert row[0] == result.path
+        if result.error is not None:
+            assert row[1:] == [result.error] + [""] * (3 * TOP_K)
+            continue
+        assert row[1] == ""
+        cells = row[2:]
+        for i, p in enumerate(result.predictions):
+            id_cell, label, score = cells[3 * i:3 * i + 3]
+            assert (int(id_cell), label) == (p.id, p.label)
+            if spreadsheet:
+                assert "." not in score
+                assert float(score.replace(",", ".")) == p.score
+            else:
+                assert score == repr(p.score)
+        assert cells[3 * len(result.predictions):] == [""] * (3 * (TOP_K - len(result.predictions)))
+
+
+# --- round trip -------------------------------------------------------------------------------
+
+
+def test_csv_round_trip(tmp_path):
+    path, results = tmp_path / "r.csv", sample_results()
+    write_log(path, results)
+    check_csv(path, results, spreadsheet=False)
+    data = path.read_bytes()
+    assert data.startswith(b"path,error,id_1,label_1,score_1,id_2,label_2,score_2,id_3,label_3,score_3\n")
+    assert b"\r\n" not in data.replace(b'"crlf\r\nname.jpg"', b"")
+    assert b'"cr\ronly.jpg"' in data  # a lone "\r" is quoted too, or readers would end the row there
+    assert b"raw\xffbyte.jpg" in data  # the file name's own bytes, not a replacement character
+    assert os.fsencode(read_paths(path)[TRICKY_NAMES.index(RAW_NAME)]) == b"raw\xffbyte.jpg"
+    assert b"\n=1+2.jpg," in data
+
+
+def test_spreadsheet_round_trip(tmp_path):
+    path, results = tmp_path / "r.csv", sample_results()
+    write_log(path, results, spreadsheet=True)
+    check_csv(path, results, spreadsheet=True)
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfpath;error;id_1;label_1;score_1;id_2;")
+    assert data.endswith(b"\r\n")
+    assert data.count(b"\r\n") == len(results) + 1 + 1  # every row, and the "crlf" name
+    assert b";0,3333333333333333;" in data and b";1e-05;" in data and b";2,5e-08;" in data
+    assert b'"cr\ronly.jpg"' in data and b'"semi;colon.jpg"' in data
+    assert b"raw\xffbyte.jpg" in data
+
+
+def test_json_lines_round_trip(tmp_path):
+    path, results = tmp_path / "r.jsonl", sample_results()
+    write_log(path, results)
+    records = read_json_lines(path)
+    assert len(records) == len(results)
+    for record, result in zip(records, results, strict=True):
+        if result.error is not None:
+            assert record == {"path": result.path, "error": result.error}
+        else:
+            assert record == {"path": result.path, "predictions": [
+                {"id": p.id, "label": p.label, "score": p.score} for p in result.predictions]}
+    raw_line = path.read_bytes().split(b"\n")[TRICKY_NAMES.index(RAW_NAME)]
+    assert b"\\udcff" in raw_line
+    assert os.fsencode(records[TRICKY_NAMES.index(RAW_NAME)]["path"]) == b"raw\xffbyte.jpg"
+    assert "niño ñandú.jpg".encode() in path.read_bytes()  # readable where nothing forces escapes
+
+
+@pytest.mark.parametrize("extension", [".json", ".ndjson", ".JSONL"])
+def test_other_json_lines_extensions(tmp_path, extension):
+    path = tmp_path / f"r{extension}"
+    write_log(path, [Result("a.jpg", predictions(0))])
+    assert json.loads(path.read_text())["path"] == "a.jpg"
+
+
+def test_upper_case_csv_extension(tmp_path):
+    path = tmp_path / "R.CSV"
+    write_log(path, [Result("a.jpg", predictions(0))])
+    assert read_csv(path, False)[1][0] == "a.jpg"
+
+
+def test_more_predictions_than_top_k_is_a_bug(tmp_path):
+    with ResultsLog.open(tmp_path / "r.csv", 2) as log, pytest.raises(ValueError):
+        log.write(Result("a.jpg", predictions(0, k=3)))
+
+
+# --- resume -----------------------------------------------------------------------------------
+
+
+def snapshots(path, results, spreadsheet):
+    """The file's bytes after opening and after each write (read while the log is still open)."""
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        states = [path.read_bytes()]
+        for result in results:
+            log.write(result)
+            states.append(path.read_bytes())
+    return states
+
+
+# The fourth record is cut everywhere: inside the quoted name right after its "\n", in a
+# label, in a score, between "\r" and "\n"; the JSON one also inside a "\udcff" escape.
+RESUME_RESULTS = [Result("uno.jpg", predictions(0)), Result("a,b.jpg", predictions(1)),
+                  Result("roto.jpg", error=ERROR)]
+FOURTH = Result(f"nl\n{RAW_NAME}\r\"x\".jpg", predictions(2))
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_resume_after_every_possible_cut(tmp_path, name, spreadsheet):
+    path = tmp_path / name
+    states = snapshots(path, RESUME_RESULTS + [FOURTH], spreadsheet)
+    three, four = states[3], states[4]
+    fourth = four[len(three):]
+    if name.endswith(".jsonl"):
+        assert b"\\udcff" in fourth
+    else:
+        assert b"\n" in fourth[:-1]  # the name's newline, inside a quoted field
+    paths = [r.path for r in RESUME_RESULTS]
+    for cut in range(1, len(fourth)):
+        path.write_bytes(three + fourth[:cut])
+        with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+            assert log.recorded == set(paths), cut
+            assert path.read_bytes() == three, cut
+            log.write(FOURTH)
+            assert FOURTH.path in log.recorded
+        assert path.read_bytes() == four, cut
+        assert sorted(read_paths(path, spreadsheet)) == sorted(paths + [FOURTH.path])
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_resume_after_a_power_cut_left_zeros(tmp_path, name, spreadsheet):
+    path = tmp_path / name
+    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
+    # Zeros where a cut record began, then the end of it and the start of the next one.
+    cut_pair = b"\0" * 300 + b'.5}]}\n{"path": "x' + (b'\r\n' if spreadsheet else b"\n") + b"cinco.jpg,,1"
+    for tail in (b"\0" * 700, b"\0" * 100 + b"\n", b"\0" * 5000 + b"\n\0\0", cut_pair):
+        path.write_bytes(three + tail)
+        with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+            assert log.recorded == {r.path for r in RESUME_RESULTS}
+        assert path.read_bytes() == three
+
+
+@pytest.mark.parametrize("spreadsheet", [False, True], ids=["csv", "csv-es"])
+def test_resume_drops_a_last_row_with_other_field_count(tmp_path, spreadsheet):
+    path = tmp_path / "r.csv"
+    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
+    path.write_bytes(three + (b"mitad.jpg;;7;gato\r\n" if spreadsheet else b"mitad.jpg,,7,gato\n"))
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        assert log.recorded == {r.path for r in RESUME_RESULTS}
+    assert path.read_bytes() == three
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_a_file_cut_while_being_created_starts_again(tmp_path, name, spreadsheet):
+    path = tmp_path / name
+    header = snapshots(path, [], spreadsheet)[0]
+    for cut in range(len(header)):
+        path.write_bytes(header[:cut])
+        with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+            assert log.recorded == set()
+        assert path.read_bytes() == header
+
+
+def test_json_lines_first_record_cut(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"path": "a.jpg", "predic')
+    with ResultsLog.open(path, TOP_K) as log:
+        assert log.recorded == set()
+    assert path.read_bytes() == b""
+
+
+def test_rerun_classifies_only_what_is_missing(tmp_path):
+    """What the front-end will do: skip `recorded`, write the rest; every input once at the end."""
+    path = tmp_path / "r.csv"
+    inputs = [f"img{i}.jpg" for i in range(10)]
+    with ResultsLog.open(path, TOP_K) as log:
+        for name in inputs[:4]:
+            log.write(Result(name, predictions(1)))
+    with open(path, "ab") as f:
+        f.write(b"img4.jpg,,1,ga")  # killed in the middle of the fifth
+    with ResultsLog.open(path, TOP_K) as log:
+        assert log.recorded == set(inputs[:4])
+        todo = [name for name in inputs if name not in log.recorded]
+        for name in todo:
+            log.write(Result(name, predictions(1)))
+    assert todo == inputs[4:]
+    assert read_paths(path) == inputs
+
+
+def test_a_symlink_to_the_log_is_followed(tmp_path):
+    target = tmp_path / "real.csv"
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    write_log(link, [Result("a.jpg", predictions(0))])
+    write_log(link, [Result("b.jpg", predictions(0))])
+    assert link.is_symlink()
+    assert read_paths(target) == ["a.jpg", "b.jpg"]
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def assert_spanish_sentence(message):
+    assert message.endswith(".")
+    for english in ("No such file", "Permission denied", "Is a directory", "Not a directory", "Errno", "space left"):
+        assert english not in message
+
+
+def refused(path, top_k=TOP_K, spreadsheet=False):
+    before = path.read_bytes() if path.is_file() else None
+    with pytest.raises(ResultsLogError) as caught:
+        ResultsLog.open(path, top_k, spreadsheet=spreadsheet)
+    if before is not None:
+        assert path.read_bytes() == before  # never rewritten
+    message = str(caught.value)
+    assert_spanish_sentence(message)
+    return message
+
+
+@pytest.mark.parametrize("spreadsheet", [False, True], ids=["csv", "csv-es"])
+def test_other_top_k_is_refused(tmp_path, spreadsheet):
+    path = tmp_path / "r.csv"
+    write_log(path, RESUME_RESULTS, spreadsheet=spreadsheet)
+    message = refused(path, top_k=5, spreadsheet=spreadsheet)
+    assert "3 predicciones" in message and "5" in message and "elija otro archivo" in message
+
+
+def test_other_flavour_is_refused(tmp_path):
+    plain, sheet = tmp_path / "plain.csv", tmp_path / "sheet.csv"
+    write_log(plain, RESUME_RESULTS)
+    write_log(sheet, RESUME_RESULTS, spreadsheet=True)
+    assert "CSV normal" in refused(plain, spreadsheet=True)
+    assert "hoja de cálculo" in refused(sheet, spreadsheet=False)
+
+
+@pytest.mark.parametrize("photo", PHOTOS, ids=[p.name for p in PHOTOS])
+@pytest.mark.parametrize("extension", [".csv", ".jsonl"])
+def test_a_photo_renamed_is_refused(tmp_path, photo, extension):
+    path = tmp_path / f"foto{extension}"
+    path.write_bytes(photo.read_bytes())  # a PNG has zero bytes in its first line
+    assert "no es un archivo de resultados" in refused(path)
+
+
+@pytest.mark.parametrize("content", [b"\0" * 5000, b"\0" * 40 + b"datos\n"])
+@pytest.mark.parametrize("name", ["disco.csv", "disco.jsonl"])
+def test_a_file_of_zeros_is_refused(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    refused(path)
+
+
+@pytest.mark.parametrize("content", [b"hola\nadi\xc3\xb3s\n", b"hola", b"hola\n", b'{"a": 1}\n', b"[\n"])
+@pytest.mark.parametrize("name", ["notas.csv", "notas.jsonl"])
+def test_a_text_file_is_refused(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert "no es un archivo de resultados" in refused(path)
+
+
+def test_a_record_file_with_a_foreign_last_line_is_refused(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_log(path, RESUME_RESULTS)
+    with open(path, "ab") as f:
+        f.write(b'{"a": 1}\n')
+    refused(path)
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_a_bad_line_in_the_middle_is_refused(tmp_path, name, spreadsheet):
+    path = tmp_path / name
+    states = snapshots(path, RESUME_RESULTS, spreadsheet)
+    bad = b"basura sin separadores\n"
+    path.write_bytes(states[2] + bad + states[3][len(states[2]):])
+    message = refused(path, spreadsheet=spreadsheet)
+    line = states[2].count(b"\n") + 1
+    assert f"la línea {line} " in message
+
+
+def test_unknown_extension_is_refused(tmp_path):
+    for name in ("r.txt", "r", "r.csv.bak"):
+        message = refused(tmp_path / name)
+        assert ".csv" in message and ".jsonl" in message
+        assert not (tmp_path / name).exists()
+
+
+def test_spreadsheet_json_lines_is_refused(tmp_path):
+    assert "solo para archivos .csv" in refused(tmp_path / "r.jsonl", spreadsheet=True)
+
+
+def test_a_folder_is_refused(tmp_path):
+    (tmp_path / "carpeta.csv").mkdir()
+    assert "es una carpeta" in refused(tmp_path / "carpeta.csv")
+
+
+def test_a_missing_folder_is_refused(tmp_path):
+    assert "no existe" in refused(tmp_path / "falta" / "r.csv")
+    assert not (tmp_path / "falta").exists()
+
+
+def test_a_file_used_as_a_folder_is_refused(tmp_path):
+    (tmp_path / "archivo").write_text("x")
+    assert "no es una carpeta" in refused(tmp_path / "archivo" / "r.jsonl")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "tubo.csv")
+    assert "no es un archivo normal" in refused(tmp_path / "tubo.csv")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores file permissions")
+def test_a_read_only_file_is_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    write_log(path, RESUME_RESULTS)
+    path.chmod(0o444)
+    assert "no hay permiso" in refused(path)
+
+
+@pytest.mark.skipif(results_log.fcntl is None, reason="no file locks here")
+def test_a_second_session_on_the_same_file_is_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    with ResultsLog.open(path, TOP_K) as log:
+        log.write(RESUME_RESULTS[0])
+        assert "Otra sesión" in refused(path)
+    with ResultsLog.open(path, TOP_K) as log:
+        assert log.recorded == {RESUME_RESULTS[0].path}
+
+
+def test_a_full_disk_is_a_spanish_sentence(tmp_path, monkeypatch):
+    path = tmp_path / "r.jsonl"
+    with ResultsLog.open(path, TOP_K) as log:
+        def no_space(fd, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(results_log.os, "write", no_space)
+        with pytest.raises(ResultsLogError) as caught:
+            log.write(Result("a.jpg", predictions(0)))
+        monkeypatch.undo()
+        assert "no queda espacio en el disco" in str(caught.value)
+        assert_spanish_sentence(str(caught.value))
+        assert "a.jpg" not in log.recorded
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (errno.EACCES, "no hay permiso"), (errno.EROFS, "solo lectura"), (errno.ENOSPC, "no queda espacio"),
+])
+def test_open_errors_are_spanish_sentences(tmp_path, monkeypatch, code, words):
+    def failing_open(*args):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(results_log.os, "open", failing_open)
+    message = refused(tmp_path / "r.csv")
+    assert words in message and "r.csv" in message
+
+
+def test_every_unknown_errno_is_still_spanish():
+    assert results_log._reason(OSError(errno.EMFILE, "Too many open files")) == "error del sistema EMFILE"
+
+
+# --- flushing ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_each_record_is_visible_before_close(tmp_path, name, spreadsheet):
+    path = tmp_path / name
+    log = ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet)
+    try:
+        for i, result in enumerate(RESUME_RESULTS, start=1):
+            log.write(result)
+            assert read_paths(path, spreadsheet) == [r.path for r in RESUME_RESULTS[:i]]
+    finally:
+        log.close()
+    log.close()  # a second close does nothing
+
+
+def test_fsync_at_most_once_a_second_and_at_close(tmp_path, monkeypatch):
+    clock = [100.0]
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(results_log.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(results_log.os, "fsync", lambda fd: (synced.append(clock[0]), real_fsync(fd)))
+    log = ResultsLog.open(tmp_path / "r.jsonl", TOP_K)
+    synced.clear()
+    for _ in range(50):  # a fast batch: 50 images in 0.5 s
+        log.write(RESUME_RESULTS[0])
+        clock[0] += 0.01
+    assert synced == []
+    clock[0] += 0.6  # more than a second since opening
+    log.write(RESUME_RESULTS[1])
+    assert synced == [clock[0]]
+    clock[0] += 5  # the desktop loop: the user takes a while to pick the next image
+    log.write(RESUME_RESULTS[2])
+    assert synced == [clock[0] - 5, clock[0]]
+    log.close()
+    assert len(synced) == 3
+
+
+def test_kill_9_in_the_middle_of_a_batch(tmp_path):
+    """A real process killed while writing: every record it wrote is there, whole, and the rerun completes."""
+    path = tmp_path / "r.csv"
+    script = (
+        "import sys\n"
+        "from classifier.output import Result\n"
+        "from classifier.results_log import ResultsLog\n"
+        "from test_results_log import predictions\n"
+        "log = ResultsLog.open(sys.argv[1], 3)\n"
+        "for i in range(10**9):\n"
+        "    log.write(Result(f'img{i}.jpg', predictions(i % 5)))\n"
+    )
+    tests = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests.parent), str(tests)]))
+    child = subprocess.Popen([sys.executable, "-c", script, str(path)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while (not path.exists() or path.stat().st_size < 20000) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    written = read_paths(path)
+    assert len(written) > 50
+    assert written == [f"img{i}.jpg" for i in range(len(written))]
+    inputs = [f"img{i}.jpg" for i in range(len(written) + 20)]
+    with ResultsLog.open(path, TOP_K) as log:
+        assert log.recorded == set(written)
+        for name in inputs:
+            if name not in log.recorded:
+                log.write(Result(name, predictions(0)))
+    assert read_paths(path) == inputs
