@@ -32,6 +32,8 @@ KEY_BAR_HEIGHT = 34  # pixels of the bar under the figure
 _TK_SPANISH = {
     "Show &Hidden Files and Directories": "Mostrar archivos y carpetas &ocultos",
     "&Directory:": "&Carpeta:",
+    "&OK": "&Aceptar",
+    "OK": "Aceptar",
 }
 
 

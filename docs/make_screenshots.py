@@ -1,21 +1,24 @@
 """Screenshots and a terminal transcript of the real program for the README.
 
-    python docs/make_screenshots.py [--model CARPETA]
+    python docs/make_screenshots.py
 
-Runs script_modelo.py on a virtual screen (Xvfb), picks images/gato.png in the
-easygui picker with xdotool, photographs the picker and the result window, closes
-the window and answers "n" in a pseudo-terminal, so the transcript holds exactly
-what a terminal would show; then runs the batch command with --mapa on the same
-photo. Without --model, a full-size ViT-B/16 with random weights is built: the
-predictions and the map in the pictures are then meaningless.
+Builds the ImageNet-trained EfficientNet-Lite0 the tests use (tests/trained_model.py:
+real predictions over the same 1000 classes as the default model, whose weights cannot
+be downloaded here), runs script_modelo.py on a virtual screen (Xvfb) and drives it
+with xdotool as a person would: one photo (docs/ventana.png, 1366 x 768), several
+photos with a broken file (docs/error.png, docs/varias.png) and the picker
+(docs/selector.png). The terminal runs in a pseudo-terminal, so docs/terminal.txt holds
+exactly what a terminal shows. The map screenshot (docs/mapa.png) needs a ViT: a
+full-size ViT-B/16 with random weights is built, so its map and labels are meaningless.
 """
 
-import argparse
 import os
 import pty
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,66 +34,98 @@ def _read_until(fd, text, transcript, timeout=120):
     deadline = time.monotonic() + timeout
     while text not in transcript.decode("utf-8", "replace"):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{text!r} never appeared")
+            raise TimeoutError(f"{text!r} never appeared in {transcript.decode('utf-8', 'replace')!r}")
         if select.select([fd], [], [], 0.1)[0]:
             transcript.extend(os.read(fd, 4096))
     return transcript
 
 
-def capture(model, image, extra_args=(), window_name="window"):
+def session(model, folder, config):
+    """Two rounds: one photo closed with the x and answered s; three files, pages, Esc."""
     main_fd, terminal_fd = pty.openpty()
-    transcript = bytearray()
-    command = [sys.executable, "script_modelo.py", "--model", model, *extra_args]
-    shown = " ".join(["python", "script_modelo.py", "--model", "CARPETA_DEL_MODELO", *extra_args])
-    transcript.extend(f"$ {shown}\r\n".encode())
-    with xdesktop.VirtualScreen(1280, 800) as screen:
-        program = subprocess.Popen(command, cwd=REPO, env=screen.env(), stdin=terminal_fd, stdout=terminal_fd,
+    transcript = bytearray(b"$ python script_modelo.py --modelo CARPETA_DEL_MODELO\r\n")
+    env = {"XDG_CONFIG_HOME": str(config)}
+    with xdesktop.VirtualScreen(1366, 768) as screen:
+        program = subprocess.Popen([sys.executable, "script_modelo.py", "--modelo", str(model)], cwd=REPO,
+                                   env=screen.env({**os.environ, **env}), stdin=terminal_fd, stdout=terminal_fd,
                                    stderr=terminal_fd, close_fds=True)
         os.close(terminal_fd)
         try:
-            picker = screen.find("^Elija una imagen", process=program)
-            time.sleep(0.5)
-            screen.screenshot(picker).save(DOCS / "selector.png")
-            screen.type_and_enter(picker, image)
+            _read_until(main_fd, "núcleos", transcript)
+            picker = screen.find("^Elija una", process=program)
+            screen.settled(picker, pause=0.5).save(DOCS / "selector.png")
+            screen.type_and_enter(picker, "gato.png")
             window = screen.find("^Clasificador de im", process=program)
-            screen.settled(window, pause=0.5).save(DOCS / f"{window_name}.png")
+            time.sleep(1.0)
+            screen.settled(window, pause=0.5).save(DOCS / "ventana.png")
             screen.close(window)
             _read_until(main_fd, "(s/n)", transcript)
-            os.write(main_fd, b"n\n")
+            os.write(main_fd, b"s\n")
+            picker = screen.find("^Elija una", process=program)
+            screen.type_and_enter(picker, '"cafe.png" "cohete.jpg" "roto.jpg"')
+            message = screen.find("^No se pudo clasificar", process=program)
+            time.sleep(0.5)
+            screen.screenshot().save(DOCS / "error.png")
+            screen.close(message)
+            window = screen.find("^Clasificador de im", process=program)
+            time.sleep(1.0)
+            screen.xdotool("windowfocus", "--sync", str(window))
+            screen.xdotool("key", "Right")
+            time.sleep(1.0)
+            screen.settled(window, pause=0.5).save(DOCS / "varias.png")
+            screen.xdotool("key", "Escape")
             _read_until(main_fd, "Hasta luego", transcript)
             program.wait(30)
         finally:
             if program.poll() is None:
                 program.kill()
             os.close(main_fd)
-    text = transcript.decode("utf-8").replace("\r\n", "\n")
+    text = transcript.decode("utf-8").replace("\r\n", "\n").replace(str(folder) + "/", "")
     (DOCS / "terminal.txt").write_text(text, encoding="utf-8")
     return text
 
 
-def example_map(model, image):
-    """The batch command with --mapa on one photo: its output, and docs/<photo>_mapa.png."""
-    command = ["script_modelo.py", "--model", model, "--mapa", "docs", image]
-    done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True, check=True)
-    shown = " ".join(["python", *command]).replace(model, "CARPETA_DEL_MODELO")
-    text = f"$ {shown}\n{done.stdout}"
-    (DOCS / "mapa.txt").write_text(text, encoding="utf-8")
-    return text
+def map_window(vit, folder, config):
+    """The window of a ViT, for its attention map (random weights: the map means nothing)."""
+    (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
+    with xdesktop.VirtualScreen(1366, 768) as screen:
+        program = subprocess.Popen([sys.executable, "script_modelo.py", "--modelo", str(vit)], cwd=REPO,
+                                   env=screen.env({**os.environ, "XDG_CONFIG_HOME": str(config)}),
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            screen.type_and_enter(screen.find("^Elija una", process=program), "gato.png")
+            window = screen.find("^Clasificador de im", process=program, timeout=120)
+            time.sleep(1.0)
+            screen.settled(window, pause=0.5).save(DOCS / "mapa.png")
+            screen.close(window)
+            program.communicate(b"n\n", timeout=60)
+        finally:
+            if program.poll() is None:
+                program.kill()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="carpeta del modelo (por defecto: ViT-B/16 aleatorio temporal)")
-    args = parser.parse_args()
     reason = xdesktop.available()
     if reason:
         sys.exit(f"No se pueden hacer las capturas: {reason}")
     from benchmarks.random_vit import given_or_random_vit
+    from trained_model import build_trained_model
 
-    with given_or_random_vit(args.model) as model:
-        print(capture(model, "images/gato.png"))
-        print(example_map(model, "images/gato.png"))
-    print(f"Capturas en {DOCS}: selector.png, window.png, terminal.txt, gato_mapa.png, mapa.txt")
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        model = build_trained_model(scratch / "efficientnet-lite0")
+        folder = scratch / "Imágenes"
+        folder.mkdir()
+        for name in ("gato.png", "cafe.png", "cohete.jpg"):
+            shutil.copy(REPO / "images" / name, folder / name)
+        (folder / "roto.jpg").write_bytes(b"\xff\xd8\xff\xe0 esto no es una foto")
+        config = scratch / "config"
+        (config / "clasificador-vit").mkdir(parents=True)
+        (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
+        print(session(model, folder, config))
+        with given_or_random_vit(None) as vit:
+            map_window(vit, folder, config)
+    print(f"Capturas en {DOCS}: selector.png, ventana.png, error.png, varias.png, mapa.png, terminal.txt")
 
 
 if __name__ == "__main__":

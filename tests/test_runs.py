@@ -2,8 +2,8 @@
 outputs that cannot be written, and --guardar runs that resume after any interruption."""
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
