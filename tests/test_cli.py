@@ -153,6 +153,22 @@ def test_results_stream_before_the_inputs_are_exhausted(tiny_classifier):
     results.close()
 
 
+def test_a_huge_batch_size_still_streams_and_holds_a_bounded_number_of_files(tiny_classifier):
+    from classifier.engine import MAX_BATCH
+
+    consumed = []
+
+    def inputs():
+        for index in range(400):
+            consumed.append(index)
+            yield str(PHOTOS[index % len(PHOTOS)]), None
+
+    results = Engine(tiny_classifier, top_k=1).run(inputs(), batch_size=100_000, workers=1)
+    assert next(results).error is None
+    assert len(consumed) <= MAX_BATCH + 1 + 1  # not all 400 decoded before the first result
+    results.close()
+
+
 def test_help_answers_without_importing_torch():
     code = ("import sys; from classifier.cli import main; main(['--help']); "
             "print('heavy:', sorted(m for m in ('torch', 'transformers', 'matplotlib', 'PIL') if m in sys.modules))")

@@ -426,3 +426,19 @@ def test_the_stop_signal_handlers_are_put_back_after_a_window(monkeypatch):
         os.kill(os.getpid(), signal.SIGTERM)
     assert event.is_set()
     assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
+def test_the_desktop_records_every_classified_image_with_guardar(tiny_classifier, tmp_path):
+    from classifier.results_log import ResultsLog
+
+    broken = tmp_path / "roto.png"
+    broken.write_bytes(b"nada")
+    saved = tmp_path / "sesion.jsonl"
+    ui, script = FakeUI([[str(PHOTOS[0]), str(broken)], str(PHOTOS[1])]), Script(["s", "n"])
+    with ResultsLog.open(saved, 7) as log:
+        desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask, log)
+    import json
+
+    records = [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
+    assert [r["path"] for r in records] == [str(PHOTOS[0]), str(broken), str(PHOTOS[1])]
+    assert "error" in records[1] and len(records[2]["predictions"]) == 7
