@@ -56,8 +56,8 @@ def measure(model, runs):
             "script que importa primero": [sys.executable, str(reference), model],
         }
         for command in commands.values():  # warm the file cache once
-            seconds_to_picker(screen, command, "^Elija una imagen")
-        return {name: [seconds_to_picker(screen, command, "^Elija una imagen") for _ in range(runs)]
+            seconds_to_picker(screen, command, "^Elija una")
+        return {name: [seconds_to_picker(screen, command, "^Elija una") for _ in range(runs)]
                 for name, command in commands.items()}
 
 

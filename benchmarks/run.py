@@ -205,15 +205,26 @@ class Bench:
         self.row("arranque en frío, 1 JPEG de 12 MP (proceso completo)", ours[0], theirs[0], "s")
         return script
 
-    def memory(self, script, folder):
-        ours = run_process([sys.executable, "script_modelo.py", "--model", self.model, "--device",
-                            self.args.device, "--format", "json", str(folder)])[1]
-        fast = run_process([sys.executable, "script_modelo.py", "--model", self.model, "--device",
-                            self.args.device, "--rapido", "--format", "json", str(folder)])[1]
-        theirs = run_process([sys.executable, str(script), self.args.device, self.model, "8",
-                              *map(str, self.photos)])[1]
-        self.row("memoria máxima (RSS), lote de 32 JPEG, modo exacto", ours, theirs, "MiB", "≤ 1×")
-        self.row("memoria máxima (RSS), lote de 32 JPEG, modo rápido", fast, theirs, "MiB", "≤ 1×")
+    def memory(self, script):
+        """Peak RSS of whole processes, ours against the pipeline's, for small and large batches."""
+        ours = [sys.executable, "script_modelo.py", "--model", self.model, "--device", self.args.device,
+                "--format", "json"]
+        runs = 1 if self.args.quick else 3  # peaks vary by 10 MiB or so from run to run: medians, interleaved
+        for count in sorted({1, 4, min(12, len(self.photos)), len(self.photos)}):
+            photos = list(map(str, self.photos[:count]))
+            modes = {"exacto": [*ours, *photos]}
+            if count == len(self.photos):
+                modes["rápido"] = [*ours, "--rapido", *photos]
+            peaks = {"pipeline": [], **{mode: [] for mode in modes}}
+            for _ in range(runs):
+                peaks["pipeline"].append(run_process([sys.executable, str(script), self.args.device, self.model, "8",
+                                                      *photos])[1])
+                for mode, command in modes.items():
+                    peaks[mode].append(run_process(command)[1])
+            theirs = statistics.median(peaks["pipeline"])
+            for mode in modes:
+                self.row(f"memoria máxima (RSS), {count} JPEG de 12 MP, modo {mode}", statistics.median(peaks[mode]),
+                         theirs, "MiB", "≤ 1×")
 
     def warm(self, exact, fast, pipe):
         for label, path in (("JPEG de 12 MP", self.photos[0]), ("PNG de 640×480", self.small)):
@@ -346,6 +357,7 @@ def main():
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="(por defecto: cpu)")
     parser.add_argument("--model", help="carpeta del modelo (por defecto: ViT-B/16 aleatorio temporal)")
     parser.add_argument("--skip-picker", action="store_true", help="no medir el selector (por defecto: medirlo)")
+    parser.add_argument("--solo-memoria", action="store_true", help="medir solo la memoria (por defecto: todo)")
     args = parser.parse_args()
 
     import transformers
@@ -361,6 +373,12 @@ def main():
         photos, small = make_photos(folder, 8 if args.quick else 32)
         print(f"Máquina: {machine()}; transformers {transformers.__version__}", flush=True)
         bench = Bench(args, args.model, photos, small)
+        if args.solo_memoria:
+            script = scratch / "pipeline_script.py"
+            script.write_text(PIPELINE_SCRIPT)
+            bench.memory(script)
+            print(bench.table())
+            return
         bench.help_time()
         script = bench.cold_start(scratch)
         exact, fast, pipe = bench.load(False), bench.load(True), bench.pipeline()
@@ -370,7 +388,7 @@ def main():
         bench.attention_map(exact)
         bench.gflops(exact, fast)
         del exact, fast, pipe
-        bench.memory(script, folder)
+        bench.memory(script)
         if not args.skip_picker and args.device == "cpu":
             bench.picker()
     print()

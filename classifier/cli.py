@@ -12,7 +12,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from . import __version__
+from . import __version__, memory
 from .defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MODEL,
@@ -21,8 +21,9 @@ from .defaults import (
     DEFAULT_TOP_K,
     DEVICES,
 )
-from .errors import ClassifierError, ModelLoadError
+from .errors import ClassifierError, ModelLoadError, OutputFailed, display_path
 from .labels import DEFAULT_LANGUAGE, LANGUAGES
+from .results_log import ResultsLogError
 from .status import STOP_SIGNALS, ExitStatus, Stopped
 
 PROGRESS_MIN_IMAGES = 10
@@ -40,10 +41,11 @@ DESCRIPTION = (
 EPILOG = (
     "Las opciones también admiten su nombre en inglés (--format, --model, --device, --recursive,\n"
     "--batch-size, --verbose, --language, --save), para los guiones que ya las usan.\n\n"
-    "Códigos de salida: 0 todo clasificado; 1 alguna entrada falló (las demás se muestran);\n"
-    "2 error de uso, modelo que no se puede cargar o archivo de --guardar que no se puede usar;\n"
-    "74 no se pudo escribir la salida; 129, 130 y 143 detenido por cierre de la terminal, Ctrl+C\n"
-    "o SIGTERM; 141 quien leía la salida la cerró antes (por ejemplo, | head)."
+    "Códigos de salida: 0 todo clasificado (y el fin del modo interactivo, también con Ctrl+C);\n"
+    "1 alguna entrada falló (las demás se muestran); 2 error de uso, modelo que no se puede\n"
+    "cargar o archivo de --guardar que no se puede usar; 74 no se pudo escribir la salida ni el\n"
+    "archivo de --guardar; 129, 130 y 143 lote detenido por cierre de la terminal, Ctrl+C o\n"
+    "SIGTERM; 141 quien leía la salida la cerró antes (por ejemplo, | head)."
 )
 
 # argparse writes its own errors in English; these are the ones our options can raise.
@@ -84,13 +86,16 @@ class _SpanishParser(argparse.ArgumentParser):
         self.exit(ExitStatus.USAGE, f"{self.prog}: error: {message}\n")
 
 
+MAX_COUNT = 100_000  # more classes or images per pass than any model has: a typo, not a wish
+
+
 def _positive_int(text):
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"«{text}» no es un número entero") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"debe ser 1 o más (se recibió {value})")
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"debe estar entre 1 y {MAX_COUNT} (se recibió {value})")
     return value
 
 
@@ -124,7 +129,7 @@ def build_parser():
     )
     results.add_argument(
         "-f", "--formato", "--format", dest="format", type=_format, default="texto", metavar="FORMATO",
-        help="formato de salida por lotes: texto (tabla), json (JSON Lines, un objeto por imagen) "
+        help="formato de salida del modo por lotes: texto (tabla), json (JSON Lines, un objeto por imagen) "
              "o csv (path,rank,id,label,score) (por defecto: texto)",
     )
     results.add_argument(
@@ -145,9 +150,9 @@ def build_parser():
     )
     results.add_argument(
         "--mapa", metavar="CARPETA",
-        help="guarda en CARPETA, por cada imagen, un PNG con la imagen, el mapa de atención (dónde se fijó el "
-             "modelo) encima y las clases más probables, llamado como la imagen más _mapa.png "
-             "(por defecto: no se guardan mapas)",
+        help="modo por lotes: guarda en CARPETA, por cada imagen, un PNG con la imagen, el mapa de atención "
+             "(dónde se fijó el modelo) y las clases más probables, llamado como la imagen más _mapa.png; nunca "
+             "sobrescribe un archivo (por defecto: no se guardan mapas)",
     )
     model = parser.add_argument_group("modelo")
     model.add_argument(
@@ -209,6 +214,7 @@ def main(argv=None):
     streams = _prepare_streams()
     if isinstance(streams, ExitStatus):
         return streams
+    memory.one_arena()  # before any thread starts
     _quiet_libraries(args.verbose)
     _INTERRUPTED.clear()
     with _stop_signals_raise(), _interrupts_hidden():
@@ -228,6 +234,9 @@ def main(argv=None):
             return ExitStatus.BROKEN_PIPE
         except OutputFailed as exc:
             _discard_stdout()
+            _say(f"Error: {exc}")
+            return ExitStatus.OUTPUT_FAILED
+        except ResultsLogError as exc:  # the --guardar file could not be written (a full disk, say)
             _say(f"Error: {exc}")
             return ExitStatus.OUTPUT_FAILED
 
@@ -352,13 +361,8 @@ def run_desktop_mode(args):
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
 
-    def load():
-        classifier = load_classifier(args)
-        print(device_sentence(classifier), flush=True)
-        return classifier
-
     try:
-        return run_desktop(load, args.top_k, log)
+        return run_desktop(lambda: load_classifier(args), args.top_k, log, describe=device_sentence)
     finally:
         if log is not None:
             log.close()
@@ -379,7 +383,14 @@ def run_batch(args):
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
     if log is not None:  # a rerun after an interruption goes on where it stopped
-        inputs = [(path, error) for path, error in inputs if path not in log.recorded]
+        given = len(inputs)
+        # Each input once: a path named twice is recorded once.
+        inputs = [(path, error) for path, error in dict(inputs).items() if path not in log.recorded]
+        if given and not inputs:
+            _say(f"Todas las imágenes ya están en «{display_path(args.save)}»: no queda nada por clasificar "
+                 "(para repetirlas, elija otro archivo).")
+            log.close()
+            return ExitStatus.OK
     try:
         return _classify_and_write(args, inputs, maps, log)
     finally:
@@ -421,10 +432,6 @@ def _classify_and_write(args, inputs, maps, log):
     finally:
         writer.close()
     return ExitStatus.SOME_FAILED if failed else ExitStatus.OK
-
-
-class OutputFailed(Exception):
-    """The results cannot be written (a full disk, a closed output); str() is the Spanish sentence."""
 
 
 class _Output:

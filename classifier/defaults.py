@@ -17,6 +17,9 @@ IMAGE_EXTENSIONS = (
     ".webp", ".tif", ".tiff", ".ico", ".ppm", ".pgm", ".pbm", ".pnm", ".tga",
     ".qoi", ".avif",
 )
+# The Pillow formats of those extensions, the only decoders ever run (never EPS, which starts
+# Ghostscript on any PostScript content). Pillow's always-loaded plugins first.
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "PPM", "TIFF", "WEBP", "ICO", "DIB", "TGA", "QOI", "AVIF")
 
 # The Software text of every attention map the program writes (a PNG tEXt chunk): folder
 # scans leave these files out, so maps written among the photos are never classified.

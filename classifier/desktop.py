@@ -11,8 +11,7 @@ import sys
 import threading
 import unicodedata
 
-from .engine import MAPS_IF_POSSIBLE, Engine
-from .errors import ModelLoadError, display_path
+from .errors import ModelLoadError, OutputFailed, display_path, system_reason
 from .output import format_predictions
 from .status import ExitStatus, Stopped
 
@@ -20,6 +19,7 @@ AGAIN_PROMPT = "¿Clasificar otra imagen? (s/n) "
 YES = {"s", "si", "sí"}
 NO = {"n", "no"}
 ERROR_TITLE = "No se pudo clasificar"
+MESSAGE_BOX_SENTENCES = 4
 MODEL_ERROR_TITLE = "No se pudo cargar el modelo"
 CONFIG_FOLDER = "clasificador-vit"
 STATE_FILE = "estado.json"
@@ -35,8 +35,12 @@ class BackgroundLoader:
     failed_event is set as soon as loading fails, so an open picker can close at once.
     """
 
-    def __init__(self, load, say):
+    def __init__(self, load, say, describe=None, announce_at_once=True):
         self._load, self._say = load, say
+        # describe(classifier) -> a sentence said once the model is ready: from the thread at once
+        # when the terminal is free (windows on screen), else by get(), never inside a prompt.
+        self._describe, self._announce_at_once = describe, announce_at_once
+        self._announced = False
         self._classifier = None
         self._failure = None
         self._done = threading.Event()
@@ -51,6 +55,8 @@ class BackgroundLoader:
     def _run(self):
         try:
             self._classifier = self._load()
+            if self._announce_at_once:
+                self._announce()
         except ModelLoadError as exc:
             self._failure = exc
             self._say(f"Error: {exc}")  # at once, while the picker may still be open
@@ -73,7 +79,13 @@ class BackgroundLoader:
             raise ModelUnavailable from self._failure
         if self._failure is not None:
             raise self._failure
+        self._announce()
         return self._classifier
+
+    def _announce(self):
+        if self._describe is not None and not self._announced:
+            self._announced = True
+            self._say(self._describe(self._classifier))
 
 
 def parse_answer(text):
@@ -101,6 +113,8 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
     ui: pick() -> paths; show(results) -> True/False (answered in the window) or None;
     error(title, message). log: a ResultsLog that records every classified image.
     """
+    from .engine import MAPS_IF_POSSIBLE, Engine  # imports torch: after the picker is on screen
+
     engine = None
     while True:
         try:
@@ -125,16 +139,16 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
             shown, failed = [], []
             for path in paths:
                 result = engine.classify(path)
-                if log is not None:
-                    log.write(result)
                 if result.error is None:
                     say(f"{display_path(path)}\n{format_predictions(result.predictions)}")
                     shown.append(result)
                 else:
                     say(f"Error: {result.error}")
                     failed.append(result.error)
+                if log is not None:
+                    log.write(result)  # after the terminal line: a full disk must not hide the answer
             if failed:
-                ui.error(ERROR_TITLE, "\n\n".join(failed))
+                ui.error(ERROR_TITLE, _error_summary(failed))
             if shown:
                 try:
                     answer = ui.show(shown)
@@ -150,8 +164,18 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
             return ExitStatus.OK
 
 
+def _error_summary(sentences):
+    """The message box's text: a few sentences, so that the box fits any screen."""
+    shown = sentences[:MESSAGE_BOX_SENTENCES]
+    more = len(sentences) - len(shown)
+    many = "archivos más que no se pudieron" if more > 1 else "archivo más que no se pudo"
+    tail = [f"Y {more} {many} clasificar: la terminal los nombra."] if more else []
+    return "\n\n".join(shown + tail)
+
+
 def _terminal_instead(reason, ask, say):
-    say(f"No se puede abrir una ventana ({reason}): se usará la terminal.")
+    # The reason is Tk's, in English ("couldn't connect to display"): not for the user.
+    say("No se puede abrir una ventana: se usará la terminal.")
     return TerminalUI(ask, say)
 
 
@@ -275,14 +299,14 @@ def tk_install_hint():
     return "el instalador de python.org para Windows y macOS lo incluye: reinstale Python desde allí"
 
 
-def run_desktop(load, top_k, log=None, say=None, ask=None):
-    """Entry of the desktop mode; load() returns the classifier and runs behind the picker."""
+def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None):
+    """Entry of the desktop mode; load() returns the classifier and runs behind the picker.
 
-    def default_say(message):
-        print(message, flush=True)
+    describe(classifier): the sentence that says where the model runs.
+    """
 
-    say = say or default_say
-    ask = ask or (lambda prompt: input(prompt))  # looked up at each call: tests replace input()
+    say = say or _print
+    ask = ask or _input
     ui = None
     if not has_display():
         say("No hay pantalla disponible: escriba la ruta de cada imagen en la terminal.")
@@ -292,7 +316,9 @@ def run_desktop(load, top_k, log=None, say=None, ask=None):
         except ImportError as exc:  # this Python has no tkinter
             say(f"Este Python no tiene tkinter ({exc}), que hace falta para las ventanas: {tk_install_hint()}. "
                 "Se usará la terminal.")
-    loader = BackgroundLoader(lambda: _load_for_desktop(load, ui is not None), say).start()
+    windows = ui is not None
+    loader = BackgroundLoader(lambda: _load_for_desktop(load, windows), say, describe,
+                              announce_at_once=windows).start()
     ui = ui or TerminalUI(ask, say)
     try:
         return desktop_loop(ui, loader, top_k, say, ask, log)
@@ -303,9 +329,30 @@ def run_desktop(load, top_k, log=None, say=None, ask=None):
         return ExitStatus.OK
 
 
+def _print(message):
+    try:
+        print(message, flush=True)
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as exc:  # a full disk, a closed terminal
+        reason = system_reason(exc) if isinstance(exc, OSError) else "la salida está cerrada"
+        raise OutputFailed(f"No se pudo escribir en la terminal: {reason}.") from None
+
+
+def _input(prompt):
+    """input(), looked up at each call (tests replace it); a closed stdin is the end of the answers."""
+    if sys.stdin is None:
+        raise EOFError
+    try:
+        return input(prompt)
+    except RuntimeError:  # "input(): lost sys.stdin"
+        raise EOFError from None
+
+
 def _load_for_desktop(load, windows):
     classifier = load()
     if windows:
-        # Import the window's matplotlib now, not when the first window opens.
-        import matplotlib.backends.backend_tkagg  # noqa: F401
+        from . import gui
+
+        gui.preload()
     return classifier

@@ -231,7 +231,11 @@ def _bars(figure, layout, predictions):
         axes.text(score + 0.02, position, percent(score), va="center", fontsize=LABEL_POINTS - 1)
     # Centred over the whole box (labels included), where the panel's title belongs.
     figure.text((box.left + box.width / 2) / layout.width, 1 - (box.top - 6) / layout.height,
-                f"Las {len(predictions)} clases más probables", fontsize=TITLE_POINTS, ha="center", va="bottom")
+                bars_title(len(predictions)), fontsize=TITLE_POINTS, ha="center", va="bottom")
+
+
+def bars_title(count):
+    return "La clase más probable" if count == 1 else f"Las {count} clases más probables"
 
 
 def _axes(figure, layout, box):

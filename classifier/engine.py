@@ -6,21 +6,28 @@ one mode does to an image (fast-mode JPEG drafts, crops, maps), the other does t
 """
 
 import os
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import torch
 
+from . import memory
 from .attention import MapUnavailable
 from .drawing import display_copy
-from .errors import ClassifierError
-from .images import open_image
+from .errors import ClassifierError, ImageError, PictureError
+from .images import open_image, pixel_count
 from .output import Result
 
 MAPS_IF_POSSIBLE = "auto"  # maps= value: draw the map when the model has one, else go without
 # Larger batches gain nothing on a CPU and hold every decoded picture at once: --lote 100000
 # on 2,000 photos would keep them all in memory before printing a line.
 MAX_BATCH = 64
+# A picture this large (a 16-bit scan of 9400 x 9400, say) takes hundreds of MB while it is
+# decoded and converted: one at a time, whatever the number of decode threads.
+BIG_PICTURE_PIXELS = 40_000_000
+_BIG_PICTURES = threading.Lock()
 
 
 class Engine:
@@ -75,14 +82,24 @@ class Engine:
 
     def _load(self, path):
         """File -> (pixel_values, picture, seen); pictures are None unless asked for."""
+        try:
+            return self._load_picture(path)
+        except PictureError as exc:
+            raise ImageError(path, exc.reason) from None
+        except MemoryError:
+            raise ImageError(path, "no hay memoria suficiente para procesar esta imagen") from None
+
+    def _load_picture(self, path):
         classifier = self.classifier
-        image = open_image(path, min_size=classifier.draft_size if classifier.fast else None)
-        pixels = classifier.preprocess(image)
-        if not self.pictures:
-            return pixels, None, None
-        seen = classifier.seen_region(image)
-        picture = display_copy(image)
-        return pixels, picture, picture if seen is image else display_copy(seen)
+        big = pixel_count(path) > BIG_PICTURE_PIXELS
+        with _BIG_PICTURES if big else nullcontext():
+            image = open_image(path, min_size=classifier.draft_size if classifier.fast else None)
+            pixels = classifier.preprocess(image)
+            if not self.pictures:
+                return pixels, None, None
+            seen = classifier.seen_region(image)
+            picture = display_copy(image)
+            return pixels, picture, picture if seen is image else display_copy(seen)
 
     def _run_batch(self, batch):
         results = [None] * len(batch)
@@ -97,6 +114,7 @@ class Engine:
             except ClassifierError as exc:
                 results[index] = Result(path, error=str(exc))
         if loaded:
+            memory.give_back()  # the decoded photos are gone: their pages are not needed by the forward pass
             probs, heatmaps = self._forward(torch.cat([item[0] for item in loaded]))
             for index, row, heatmap, (_, picture, seen) in zip(ready, probs, heatmaps, loaded, strict=True):
                 results[index] = Result(batch[index][0], predictions=self.classifier.top_k(row, self.top_k),

@@ -64,6 +64,11 @@ def display_path(path):
     return printable(os.fsdecode(path))
 
 
+def quoted(path):
+    """«path» as a sentence shows it: between Spanish quotes, printable."""
+    return f"«{display_path(path)}»"
+
+
 def printable(text):
     """text with every character a terminal would not print written as an escape."""
     if text.isprintable():
@@ -100,6 +105,18 @@ class ImageError(ClassifierError):
         self.path = _exact_path(path)
         self.reason = reason
         super().__init__(f"No se puede clasificar «{display_path(self.path)}»: {reason}.")
+
+
+class PictureError(ClassifierError):
+    """A decoded picture this model cannot take; the engine names the file (ImageError)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class OutputFailed(ClassifierError):
+    """The results cannot be written (a full disk, a closed output); str() is the Spanish sentence."""
 
 
 class InputError(ClassifierError):

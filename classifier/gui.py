@@ -17,11 +17,13 @@ from contextlib import contextmanager
 
 from .defaults import IMAGE_EXTENSIONS
 from .drawing import FIGURE_DPI, draw_result
+from .errors import display_path, system_reason
 from .status import STOP_SIGNALS, Stopped
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
 WINDOW_TITLE = "Clasificador de imágenes"
 SAVE_TITLE = "Guardar la figura"
+SAVE_FORMATS = {".png": "Imagen PNG", ".pdf": "Documento PDF", ".svg": "Imagen SVG"}
 POLL_MS = 100  # how often Tk lets Python look at Ctrl+C and at the model loader
 SCREEN_SHARE = (0.94, 0.86)  # of the screen's width and height: room for window borders and panels
 KEY_BAR = "Intro: otra imagen  ·  Esc: terminar  ·  Ctrl+S: guardar la figura"
@@ -120,6 +122,11 @@ def stop_signals_set(event):
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def preload():
+    """Import the window's matplotlib now (the model loader's thread), not when the first window opens."""
+    import matplotlib.backends.backend_tkagg  # noqa: F401
 
 
 def window_box(screen_width, screen_height):
@@ -222,7 +229,12 @@ def _easygui_open(folder, events):
         _hide_dot_files(parent)
         timers = Timers(parent)
         timers.once(POLL_MS, lambda: _dialog_to_front(parent), "front")
-        timers.every(POLL_MS, lambda: _stop_dialog(parent) if any(e.is_set() for e in events) else None)
+        def poll():
+            if any(event.is_set() for event in events):
+                timers.cancel_all()  # once: the dialog is ending
+                _stop_dialog(parent)
+
+        timers.every(POLL_MS, poll)
         try:
             return original(**options)
         finally:
@@ -250,17 +262,22 @@ def _dialog_to_front(root):
         _to_front(dialog)
 
 
-def _stop_dialog(root):
-    """End the modal file dialog as its Cancel button does; failing that, destroy its root."""
+def _end_wait(root, variable):
+    """End a modal Tk dialog: on X11, as its Cancel button does (Tk's own dialogs wait on
+    a ::tk::Priv variable); elsewhere the system's dialog ends with its root."""
     import tkinter
 
     try:
         if root.tk.call("tk", "windowingsystem") == "x11":
-            root.tk.eval("set ::tk::Priv(selectFilePath) {}")
-            return
+            root.tk.eval(f"set ::tk::Priv({variable}) {{}}")
+        else:
+            root.destroy()
     except tkinter.TclError:
-        pass
-    root.destroy()
+        pass  # already gone
+
+
+def _stop_dialog(root):
+    _end_wait(root, "selectFilePath")
 
 
 def _hide_dot_files(root):
@@ -293,7 +310,12 @@ def show_error(title, message):
     try:
         root.withdraw()
         _spanish(root)
-        timers.every(POLL_MS, lambda: _close_message(root) if interrupted.is_set() else None)
+        def poll():
+            if interrupted.is_set():
+                timers.cancel_all()  # once: the box is closing
+                _close_message(root)
+
+        timers.every(POLL_MS, poll)
         timers.once(POLL_MS, lambda: _message_to_front(root), "front")
         with stop_signals_set(interrupted):
             messagebox.showerror(title, message, parent=root)
@@ -315,13 +337,7 @@ def _message_to_front(root):
 
 
 def _close_message(root):
-    import tkinter
-
-    try:
-        # tk_messageBox on X11 waits on this variable; on other systems the root's end ends it.
-        root.tk.eval("set ::tk::Priv(button) ok")
-    except tkinter.TclError:
-        root.destroy()
+    _end_wait(root, "button")
 
 
 # --- the result window ----------------------------------------------------------------------------
@@ -340,6 +356,7 @@ class ResultWindow:
         self.results = results
         self.page = 0
         self.answer = None
+        self._saving = False
         self.interrupted = StopEvent()
         try:
             self.root = tkinter.Tk(className="clasificador")
@@ -400,31 +417,44 @@ class ResultWindow:
             self._draw()
 
     def save(self):
-        import tkinter
         from tkinter import filedialog, messagebox
 
         result = self.results[self.page]
         stem = os.path.splitext(os.path.basename(result.path))[0] or "imagen"
-        target = filedialog.asksaveasfilename(
-            parent=self.root, title=SAVE_TITLE, initialfile=f"{stem}_resultado.png", defaultextension=".png",
-            filetypes=[("Imagen PNG", "*.png"), ("Documento PDF", "*.pdf"), ("Imagen SVG", "*.svg")],
-        )
-        if not target:
-            return
+        self._saving = True
         try:
-            self.figure.savefig(target)
-        except (OSError, ValueError) as exc:
-            messagebox.showerror(SAVE_TITLE, f"No se pudo guardar la figura en «{target}»: {exc}.",
-                                 parent=self.root)
-        except tkinter.TclError:
-            pass
+            target = filedialog.asksaveasfilename(
+                parent=self.root, title=SAVE_TITLE, initialfile=f"{stem}_resultado.png", defaultextension=".png",
+                filetypes=[(kind, f"*{ext}") for ext, kind in SAVE_FORMATS.items()],
+            )
+        finally:
+            self._saving = False
+        if not target or self.interrupted.is_set():
+            return
+        extension = os.path.splitext(target)[1].lower()
+        if extension not in SAVE_FORMATS:
+            reason = f"elija un nombre acabado en {', '.join(SAVE_FORMATS)}"
+        else:
+            try:
+                self.figure.savefig(target)
+                return
+            except OSError as exc:
+                reason = system_reason(exc)
+        messagebox.showerror(SAVE_TITLE, f"No se pudo guardar la figura en «{display_path(target)}»: {reason}.",
+                             parent=self.root)
 
     def _finish(self, answer):
         self.answer = answer
         self.root.quit()
 
+    def _poll(self):
+        if self.interrupted.is_set():
+            if self._saving:  # the save dialog waits in its own loop: end it first
+                _stop_dialog(self.root)
+            self._finish(None)
+
     def wait(self):
-        self.timers.every(POLL_MS, lambda: self._finish(None) if self.interrupted.is_set() else None)
+        self.timers.every(POLL_MS, self._poll)
         self.timers.once(POLL_MS, lambda: _to_front(self.root), "front")
         try:
             with stop_signals_set(self.interrupted):

@@ -20,7 +20,7 @@ from PIL import Image
 from .accel import pack_linear_layers
 from .attention import MapUnavailable, class_token_maps
 from .defaults import DEFAULT_MODEL, DEFAULT_REVISION
-from .errors import ModelLoadError
+from .errors import ModelLoadError, PictureError, quoted
 from .labels import DEFAULT_LANGUAGE, display_labels
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
@@ -28,6 +28,7 @@ _HUB_PATTERNS = ["*.json", "*.safetensors"]
 _GENERIC_LABEL = re.compile(r"LABEL_\d+")
 _MAX_BANDS = 4
 _BAND_MIN_PIXELS = 1_000_000  # below this, starting threads costs more than it saves
+MAX_RESIZED_PIXELS = 16_000_000  # a 1:250 strip at a 256-pixel shortest edge; photos need well under 1 %
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -47,8 +48,7 @@ class Classifier:
         self.dtype = dtype
         self.fast = fast
         config = model.config
-        self.model_labels = [config.id2label[i] for i in range(config.num_labels)]
-        self.labels = display_labels(self.model_labels, language)
+        self.labels = display_labels([str(config.id2label[i]) for i in range(config.num_labels)], language)
         self._resize_to = _plain_resize_target(processor)
         self._attention = model.config._attn_implementation  # the fast one, kept for runs without maps
         # Threads start on first use; a photo's resize is split over them.
@@ -94,6 +94,7 @@ class Classifier:
         several cores) gives the same pixels at a fraction of the cost, and the
         processor does the rest.
         """
+        self._check_resized_size(image)
         if self._resize_to is not None:
             image = resize_in_bands(image, self._resize_to, self.processor.resample, self._band_pool,
                                     self._band_count)
@@ -101,6 +102,21 @@ class Classifier:
         else:
             inputs = self.processor(images=image, return_tensors="pt")
         return inputs["pixel_values"]
+
+    def _check_resized_size(self, image):
+        """A processor that keeps the aspect ratio would make a 1 x 100000 strip 256 x 25,600,000:
+        gigabytes before the crop. Such a picture is refused, in words."""
+        size = getattr(self.processor, "size", None)
+        edge = getattr(size, "shortest_edge", None) if size is not None else None
+        if not edge or not getattr(self.processor, "do_resize", True):
+            return
+        width, height = image.size
+        scale = edge / max(min(width, height), 1)
+        if width * scale * height * scale > MAX_RESIZED_PIXELS:
+            raise PictureError(
+                f"la imagen es demasiado alargada ({width} × {height} píxeles) para este modelo, que la ampliaría "
+                f"hasta {round(width * scale):,} × {round(height * scale):,} píxeles".replace(",", ".")
+            )
 
     @torch.inference_mode()
     def probabilities(self, pixel_values):
@@ -215,11 +231,11 @@ def resolve_device(name):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError("Se pidió --device cuda, pero PyTorch no encuentra ninguna GPU CUDA en este equipo.")
+        raise ModelLoadError("Se pidió --dispositivo cuda, pero PyTorch no encuentra ninguna GPU CUDA en este equipo.")
     if name == "mps" and not has_mps:
-        raise ModelLoadError("Se pidió --device mps, pero este equipo no tiene una GPU Apple (MPS) disponible.")
+        raise ModelLoadError("Se pidió --dispositivo mps, pero este equipo no tiene una GPU Apple (MPS) disponible.")
     if name not in ("cpu", "cuda", "mps"):
-        raise ModelLoadError(f"Dispositivo desconocido «{name}»: use auto, cpu, cuda o mps.")
+        raise ModelLoadError(f"Dispositivo desconocido {quoted(name)}: use auto, cpu, cuda o mps.")
     return torch.device(name)
 
 
@@ -236,7 +252,7 @@ def _model_folder(model, revision, on_download):
     if os.path.isdir(model):
         return model
     if _looks_like_path(model):
-        raise ModelLoadError(f"No existe la carpeta del modelo «{model}».")
+        raise ModelLoadError(f"No existe la carpeta del modelo {quoted(model)}.")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         HFValidationError,
@@ -249,7 +265,7 @@ def _model_folder(model, revision, on_download):
         return snapshot_download(model, revision=revision, allow_patterns=_HUB_PATTERNS, local_files_only=True)
     except HFValidationError:
         raise ModelLoadError(
-            f"«{model}» no es una carpeta ni un identificador válido de Hugging Face (como {DEFAULT_MODEL})."
+            f"{quoted(model)} no es una carpeta ni un identificador válido de Hugging Face (como {DEFAULT_MODEL})."
         ) from None
     except LocalEntryNotFoundError:
         pass  # not cached yet: download below
@@ -260,9 +276,9 @@ def _model_folder(model, revision, on_download):
     try:
         return snapshot_download(model, revision=revision, allow_patterns=_HUB_PATTERNS)
     except RepositoryNotFoundError:
-        raise ModelLoadError(f"El modelo «{model}» no existe en Hugging Face o es privado.") from None
+        raise ModelLoadError(f"El modelo {quoted(model)} no existe en Hugging Face o es privado.") from None
     except RevisionNotFoundError:
-        raise ModelLoadError(f"La revisión «{revision}» no existe en el modelo «{model}».") from None
+        raise ModelLoadError(f"La revisión «{revision}» no existe en el modelo {quoted(model)}.") from None
     except Exception as exc:  # network errors come in many types (httpx, OSError, hub errors)
         raise ModelLoadError(_offline_message(model)) from exc
 
@@ -290,9 +306,9 @@ def _hub_reachable():
 
 def _offline_message(model):
     return (
-        f"No se pudo descargar el modelo «{model}»: no hay conexión con Hugging Face y el modelo "
+        f"No se pudo descargar el modelo {quoted(model)}: no hay conexión con Hugging Face y el modelo "
         "no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez "
-        "(la descarga queda guardada), o copie el modelo a una carpeta (save_pretrained) y use --model CARPETA."
+        "(la descarga queda guardada), o copie el modelo a una carpeta (save_pretrained) y use --modelo CARPETA."
     )
 
 
@@ -324,32 +340,38 @@ def _load_folder(folder, name, show_progress):
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
     if not os.path.isfile(os.path.join(folder, "config.json")):
-        raise ModelLoadError(f"La carpeta «{name}» no contiene un modelo de Hugging Face (falta config.json).")
+        raise ModelLoadError(f"La carpeta {quoted(name)} no contiene un modelo de Hugging Face (falta config.json).")
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     except Exception as exc:
         if _asks_for_remote_code(folder):
             raise ModelLoadError(
-                f"El modelo «{name}» necesita ejecutar su propio código Python (auto_map en config.json); "
+                f"El modelo {quoted(name)} necesita ejecutar su propio código Python (auto_map en config.json); "
                 "por seguridad este programa nunca ejecuta código que venga con un modelo."
             ) from exc
-        raise ModelLoadError(f"El archivo config.json del modelo «{name}» está dañado o no se reconoce.") from exc
+        raise ModelLoadError(f"El archivo config.json del modelo {quoted(name)} está dañado o no se reconoce.") from exc
     if config.model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
         raise ModelLoadError(
-            f"El modelo «{name}» es de tipo «{config.model_type}» y no es un clasificador de imágenes."
+            f"El modelo {quoted(name)} es de tipo «{config.model_type}» y no es un clasificador de imágenes."
         )
     labels = getattr(config, "id2label", None) or {}
+    if set(labels) != set(range(getattr(config, "num_labels", len(labels)))):
+        raise ModelLoadError(
+            f"El archivo config.json del modelo {quoted(name)} no da un nombre a cada una de sus clases "
+            "(id2label debe ir de 0 al número de clases menos uno)."
+        )
     if not labels or all(_GENERIC_LABEL.fullmatch(str(label)) for label in labels.values()):
         raise ModelLoadError(
-            f"El modelo «{name}» no trae los nombres de sus clases (id2label en config.json): "
+            f"El modelo {quoted(name)} no trae los nombres de sus clases (id2label en config.json): "
             "sus predicciones no se podrían leer."
         )
     files = os.listdir(folder)
     if not any(f.endswith(".safetensors") for f in files):
         pickled = any(f.endswith((".bin", ".pt", ".pth", ".ckpt")) for f in files)
         raise ModelLoadError(
-            f"El modelo «{name}» solo trae pesos en formato pickle; por seguridad solo se cargan pesos .safetensors."
-            if pickled else f"La carpeta del modelo «{name}» no contiene los pesos (model.safetensors)."
+            f"El modelo {quoted(name)} solo trae pesos en formato pickle; por seguridad solo se cargan pesos "
+            ".safetensors."
+            if pickled else f"La carpeta del modelo {quoted(name)} no contiene los pesos (model.safetensors)."
         )
     try:
         with _weight_progress_bars(show_progress):
@@ -358,18 +380,18 @@ def _load_folder(folder, name, show_progress):
             )
     except Exception as exc:
         raise ModelLoadError(
-            f"Los pesos del modelo «{name}» están dañados, incompletos o no corresponden a su config.json."
+            f"Los pesos del modelo {quoted(name)} están dañados, incompletos o no corresponden a su config.json."
         ) from exc
     if info.get("missing_keys") or info.get("mismatched_keys"):
         # transformers would fill the gaps with random numbers: the answers would be noise.
         raise ModelLoadError(
-            f"Los pesos del modelo «{name}» no corresponden a su config.json "
+            f"Los pesos del modelo {quoted(name)} no corresponden a su config.json "
             "(faltan tensores o no tienen la forma esperada); sus predicciones serían aleatorias."
         )
     try:
         processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
     except Exception as exc:
         raise ModelLoadError(
-            f"El modelo «{name}» no trae un preprocesador de imágenes válido (preprocessor_config.json)."
+            f"El modelo {quoted(name)} no trae un preprocesador de imágenes válido (preprocessor_config.json)."
         ) from exc
     return model, processor

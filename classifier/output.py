@@ -42,10 +42,11 @@ class Result(NamedTuple):
 def format_predictions(predictions):
     """Aligned lines of rank, label and probability with exactly three decimals."""
     rank_width = len(str(len(predictions)))
-    label_width = max((len(p.label) for p in predictions), default=0)
+    labels = [printable(str(p.label)) for p in predictions]  # a model's label reaches no terminal raw
+    label_width = max(map(len, labels), default=0)
     return "\n".join(
-        f"  {rank:>{rank_width}}  {p.label:<{label_width}}  {p.score:.3f}"
-        for rank, p in enumerate(predictions, start=1)
+        f"  {rank:>{rank_width}}  {label:<{label_width}}  {p.score:.3f}"
+        for rank, (p, label) in enumerate(zip(predictions, labels, strict=True), start=1)
     )
 
 
@@ -92,11 +93,12 @@ class JsonLinesWriter:
             if result.map_file is not None:
                 record["map"] = result.map_file
         # One write per line: an interrupted run leaves only whole lines behind.
-        self.out.write(_json_line(record) + "\n")
+        self.out.write(json_line(record) + "\n")
         self.out.flush()
 
 
-def _json_line(record):
+def json_line(record):
+    """One JSON object on one line: exact names (lone surrogates escaped), nothing invisible written raw."""
     line = json.dumps(record, ensure_ascii=False)  # escapes U+0000..U+001F, leaves the rest
     if line.isprintable():
         return line

@@ -12,7 +12,8 @@ import os
 import stat
 import time
 
-from .errors import ClassifierError
+from .errors import ClassifierError, quoted, system_reason
+from .output import json_line
 
 try:
     import fcntl
@@ -60,19 +61,20 @@ class ResultsLog:
         extension = os.path.splitext(path)[1].lower()
         if extension not in CSV_EXTENSIONS + JSON_LINES_EXTENSIONS:
             raise ResultsLogError(
-                f"El archivo de resultados «{path}» debe terminar en .csv (tabla) "
+                f"El archivo de resultados {quoted(path)} debe terminar en .csv (tabla) "
                 f"o en .jsonl, .json o .ndjson (JSON Lines).")
         json_lines = extension in JSON_LINES_EXTENSIONS
         if json_lines and spreadsheet:
             raise ResultsLogError(
                 f"El formato de hoja de cálculo (separador «;» y coma decimal) es solo para archivos .csv, "
-                f"y «{path}» es JSON Lines.")
+                f"y {quoted(path)} es JSON Lines.")
         # O_APPEND: every record lands at the end, whatever else moved the offset.
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
         try:
             fd = os.open(path, flags, 0o666)
         except OSError as exc:
-            raise ResultsLogError(f"No se puede abrir el archivo de resultados «{path}»: {_reason(exc)}.") from exc
+            raise ResultsLogError(
+                f"No se puede abrir el archivo de resultados {quoted(path)}: {_reason(exc)}.") from exc
         log = cls(path, fd, top_k, spreadsheet, json_lines)
         try:
             log._lock()
@@ -86,16 +88,15 @@ class ResultsLog:
         """Append one record with a single write; fsync at most once a second."""
         data = self._json_record(result) if self.json_lines else self._csv_record(result)
         try:
-            view = memoryview(data)
-            while view:  # a regular file takes it all at once unless the disk fills up
-                view = view[os.write(self._fd, view):]
+            self._write_all(data)  # a regular file takes it all at once unless the disk fills up
             now = time.monotonic()
             if now - self._synced_at >= SYNC_INTERVAL_S:
                 os.fsync(self._fd)
                 self._synced_at = now
         except OSError as exc:
             raise ResultsLogError(
-                f"No se pudo guardar el resultado de «{result.path}» en «{self.path}»: {_reason(exc)}.") from exc
+                f"No se pudo guardar el resultado de {quoted(result.path)} en {quoted(self.path)}: "
+                f"{_reason(exc)}.") from exc
         self.recorded.add(result.path)
 
     def close(self):
@@ -106,7 +107,7 @@ class ResultsLog:
         try:
             os.fsync(fd)
         except OSError as exc:
-            raise ResultsLogError(f"No se pudo terminar de guardar «{self.path}»: {_reason(exc)}.") from exc
+            raise ResultsLogError(f"No se pudo terminar de guardar {quoted(self.path)}: {_reason(exc)}.") from exc
         finally:
             os.close(fd)
 
@@ -124,11 +125,8 @@ class ResultsLog:
         else:
             record = {"path": result.path, "predictions": [
                 {"id": int(p.id), "label": p.label, "score": float(p.score)} for p in result.predictions]}
-        try:
-            return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        except UnicodeEncodeError:
-            # Undecodable bytes of a file name ("\udcff"): \u escapes keep them exactly.
-            return (json.dumps(record) + "\n").encode("ascii")
+        # The batch's own JSON line: names exact (\udcff escapes), nothing invisible written raw.
+        return (json_line(record) + "\n").encode("utf-8")
 
     def _csv_record(self, result):
         cells = [result.path, result.error or ""]
@@ -142,7 +140,7 @@ class ResultsLog:
             return _csv_line(cells + [""] * (width - len(cells)), self.spreadsheet)
         except UnicodeEncodeError as exc:
             raise ResultsLogError(
-                f"No se puede guardar «{result.path}» en «{self.path}»: el nombre tiene caracteres "
+                f"No se puede guardar {quoted(result.path)} en {quoted(self.path)}: el nombre tiene caracteres "
                 f"que no se pueden escribir en UTF-8.") from exc
 
     # --- reopening --------------------------------------------------------------------------
@@ -154,7 +152,7 @@ class ResultsLog:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ResultsLogError(
-                f"Otra sesión del clasificador está guardando resultados en «{self.path}»; "
+                f"Otra sesión del clasificador está guardando resultados en {quoted(self.path)}; "
                 f"espere a que termine o elija otro archivo.") from None
         except OSError:
             pass  # a file system without locks (some network drives): go on unlocked
@@ -163,14 +161,14 @@ class ResultsLog:
         try:
             if not stat.S_ISREG(os.fstat(self._fd).st_mode):
                 raise ResultsLogError(
-                    f"No se pueden guardar resultados en «{self.path}»: no es un archivo normal.")
+                    f"No se pueden guardar resultados en {quoted(self.path)}: no es un archivo normal.")
             keep = self._resume_json_lines() if self.json_lines else self._resume_csv()
             if keep is not None:
                 os.ftruncate(self._fd, keep)
                 os.fsync(self._fd)  # the repair reaches the disk before any new record
         except OSError as exc:
             raise ResultsLogError(
-                f"No se puede abrir el archivo de resultados «{self.path}»: {_reason(exc)}.") from exc
+                f"No se puede abrir el archivo de resultados {quoted(self.path)}: {_reason(exc)}.") from exc
 
     def _resume_csv(self):
         """Check the header, read the rows; return the size to truncate to, or None."""
@@ -185,6 +183,8 @@ class ResultsLog:
             raise self._other_csv_layout()
         data = self._read()
         ends = _csv_rows(data, len(header), ";" if self.spreadsheet else ",", len(_columns(self.top_k)))
+        if self.spreadsheet:
+            ends = [(end, None if path is None else _undefused(path)) for end, path in ends]
         return self._keep_whole(data, len(header), ends, torn=lambda tail: True)
 
     def _resume_json_lines(self):
@@ -223,15 +223,15 @@ class ResultsLog:
                 continue
             if spreadsheet and not self.spreadsheet:
                 return ResultsLogError(
-                    f"«{self.path}» está en el formato de hoja de cálculo en español (separador «;» y "
+                    f"{quoted(self.path)} está en el formato de hoja de cálculo en español (separador «;» y "
                     f"coma decimal), no en CSV normal; elija otro archivo o use ese mismo formato {_KEPT}.")
             if self.spreadsheet and not spreadsheet:
                 return ResultsLogError(
-                    f"«{self.path}» está en CSV normal (separador «,» y punto decimal), no en el formato "
+                    f"{quoted(self.path)} está en CSV normal (separador «,» y punto decimal), no en el formato "
                     f"de hoja de cálculo en español; elija otro archivo o use CSV normal {_KEPT}.")
             if k != self.top_k:
                 return ResultsLogError(
-                    f"«{self.path}» guarda {k} predicciones por imagen y ahora se piden {self.top_k}; "
+                    f"{quoted(self.path)} guarda {k} predicciones por imagen y ahora se piden {self.top_k}; "
                     f"elija otro archivo o pida {k} {_KEPT}.")
         return ResultsLogError(_foreign(self.path))
 
@@ -260,7 +260,21 @@ def _columns(top_k):
     return ["path", "error"] + [f"{name}_{rank}" for rank in range(1, top_k + 1) for name in ("id", "label", "score")]
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+
+
+def _defused(cell):
+    """For the spreadsheet flavour: a leading apostrophe keeps a name like =HYPERLINK(...) text."""
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell
+
+
+def _undefused(cell):
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_STARTS) else cell
+
+
 def _csv_line(cells, spreadsheet):
+    if spreadsheet:
+        cells = [_defused(cell) for cell in cells]
     buffer = io.StringIO()
     # With "\r\n" as terminator QUOTE_MINIMAL also quotes a lone "\r"; with "\n" it would not.
     csv.writer(buffer, delimiter=";" if spreadsheet else ",", lineterminator="\r\n").writerow(cells)
@@ -330,24 +344,12 @@ def _torn_json(tail):
 
 
 def _foreign(path, detail=""):
-    return f"«{path}» no es un archivo de resultados de este programa{detail}; elija otro archivo {_KEPT}."
+    return f"{quoted(path)} no es un archivo de resultados de este programa{detail}; elija otro archivo {_KEPT}."
 
 
-_REASONS = {
-    errno.EACCES: "no hay permiso",
-    errno.EPERM: "no hay permiso",
-    errno.ENOENT: "la carpeta que debe contenerlo no existe",
-    errno.ENOTDIR: "una parte de la ruta no es una carpeta",
-    errno.EISDIR: "es una carpeta",
-    errno.ENOSPC: "no queda espacio en el disco",
-    errno.EROFS: "el disco es de solo lectura",
-    errno.ENAMETOOLONG: "el nombre es demasiado largo",
-    errno.EIO: "error de lectura o escritura en el disco",
-}
-if hasattr(errno, "EDQUOT"):
-    _REASONS[errno.EDQUOT] = "se agotó la cuota de disco"
+_OPEN_REASONS = {errno.ENOENT: "la carpeta que debe contenerlo no existe"}  # clearer than "no existe" here
 
 
 def _reason(exc):
     """A short Spanish reason for an OSError (never the English strerror)."""
-    return _REASONS.get(exc.errno, f"error del sistema {errno.errorcode.get(exc.errno, 'desconocido')}")
+    return _OPEN_REASONS.get(exc.errno) or system_reason(exc)

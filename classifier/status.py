@@ -10,9 +10,9 @@ class ExitStatus(enum.IntEnum):
     USAGE = 2  # a bad option or input, or a results file that cannot be used
     MODEL_FAILED = 2  # the model cannot be loaded: also a problem of what was asked for
     OUTPUT_FAILED = 74  # the results could not be written (a full disk, a closed output): sysexits' EX_IOERR
-    HANGUP = 128 + signal.SIGHUP  # the terminal went away
+    HANGUP = 129  # 128 + SIGHUP (1): the terminal went away; numbers, as Windows has neither signal
     INTERRUPTED = 128 + signal.SIGINT  # Ctrl+C
-    BROKEN_PIPE = 128 + signal.SIGPIPE  # the reader closed the pipe (| head)
+    BROKEN_PIPE = 141  # 128 + SIGPIPE (13): the reader closed the pipe (| head)
     TERMINATED = 128 + signal.SIGTERM  # kill, a shutdown
 
 

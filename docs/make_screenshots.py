@@ -1,6 +1,6 @@
 """Screenshots and a terminal transcript of the real program for the README.
 
-    python docs/make_screenshots.py
+    python docs/make_screenshots.py [--vit CARPETA]
 
 Builds the ImageNet-trained EfficientNet-Lite0 the tests use (tests/trained_model.py:
 real predictions over the same 1000 classes as the default model, whose weights cannot
@@ -94,7 +94,7 @@ def map_window(vit, folder, config):
                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             screen.type_and_enter(screen.find("^Elija una", process=program), "gato.png")
-            window = screen.find("^Clasificador de im", process=program, timeout=120)
+            window = screen.find("^Clasificador de im", process=program, timeout=600)
             time.sleep(1.0)
             screen.settled(window, pause=0.5).save(DOCS / "mapa.png")
             screen.close(window)
@@ -105,6 +105,11 @@ def map_window(vit, folder, config):
 
 
 def main():
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vit", help="un ViT ya guardado para la captura del mapa (por defecto: ViT-B/16 aleatorio)")
+    args = parser.parse_args()
     reason = xdesktop.available()
     if reason:
         sys.exit(f"No se pueden hacer las capturas: {reason}")
@@ -123,7 +128,7 @@ def main():
         (config / "clasificador-vit").mkdir(parents=True)
         (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
         print(session(model, folder, config))
-        with given_or_random_vit(None) as vit:
+        with given_or_random_vit(args.vit) as vit:
             map_window(vit, folder, config)
     print(f"Capturas en {DOCS}: selector.png, ventana.png, error.png, varias.png, mapa.png, terminal.txt")
 

@@ -123,3 +123,5 @@ def pytest_terminal_summary(terminalreporter):
     for key, label in (("modelos", "modelos rotos probados"), ("interrupciones", "interrupciones y tuberías probadas")):
         if key in reliability:
             write(f"{label}: {len(reliability[key])} ({', '.join(sorted(reliability[key]))})")
+    for case, (one, many) in sorted(reliability.get("memoria", {}).items()):
+        write(f"memoria: {case}: {many} MiB de pico (uno solo: {one} MiB)")

@@ -10,7 +10,7 @@ from transformers import AutoModelForImageClassification
 
 from classifier.attention import MapUnavailable, class_token_maps, rollout
 from classifier.cli import main
-from classifier.drawing import MAP_FILE_BOX
+from classifier.drawing import MAP_FILE_BOX, display_copy, plan_layout
 from conftest import PHOTOS
 from fakes import FakeUI, Script
 
@@ -129,7 +129,9 @@ def test_batch_saves_one_map_per_image_named_after_it(capsys, tiny_model_dir, tm
                                            str(maps / f"{stem0}_mapa_2.png")]
     for record in records:
         saved = Image.open(record["map"])
-        assert saved.format == "PNG" and saved.width <= MAP_FILE_BOX[0] and saved.height <= MAP_FILE_BOX[1]
+        picture = display_copy(Image.open(record["path"]).convert("RGB")).size
+        layout = plan_layout(picture, picture, True, 7, MAP_FILE_BOX)  # the tiny ViT sees the whole picture
+        assert saved.format == "PNG" and saved.size == (layout.width, layout.height)
         assert np.asarray(saved.convert("L"), dtype=float).std() > 30
 
 

@@ -247,3 +247,34 @@ def test_sigterm_with_the_window_open_ends_with_its_status(tiny_model_dir, tmp_p
     assert program.process.returncode == 143
     assert err == "\nDetenido.\n" and "Traceback" not in out
     reliability.setdefault("interrupciones", set()).add("SIGTERM con la ventana abierta")
+
+
+def test_saving_the_figure_and_ctrl_c_with_the_save_dialog_open(tiny_model_dir, tmp_path):
+    target = tmp_path / "resultado.png"
+    with xdesktop.VirtualScreen(1280, 1024) as screen:
+        program = Program(screen, tiny_model_dir, tmp_path)
+        try:
+            program.wait_for(DEVICE_LINE)
+            screen.type_and_enter(screen.find(PICKER, process=program.process), str(PHOTOS[0]))
+            window = screen.find(WINDOW, process=program.process)
+            _wait_drawn(screen, window)
+            screen.xdotool("windowfocus", "--sync", str(window))
+            screen.xdotool("key", "ctrl+s")
+            dialog = screen.find("^Guardar la figura", process=program.process)
+            screen.type_and_enter(dialog, str(target))
+            deadline = time.monotonic() + 30
+            while not target.exists() or target.stat().st_size == 0:
+                assert time.monotonic() < deadline, "the figure was not saved"
+                time.sleep(0.1)
+            screen.xdotool("windowfocus", "--sync", str(window))
+            screen.xdotool("key", "ctrl+s")
+            screen.settled(screen.find("^Guardar la figura", process=program.process))
+            # Tk waits inside the save dialog's own loop: Ctrl+C must still end the program.
+            program.process.send_signal(signal.SIGINT)
+            out, err = program.finish(timeout=30)
+        finally:
+            program.kill()
+    assert Image.open(target).format == "PNG"
+    assert program.process.returncode == 0 and err == ""
+    assert out.splitlines()[-2:] == ["", "¡Hasta luego!"]
+    reliability.setdefault("interrupciones", set()).add("Ctrl+C con el diálogo de guardar abierto")

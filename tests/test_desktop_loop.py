@@ -442,3 +442,23 @@ def test_the_desktop_records_every_classified_image_with_guardar(tiny_classifier
     records = [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
     assert [r["path"] for r in records] == [str(PHOTOS[0]), str(broken), str(PHOTOS[1])]
     assert "error" in records[1] and len(records[2]["predictions"]) == 7
+
+
+def test_one_prediction_is_titled_in_the_singular():
+    from classifier.drawing import bars_title
+
+    assert bars_title(1) == "La clase más probable" and bars_title(7) == "Las 7 clases más probables"
+
+
+def test_many_broken_files_make_a_short_message_box(tiny_classifier, tmp_path):
+    broken = []
+    for index in range(20):
+        path = tmp_path / f"roto_{index:02}.png"
+        path.write_bytes(b"nada")
+        broken.append(str(path))
+    ui, script = FakeUI([broken]), Script(["n"])
+    desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask)
+    [(title, message)] = ui.errors
+    assert message.count("roto_") == 4 and message.endswith("Y 16 archivos más que no se pudieron clasificar: "
+                                                            "la terminal los nombra.")
+    assert sum(line.startswith("Error:") for line in script.lines) == 20  # the terminal names them all

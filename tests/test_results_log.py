@@ -81,13 +81,18 @@ def expected_header(top_k=TOP_K):
     return ["path", "error"] + [f"{n}_{r}" for r in range(1, top_k + 1) for n in ("id", "label", "score")]
 
 
+def as_written(cell, spreadsheet):
+    """A spreadsheet would run a cell starting like a formula: that flavour writes it behind an apostrophe."""
+    return f"'{cell}" if spreadsheet and cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
+
+
 def check_csv(path, results, spreadsheet):
     rows = read_csv(path, spreadsheet)
     assert rows[0] == expected_header()
     assert len(rows) == len(results) + 1
     for row, result in zip(rows[1:], results, strict=True):
         assert len(row) == 2 + 3 * TOP_K
-        assert row[0] == result.path
+        assert row[0] == as_written(result.path, spreadsheet)
         if result.error is not None:
             assert row[1:] == [result.error] + [""] * (3 * TOP_K)
             continue
@@ -396,7 +401,7 @@ def test_a_read_only_file_is_refused(tmp_path):
     path = tmp_path / "r.csv"
     write_log(path, RESUME_RESULTS)
     path.chmod(0o444)
-    assert "no hay permiso" in refused(path)
+    assert "permiso denegado" in refused(path)
 
 
 @pytest.mark.skipif(results_log.fcntl is None, reason="no file locks here")
@@ -425,7 +430,7 @@ def test_a_full_disk_is_a_spanish_sentence(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("code", "words"), [
-    (errno.EACCES, "no hay permiso"), (errno.EROFS, "solo lectura"), (errno.ENOSPC, "no queda espacio"),
+    (errno.EACCES, "permiso denegado"), (errno.EROFS, "solo lectura"), (errno.ENOSPC, "no queda espacio"),
 ])
 def test_open_errors_are_spanish_sentences(tmp_path, monkeypatch, code, words):
     def failing_open(*args):
@@ -437,7 +442,8 @@ def test_open_errors_are_spanish_sentences(tmp_path, monkeypatch, code, words):
 
 
 def test_every_unknown_errno_is_still_spanish():
-    assert results_log._reason(OSError(errno.EMFILE, "Too many open files")) == "error del sistema EMFILE"
+    assert results_log._reason(OSError(errno.EMFILE, "Too many open files")) == "hay demasiados archivos abiertos"
+    assert results_log._reason(OSError(4095, "Unknown")).startswith("error del sistema")
 
 
 # --- flushing ---------------------------------------------------------------------------------

@@ -167,3 +167,171 @@ def test_a_saved_run_resumes_after_an_interruption_and_records_each_image_once(t
     expected = sorted(str(path) for path in folder.iterdir())
     assert sorted(paths) == expected  # every input exactly once
     TRIED.add(f"--guardar reanudado tras {how}")
+
+
+def test_the_program_starts_where_signal_has_no_sighup_or_sigpipe():
+    """Windows has neither: the statuses must not be computed from them at import."""
+    code = ("import signal; del signal.SIGHUP, signal.SIGPIPE; import classifier.cli, classifier.gui; "
+            "from classifier.status import ExitStatus; print(int(ExitStatus.HANGUP), int(ExitStatus.BROKEN_PIPE))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["129", "141"]
+
+
+def test_the_desktop_module_does_not_import_torch_before_the_picker():
+    code = "import sys, classifier.desktop, classifier.gui; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_results_file_that_cannot_be_written_is_one_sentence_and_status_74(capsys, monkeypatch, tiny_model_dir,
+                                                                            tmp_path):
+    import errno
+
+    from classifier import results_log
+    from classifier.cli import main
+
+    writes = []
+
+    def full_disk(fd, data):
+        writes.append(data)
+        if len(writes) > 1:  # the header goes in; the first record finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return len(data)
+
+    monkeypatch.setattr(results_log.os, "write", full_disk)
+    code = main(["--modelo", str(tiny_model_dir), "--guardar", str(tmp_path / "r.csv"), str(PHOTOS[0])])
+    err = capsys.readouterr().err
+    assert code == 74
+    assert err.startswith("Error: No se pudo guardar el resultado de") and "no queda espacio en el disco" in err
+    assert "Traceback" not in err
+
+
+def test_a_rerun_with_everything_recorded_says_so(capsys, tiny_model_dir, tmp_path):
+    from classifier.cli import main
+
+    saved = tmp_path / "r.jsonl"
+    assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), str(PHOTOS[0])]) == 0
+    capsys.readouterr()
+    assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), str(PHOTOS[0])]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("Todas las imágenes ya están en")
+
+
+def test_in_the_terminal_mode_the_device_line_never_lands_inside_the_prompt(tiny_model_dir, tmp_path):
+    import threading
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    program = subprocess.Popen([sys.executable, "script_modelo.py", "--modelo", str(tiny_model_dir), "-k", "2"],
+                               cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    seen = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: program.stdout.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while "Ruta de la imagen" not in "".join(seen):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(6)  # the tiny model is long loaded by now, while the prompt waits
+    assert "El modelo se ejecuta" not in "".join(seen)
+    program.stdin.write(f"{PHOTOS[0]}\nn\n")
+    program.stdin.close()
+    program.wait(60)
+    reader.join(10)
+    lines = "".join(seen).splitlines()
+    assert any(line.endswith(f"El modelo se ejecuta en la CPU ({os.cpu_count()} núcleos).") for line in lines)
+    assert program.returncode == 0 and program.stderr.read() == ""
+
+
+def test_a_strip_too_elongated_for_the_model_is_one_sentence_and_the_batch_goes_on(capsys, trained_model_dir,
+                                                                                 tmp_path):
+    """EfficientNet's processor keeps the aspect ratio: 1 x 100000 would become 256 x 25,600,000."""
+    from classifier.cli import main
+
+    strip = tmp_path / "tira.png"
+    Image.new("RGB", (1, 100_000), (90, 90, 90)).save(strip)
+    code = main(["--modelo", str(trained_model_dir), "-k", "1", "-f", "json", str(strip), str(PHOTOS[0])])
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and [("error" in r) for r in records] == [True, False]
+    assert "demasiado alargada (1 × 100000 píxeles)" in records[0]["error"]
+
+
+def _save_model_with_labels(folder, labels):
+    import conftest
+
+    conftest.build_tiny_model(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = labels
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_a_model_that_names_only_some_classes_is_refused_in_one_sentence(capsys, tmp_path):
+    from classifier.cli import main
+
+    labels = {str(i): f"clase {i}" for i in range(13) if i != 11}  # twelve names, but none for 11
+    _save_model_with_labels(tmp_path / "m", labels)
+    capsys.readouterr()
+    assert main(["--modelo", str(tmp_path / "m"), str(PHOTOS[0])]) == 2
+    err = capsys.readouterr().err
+    assert "no da un nombre a cada una de sus clases" in err and "Traceback" not in err
+
+
+def test_labels_that_are_numbers_or_escape_sequences_print_safely(capsys, tmp_path):
+    from classifier.cli import main
+
+    labels = {str(i): i * 10 for i in range(12)}
+    labels["0"] = "\x1b[31mrojo\x1b[0m"
+    _save_model_with_labels(tmp_path / "m", labels)
+    capsys.readouterr()
+    assert main(["--modelo", str(tmp_path / "m"), "-k", "12", str(PHOTOS[0])]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\u001b[31mrojo" in out and "  110  " in out.replace(" 110 ", "  110  ")
+
+
+def test_a_count_beyond_any_model_is_a_usage_error(capsys):
+    from classifier.cli import main
+
+    assert main(["-k", "100000000", "x.jpg"]) == 2
+    assert "debe estar entre 1 y 100000" in capsys.readouterr().err
+
+
+def test_a_path_named_twice_is_recorded_once(capsys, tiny_model_dir, tmp_path):
+    from classifier.cli import main
+
+    saved = tmp_path / "r.jsonl"
+    assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), str(PHOTOS[0]), str(PHOTOS[0])]) == 0
+    assert [json.loads(line)["path"] for line in saved.read_text().splitlines()] == [str(PHOTOS[0])]
+
+
+def test_the_spreadsheet_csv_defuses_formulas_and_still_resumes(capsys, tiny_model_dir, tmp_path):
+    import csv
+    import shutil
+
+    from classifier.cli import main
+
+    photo = tmp_path / "=HYPERLINK(1).png"
+    shutil.copy(PHOTOS[0], photo)
+    saved = tmp_path / "hoja.csv"
+    args = ["--modelo", str(tiny_model_dir), "--guardar", str(saved), "--csv-es", "-k", "1", str(photo)]
+    assert main(args) == 0
+    rows = list(csv.reader(saved.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    assert rows[1][0] == f"'{photo}" if str(photo).startswith("=") else rows[1][0] == str(photo)
+    capsys.readouterr()
+    assert main([*args[:-1], str(photo)]) == 0  # the rerun knows the defused name as this photo
+    assert capsys.readouterr().err.startswith("Todas las imágenes ya están en")
+
+
+def test_the_terminal_mode_with_stdin_closed_or_stdout_full(tiny_model_dir):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    script = f'"{sys.executable}" script_modelo.py --modelo "{tiny_model_dir}"'
+    closed = subprocess.run(f"{script} <&-", shell=True, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr
+    assert closed.stdout.rstrip().endswith("¡Hasta luego!")
+    full = subprocess.run(f"{script} </dev/null >/dev/full", shell=True, cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert full.returncode == 74 and full.stderr.startswith("Error: No se pudo escribir en la terminal")
+    assert "Traceback" not in full.stderr
+    TRIED.add("modo terminal con la entrada cerrada")
+    TRIED.add("modo terminal con la salida llena")
