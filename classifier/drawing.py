@@ -29,6 +29,7 @@ TITLE_HEIGHT = 46  # two lines of a 12-point title
 TITLE_POINTS = 12
 LEGEND_HEIGHT = 44  # the map's colour scale and its words under it
 LEGEND_BAR = 12
+LEGEND_WIDE = 260  # pixels that "poca atención" and "mucha atención" need side by side
 BARS_WIDTH = 400  # at most; a third of a small window
 MIN_COLUMN = 190  # a picture's column, however narrow the picture: room for its title
 BAR_ROW_HEIGHT = 30
@@ -146,7 +147,10 @@ def _place(arrangement, pic_width, pic_height, seen_aspect, bars_width, bars_hei
             bars = Box(PAD, bottom + PAD + TITLE_HEIGHT, pic_width, bars_height - TITLE_HEIGHT - 2 * PAD)
             width, height = 2 * PAD + pic_width, bars.top + bars.height + PAD
     if has_map:
-        legend_box = Box(map_box.left, map_box.top + map_box.height + PAD / 2, map_box.width, LEGEND_BAR)
+        # As wide as the map's column at least: its two words must not run into each other.
+        legend_width = max(map_box.width, MIN_COLUMN)
+        legend_box = Box(map_box.left + (map_box.width - legend_width) / 2, map_box.top + map_box.height + PAD / 2,
+                         legend_width, LEGEND_BAR)
     return Layout(arrangement, round(width), round(height), picture, map_box, legend_box, bars)
 
 
@@ -167,8 +171,7 @@ def draw_result(figure, image, predictions, heatmap=None, seen=None, box=None):
     best = predictions[0]
     picture = axes_for(layout.picture)
     _show_picture(picture, image)
-    _title(picture, f"Predicción principal: {best.label} ({percent(best.score)})",
-           max(layout.picture.width, MIN_COLUMN), dpi)
+    _main_title(picture, best, max(layout.picture.width, MIN_COLUMN), dpi)
     if has_map:
         overlay = axes_for(layout.map)
         _show_picture(overlay, display_copy(seen))
@@ -177,16 +180,32 @@ def draw_result(figure, image, predictions, heatmap=None, seen=None, box=None):
         overlay.imshow(_unit_range(heatmap), cmap=HEAT_COLORMAP, alpha=HEAT_ALPHA, interpolation="bilinear",
                        extent=(0, width, height, 0), vmin=0, vmax=1)
         _title(overlay, MAP_TITLE, max(layout.map.width, MIN_COLUMN), dpi)
-        _legend(figure, axes_for(layout.legend))
+        _legend(figure, axes_for(layout.legend), layout.legend.width)
     _bars(figure, layout, predictions)
     return layout
 
 
+def _title_chars(width_px, dpi):
+    return max(8, int(width_px / (TITLE_POINTS * dpi / 72 * 0.56)))
+
+
 def _title(axes, text, width_px, dpi):
     """At most two lines that fit the panel's width; longer text ends in an ellipsis."""
-    chars = max(8, int(width_px / (TITLE_POINTS * dpi / 72 * 0.56)))
-    lines = textwrap.wrap(text, chars, max_lines=2, placeholder="…")
+    lines = textwrap.wrap(text, _title_chars(width_px, dpi), max_lines=2, placeholder="…")
     axes.set_title("\n".join(lines), fontsize=TITLE_POINTS, pad=6)
+
+
+def _main_title(axes, best, width_px, dpi):
+    """The answer and its percentage, always whole: one line where it fits, else the label shortened."""
+    chars = _title_chars(width_px, dpi)
+    score = f" ({percent(best.score)})"
+    one_line = f"Predicción principal: {best.label}{score}"
+    if len(one_line) <= chars:
+        text = one_line
+    else:
+        label = textwrap.shorten(best.label, max(4, chars - len(score)), placeholder="…")
+        text = f"Predicción principal:\n{label}{score}"
+    axes.set_title(text, fontsize=TITLE_POINTS, pad=6)
 
 
 def _show_picture(axes, image):
@@ -200,14 +219,19 @@ def _show_picture(axes, image):
     axes.axis("off")
 
 
-def _legend(figure, axes):
+def _legend(figure, axes, width_px):
+    """The colour scale, from little to much attention; under a narrow map, in three short words."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     scale = figure.colorbar(ScalarMappable(Normalize(0, 1), HEAT_COLORMAP), cax=axes, orientation="horizontal")
-    scale.set_ticks([0, 1], labels=["poca atención", "mucha atención"], fontsize=LABEL_POINTS)
+    wide = width_px >= LEGEND_WIDE
+    ticks, words, aligns = (([0, 1], ["poca atención", "mucha atención"], ("left", "right")) if wide else
+                            ([0, 0.5, 1], ["poca", "atención", "mucha"], ("left", "center", "right")))
+    scale.set_ticks(ticks, labels=words, fontsize=LABEL_POINTS)
+    axes.tick_params(length=0 if not wide else 3.5)
     scale.outline.set_visible(False)
-    for label, align in zip(axes.get_xticklabels(), ("left", "right"), strict=True):
+    for label, align in zip(axes.get_xticklabels(), aligns, strict=True):
         label.set_horizontalalignment(align)
 
 

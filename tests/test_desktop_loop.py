@@ -1,5 +1,6 @@
 """The desktop loop with the picker, the window and input() replaced by fakes; the layout off screen."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -462,3 +463,19 @@ def test_many_broken_files_make_a_short_message_box(tiny_classifier, tmp_path):
     assert message.count("roto_") == 4 and message.endswith("Y 16 archivos más que no se pudieron clasificar: "
                                                             "la terminal los nombra.")
     assert sum(line.startswith("Error:") for line in script.lines) == 20  # the terminal names them all
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("shape", [(4000, 3000), (300, 3000), (10, 5000)])
+def test_the_legend_words_never_run_into_each_other(tiny_classifier, screen, shape):
+    from classifier.gui import window_box
+
+    image = Image.new("RGB", shape, (200, 40, 40))
+    [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
+    figure, _ = _render(image, predictions, heatmap, window_box(*screen))
+    renderer = figure.canvas.get_renderer()
+    legend = figure.axes[2]
+    words = [label.get_window_extent(renderer) for label in legend.get_xticklabels() if label.get_text()]
+    assert len(words) >= 2
+    for one, other in itertools.pairwise(words):
+        assert one.x1 <= other.x0, [label.get_text() for label in legend.get_xticklabels()]
