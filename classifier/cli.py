@@ -24,7 +24,7 @@ from .defaults import (
 from .errors import ClassifierError, ModelLoadError, OutputFailed, display_path
 from .labels import DEFAULT_LANGUAGE, LANGUAGES
 from .results_log import ResultsLogError
-from .status import STOP_SIGNALS, ExitStatus, Stopped
+from .status import STOP_SIGNALS, ExitStatus, Stopped, stop_exception, stop_signal_handler
 
 PROGRESS_MIN_IMAGES = 10
 PACK_MIN_IMAGES = 10
@@ -260,21 +260,14 @@ _SIGNAL = {}
 @contextmanager
 def _stop_signals_raise():
     """Ctrl+C, SIGTERM and SIGHUP raise at the next Python line; their handlers are put back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def stop(signum, frame):
         _INTERRUPTED.set()
         _SIGNAL["number"] = signum
-        raise KeyboardInterrupt if signum == signal.SIGINT else Stopped(signum)
+        raise stop_exception(signum)
 
-    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
-    try:
+    with stop_signal_handler(stop):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextmanager
@@ -299,7 +292,7 @@ def _interrupts_hidden():
 def _stop_if_interrupted():
     if _INTERRUPTED.is_set():
         signum = _SIGNAL.get("number", signal.SIGINT)
-        raise KeyboardInterrupt if signum == signal.SIGINT else Stopped(signum)
+        raise stop_exception(signum)
 
 
 def load_classifier(args, images_expected=None):
@@ -495,20 +488,12 @@ def _uninterrupted():
 
     An interrupted batch leaves whole JSON lines and complete CSV rows behind.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     received = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
-                for signum in STOP_SIGNALS}
-    try:
+    with stop_signal_handler(lambda signum, frame: received.append(signum)):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if received:
         _INTERRUPTED.set()
-        raise KeyboardInterrupt if received[0] == signal.SIGINT else Stopped(received[0])
+        raise stop_exception(received[0])
 
 
 def _is_terminal(stream):

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from .defaults import IMAGE_EXTENSIONS
 from .drawing import FIGURE_DPI, draw_result
 from .errors import display_path, system_reason
-from .status import STOP_SIGNALS, Stopped
+from .status import stop_exception, stop_signal_handler
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
 WINDOW_TITLE = "Clasificador de imágenes"
@@ -103,7 +103,7 @@ class StopEvent(threading.Event):
 
     def raise_if_set(self):
         if self.is_set():
-            raise KeyboardInterrupt if self.signum in (None, signal.SIGINT) else Stopped(self.signum)
+            raise stop_exception(self.signum or signal.SIGINT)
 
 
 @contextmanager
@@ -112,16 +112,9 @@ def stop_signals_set(event):
 
     The previous handlers are put back on the way out.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     note = event.stop if isinstance(event, StopEvent) else (lambda signum: event.set())
-    previous = {signum: signal.signal(signum, lambda signum, frame: note(signum)) for signum in STOP_SIGNALS}
-    try:
+    with stop_signal_handler(lambda signum, frame: note(signum)):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def preload():

@@ -2,6 +2,8 @@
 
 import enum
 import signal
+import threading
+from contextlib import contextmanager
 
 
 class ExitStatus(enum.IntEnum):
@@ -31,3 +33,25 @@ class Stopped(KeyboardInterrupt):
     def __init__(self, signum):
         super().__init__(signum)
         self.status = STOP_SIGNALS.get(signum, ExitStatus.INTERRUPTED)
+
+
+def stop_exception(signum):
+    """What a stop signal raises: KeyboardInterrupt for Ctrl+C, Stopped for the others."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)
+
+
+@contextmanager
+def stop_signal_handler(handler):
+    """handler(signum, frame) for every stop signal while inside; the previous handlers put back after.
+
+    Only the main thread may set handlers: elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
