@@ -214,7 +214,6 @@ def main(argv=None):
     streams = _prepare_streams()
     if isinstance(streams, ExitStatus):
         return streams
-    memory.one_arena()  # before any thread starts
     _quiet_libraries(args.verbose)
     _INTERRUPTED.clear()
     with _stop_signals_raise(), _interrupts_hidden():
@@ -348,6 +347,7 @@ def open_results_log(args):
 def run_desktop_mode(args):
     from .desktop import run_desktop
 
+    memory.one_arena()  # a few pictures at a time: memory matters more than decoding threads' speed
     try:
         log = open_results_log(args)
     except ClassifierError as exc:
@@ -366,6 +366,10 @@ def run_batch(args):
     from .output import MapFolder
 
     inputs = list(expand_inputs(args.paths, recursive=args.recursive))
+    if len(inputs) < PACK_MIN_IMAGES:
+        # Before any thread starts. A large batch keeps an arena per thread: faster, and its
+        # peak is already well under the pipeline's.
+        memory.one_arena()
     maps = MapFolder(args.mapa) if args.mapa else None
     if maps is not None and maps.error:
         _say(f"Error: {maps.error}")
