@@ -9,8 +9,7 @@ import os
 import re
 import signal
 import sys
-import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from . import __version__, memory
 from .defaults import (
@@ -21,10 +20,10 @@ from .defaults import (
     DEFAULT_TOP_K,
     DEVICES,
 )
-from .errors import ClassifierError, ModelLoadError, OutputFailed, display_path
+from .errors import ClassifierError, ModelLoadError, OutputFailed, quoted
 from .labels import DEFAULT_LANGUAGE, LANGUAGES
 from .results_log import ResultsLogError
-from .status import STOP_SIGNALS, ExitStatus, Stopped, stop_exception, stop_signal_handler
+from .status import STOP_SIGNALS, ExitStatus, StopEvent, Stopped, stop_exception, stop_signal_handler
 
 PROGRESS_MIN_IMAGES = 10
 PACK_MIN_IMAGES = 10
@@ -252,8 +251,7 @@ def run():
 # Set by Ctrl+C. Some libraries swallow KeyboardInterrupt while they import (a bare
 # "except:"), and a signal landing in a destructor goes to sys.unraisablehook; the
 # flag lets us notice afterwards all the same.
-_INTERRUPTED = threading.Event()
-_SIGNAL = {}
+_INTERRUPTED = StopEvent()
 
 
 @contextmanager
@@ -261,8 +259,7 @@ def _stop_signals_raise():
     """Ctrl+C, SIGTERM and SIGHUP raise at the next Python line; their handlers are put back after."""
 
     def stop(signum, frame):
-        _INTERRUPTED.set()
-        _SIGNAL["number"] = signum
+        _INTERRUPTED.stop(signum)
         raise stop_exception(signum)
 
     with stop_signal_handler(stop):
@@ -286,12 +283,6 @@ def _interrupts_hidden():
         yield
     finally:
         sys.unraisablehook = previous
-
-
-def _stop_if_interrupted():
-    if _INTERRUPTED.is_set():
-        signum = _SIGNAL.get("number", signal.SIGINT)
-        raise stop_exception(signum)
 
 
 def load_classifier(args, images_expected=None):
@@ -353,12 +344,8 @@ def run_desktop_mode(args):
     except ClassifierError as exc:
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
-
-    try:
+    with log or nullcontext():
         return run_desktop(lambda: load_classifier(args), args.top_k, log, describe=device_sentence)
-    finally:
-        if log is not None:
-            log.close()
 
 
 def run_batch(args):
@@ -379,20 +366,16 @@ def run_batch(args):
     except ClassifierError as exc:
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
-    if log is not None:  # a rerun after an interruption goes on where it stopped
-        given = len(inputs)
-        # Each input once: a path named twice is recorded once.
-        inputs = [(path, error) for path, error in dict(inputs).items() if path not in log.recorded]
-        if given and not inputs:
-            _say(f"Todas las imágenes ya están en «{display_path(args.save)}»: no queda nada por clasificar "
-                 "(para repetirlas, elija otro archivo).")
-            log.close()
-            return ExitStatus.OK
-    try:
+    with log or nullcontext():
+        if log is not None:  # a rerun after an interruption goes on where it stopped
+            given = len(inputs)
+            # Each input once: a path named twice is recorded once.
+            inputs = [(path, error) for path, error in dict(inputs).items() if path not in log.recorded]
+            if given and not inputs:
+                _say(f"Todas las imágenes ya están en {quoted(args.save)}: no queda nada por clasificar "
+                     "(para repetirlas, elija otro archivo).")
+                return ExitStatus.OK
         return _classify_and_write(args, inputs, maps, log)
-    finally:
-        if log is not None:
-            log.close()
 
 
 def _classify_and_write(args, inputs, maps, log):
@@ -405,7 +388,7 @@ def _classify_and_write(args, inputs, maps, log):
     except ModelLoadError as exc:
         _say(f"Error: {exc}")
         return ExitStatus.MODEL_FAILED
-    _stop_if_interrupted()
+    _INTERRUPTED.raise_if_set()
     if args.verbose or _is_terminal(sys.stderr):
         _say(device_sentence(classifier))
     engine = Engine(classifier, args.top_k, maps=maps is not None)
@@ -422,7 +405,7 @@ def _classify_and_write(args, inputs, maps, log):
             if log is not None:
                 log.write(result)
             # A signal that landed in a destructor (a weakref callback, say) was only noted: act on it now.
-            _stop_if_interrupted()
+            _INTERRUPTED.raise_if_set()
     except MapUnavailable as exc:
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
@@ -447,8 +430,6 @@ class _Output:
         self._do(self.stream.flush)
 
     def _do(self, action):
-        from .errors import system_reason
-
         try:
             action()
         except BrokenPipeError:
@@ -457,8 +438,7 @@ class _Output:
         except (OSError, ValueError, AttributeError) as exc:
             if self.quiet:
                 return  # the error lines cannot be shown; the results still can
-            reason = system_reason(exc) if isinstance(exc, OSError) else "la salida está cerrada"
-            raise OutputFailed(f"No se pudieron escribir los resultados: {reason}.") from None
+            raise OutputFailed("pudieron escribir los resultados", exc) from None
 
 
 class _ProgressWriter:
@@ -496,8 +476,8 @@ def _uninterrupted():
     with stop_signal_handler(lambda signum, frame: received.append(signum)):
         yield
     if received:
-        _INTERRUPTED.set()
-        raise stop_exception(received[0])
+        _INTERRUPTED.stop(received[0])
+        _INTERRUPTED.raise_if_set()
 
 
 def _is_terminal(stream):

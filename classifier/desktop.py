@@ -11,8 +11,8 @@ import sys
 import threading
 import unicodedata
 
-from .errors import ModelLoadError, OutputFailed, display_path, system_reason
-from .output import format_predictions
+from .errors import ModelLoadError, OutputFailed
+from .output import format_result
 from .status import ExitStatus, Stopped
 
 AGAIN_PROMPT = "¿Clasificar otra imagen? (s/n) "
@@ -139,11 +139,10 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
             shown, failed = [], []
             for path in paths:
                 result = engine.classify(path)
+                say(format_result(result))
                 if result.error is None:
-                    say(f"{display_path(path)}\n{format_predictions(result.predictions)}")
                     shown.append(result)
                 else:
-                    say(f"Error: {result.error}")
                     failed.append(result.error)
                 if log is not None:
                     log.write(result)  # after the terminal line: a full disk must not hide the answer
@@ -335,8 +334,7 @@ def _print(message):
     except BrokenPipeError:
         raise
     except (OSError, ValueError) as exc:  # a full disk, a closed terminal
-        reason = system_reason(exc) if isinstance(exc, OSError) else "la salida está cerrada"
-        raise OutputFailed(f"No se pudo escribir en la terminal: {reason}.") from None
+        raise OutputFailed("pudo escribir en la terminal", exc) from None
 
 
 def _input(prompt):

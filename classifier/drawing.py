@@ -174,8 +174,7 @@ def draw_result(figure, image, predictions, heatmap=None, seen=None, box=None):
     _main_title(picture, best, max(layout.picture.width, MIN_COLUMN), dpi)
     if has_map:
         overlay = axes_for(layout.map)
-        _show_picture(overlay, display_copy(seen))
-        width, height = display_copy(seen).size
+        width, height = _show_picture(overlay, seen)
         # The patch grid covers what the model saw: stretched over exactly that picture.
         overlay.imshow(_unit_range(heatmap), cmap=HEAT_COLORMAP, alpha=HEAT_ALPHA, interpolation="bilinear",
                        extent=(0, width, height, 0), vmin=0, vmax=1)
@@ -209,6 +208,7 @@ def _main_title(axes, best, width_px, dpi):
 
 
 def _show_picture(axes, image):
+    """Draw the picture (its display copy) filling the axes; returns the size drawn."""
     shown = display_copy(image)
     width, height = shown.size
     # extent on pixel edges (not centres), so the map laid over it covers exactly the same area.
@@ -217,6 +217,7 @@ def _show_picture(axes, image):
     axes.set_xlim(0, width)
     axes.set_ylim(height, 0)
     axes.axis("off")
+    return width, height
 
 
 def _legend(figure, axes, width_px):

@@ -70,7 +70,8 @@ class Engine:
         try:
             while True:
                 for path, error in inputs:
-                    pending.append((path, error if error is not None else pool.submit(self._load, path)))
+                    pending.append((path, error if error is not None else
+                                    pool.submit(self._load, path, one_big_at_a_time=workers > 1)))
                     if len(pending) >= lookahead:
                         break
                 if not pending:
@@ -80,18 +81,21 @@ class Engine:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _load(self, path):
-        """File -> (pixel_values, picture, seen); pictures are None unless asked for."""
+    def _load(self, path, one_big_at_a_time=False):
+        """File -> (pixel_values, picture, seen); pictures are None unless asked for.
+
+        one_big_at_a_time: other threads decode too, so a giant picture waits for the others'.
+        """
         try:
-            return self._load_picture(path)
+            return self._load_picture(path, one_big_at_a_time)
         except PictureError as exc:
             raise ImageError(path, exc.reason) from None
         except MemoryError:
             raise ImageError(path, "no hay memoria suficiente para procesar esta imagen") from None
 
-    def _load_picture(self, path):
+    def _load_picture(self, path, one_big_at_a_time):
         classifier = self.classifier
-        big = pixel_count(path) > BIG_PICTURE_PIXELS
+        big = one_big_at_a_time and pixel_count(path) > BIG_PICTURE_PIXELS  # a look at the header only
         with _BIG_PICTURES if big else nullcontext():
             image = open_image(path, min_size=classifier.draft_size if classifier.fast else None)
             pixels = classifier.preprocess(image)

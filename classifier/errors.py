@@ -118,6 +118,10 @@ class PictureError(ClassifierError):
 class OutputFailed(ClassifierError):
     """The results cannot be written (a full disk, a closed output); str() is the Spanish sentence."""
 
+    def __init__(self, what, exc):
+        reason = system_reason(exc) if isinstance(exc, OSError) else "la salida está cerrada"
+        super().__init__(f"No se {what}: {reason}.")
+
 
 class InputError(ClassifierError):
     """A command-line input that names no image at all (an empty folder, say).

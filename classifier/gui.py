@@ -10,15 +10,13 @@ Tcl prints "invalid command name" to the terminal.
 
 import gc
 import os
-import signal
 import sys
-import threading
 from contextlib import contextmanager
 
 from .defaults import IMAGE_EXTENSIONS
 from .drawing import FIGURE_DPI, draw_result
-from .errors import display_path, system_reason
-from .status import stop_exception, stop_signal_handler
+from .errors import quoted, system_reason
+from .status import StopEvent, stop_signal_handler
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
 WINDOW_TITLE = "Clasificador de imágenes"
@@ -73,6 +71,16 @@ class Timers:
 
         self._ids[name] = self.widget.after(ms, run)
 
+    def stop_when(self, events, action):
+        """Poll the events; once one is set, cancel every timer and run action, once."""
+
+        def poll():
+            if any(event.is_set() for event in events):
+                self.cancel_all()
+                action()
+
+        self.every(POLL_MS, poll)
+
     def cancel_all(self):
         """Cancel ours, then any timer left on this interpreter (matplotlib's idle draw, say)."""
         import tkinter
@@ -92,28 +100,13 @@ class Timers:
         self._ids.clear()
 
 
-class StopEvent(threading.Event):
-    """Set by Ctrl+C, SIGTERM or SIGHUP; remembers which, to end as that signal asks."""
-
-    signum = None
-
-    def stop(self, signum):
-        self.signum = signum
-        self.set()
-
-    def raise_if_set(self):
-        if self.is_set():
-            raise stop_exception(self.signum or signal.SIGINT)
-
-
 @contextmanager
 def stop_signals_set(event):
-    """While Tk waits inside Tcl, Python cannot raise at a signal: note it in event instead.
+    """While Tk waits inside Tcl, Python cannot raise at a signal: note it in event (a StopEvent) instead.
 
     The previous handlers are put back on the way out.
     """
-    note = event.stop if isinstance(event, StopEvent) else (lambda signum: event.set())
-    with stop_signal_handler(lambda signum, frame: note(signum)):
+    with stop_signal_handler(lambda signum, frame: event.stop(signum)):
         yield
 
 
@@ -222,12 +215,7 @@ def _easygui_open(folder, events):
         _hide_dot_files(parent)
         timers = Timers(parent)
         timers.once(POLL_MS, lambda: _dialog_to_front(parent), "front")
-        def poll():
-            if any(event.is_set() for event in events):
-                timers.cancel_all()  # once: the dialog is ending
-                _stop_dialog(parent)
-
-        timers.every(POLL_MS, poll)
+        timers.stop_when(events, lambda: _stop_dialog(parent))
         try:
             return original(**options)
         finally:
@@ -303,13 +291,8 @@ def show_error(title, message):
     try:
         root.withdraw()
         _spanish(root)
-        def poll():
-            if interrupted.is_set():
-                timers.cancel_all()  # once: the box is closing
-                _close_message(root)
-
-        timers.every(POLL_MS, poll)
         timers.once(POLL_MS, lambda: _message_to_front(root), "front")
+        timers.stop_when([interrupted], lambda: _close_message(root))
         with stop_signals_set(interrupted):
             messagebox.showerror(title, message, parent=root)
     except tkinter.TclError:
@@ -321,8 +304,7 @@ def show_error(title, message):
 
 
 def _message_to_front(root):
-    for window in root.winfo_children():
-        _to_front(window)
+    # Tk's message box is a Tcl widget Python does not wrap (elsewhere, the system's own box).
     try:
         root.tk.eval("foreach w [winfo children .] {if {[winfo toplevel $w] eq $w} {raise $w; focus -force $w}}")
     except Exception:  # noqa: BLE001 - cosmetic
@@ -433,22 +415,21 @@ class ResultWindow:
                 return
             except OSError as exc:
                 reason = system_reason(exc)
-        messagebox.showerror(SAVE_TITLE, f"No se pudo guardar la figura en «{display_path(target)}»: {reason}.",
+        messagebox.showerror(SAVE_TITLE, f"No se pudo guardar la figura en {quoted(target)}: {reason}.",
                              parent=self.root)
 
     def _finish(self, answer):
         self.answer = answer
         self.root.quit()
 
-    def _poll(self):
-        if self.interrupted.is_set():
-            if self._saving:  # the save dialog waits in its own loop: end it first
-                _stop_dialog(self.root)
-            self._finish(None)
+    def _interrupted(self):
+        if self._saving:  # the save dialog waits in its own loop: end it first
+            _stop_dialog(self.root)
+        self._finish(None)
 
     def wait(self):
-        self.timers.every(POLL_MS, self._poll)
         self.timers.once(POLL_MS, lambda: _to_front(self.root), "front")
+        self.timers.stop_when([self.interrupted], self._interrupted)
         try:
             with stop_signals_set(self.interrupted):
                 self.root.mainloop()

@@ -50,6 +50,14 @@ def format_predictions(predictions):
     )
 
 
+def format_result(result):
+    """What a terminal shows for one result: its path and top-k, or «Error: » and the sentence."""
+    if result.error is not None:
+        # printable: sentences name paths with display_path already; any other text is made safe here.
+        return f"Error: {printable(result.error)}"
+    return f"{display_path(result.path)}\n{format_predictions(result.predictions)}"
+
+
 class TextWriter:
     """Path, then the top-k; errors go to stderr so stdout holds only results."""
 
@@ -59,14 +67,13 @@ class TextWriter:
 
     def write(self, result):
         if result.error is not None:
-            # printable: sentences name paths with display_path already; any other text is made safe here.
-            self.err.write(f"Error: {printable(result.error)}\n")
+            self.err.write(format_result(result) + "\n")
             self.err.flush()
             return
         if not self._first:
             self.out.write("\n")
         self._first = False
-        self.out.write(f"{display_path(result.path)}\n{format_predictions(result.predictions)}\n")
+        self.out.write(format_result(result) + "\n")
         if result.map_file is not None:
             self.out.write(f"  mapa de atención: {display_path(result.map_file)}\n")
         self.out.flush()
@@ -153,7 +160,7 @@ class CsvWriter:
 
     def write(self, result):
         if result.error is not None:
-            self.err.write(f"Error: {printable(result.error)}\n")
+            self.err.write(format_result(result) + "\n")
             self.err.flush()
             return
         self._write_rows(

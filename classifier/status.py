@@ -35,6 +35,24 @@ class Stopped(KeyboardInterrupt):
         self.status = STOP_SIGNALS.get(signum, ExitStatus.INTERRUPTED)
 
 
+class StopEvent(threading.Event):
+    """Set by a stop signal; remembers which, so that the run ends as that signal asks."""
+
+    signum = None
+
+    def stop(self, signum):
+        self.signum = signum
+        self.set()
+
+    def clear(self):
+        self.signum = None
+        super().clear()
+
+    def raise_if_set(self):
+        if self.is_set():
+            raise stop_exception(self.signum or signal.SIGINT)
+
+
 def stop_exception(signum):
     """What a stop signal raises: KeyboardInterrupt for Ctrl+C, Stopped for the others."""
     return KeyboardInterrupt() if signum == signal.SIGINT else Stopped(signum)

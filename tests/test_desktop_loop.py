@@ -420,13 +420,17 @@ def test_the_stop_signal_handlers_are_put_back_after_a_window(monkeypatch):
     import signal
 
     from classifier.gui import stop_signals_set
+    from classifier.status import StopEvent, Stopped
 
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    event = threading.Event()
+    event = StopEvent()
     with stop_signals_set(event):
         os.kill(os.getpid(), signal.SIGTERM)
-    assert event.is_set()
+    assert event.is_set() and event.signum == signal.SIGTERM
     assert {signum: signal.getsignal(signum) for signum in before} == before
+    with pytest.raises(Stopped) as stopped:
+        event.raise_if_set()
+    assert stopped.value.status == 143
 
 
 def test_the_desktop_records_every_classified_image_with_guardar(tiny_classifier, tmp_path):
