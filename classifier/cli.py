@@ -338,7 +338,7 @@ def open_results_log(args):
 def run_desktop_mode(args):
     from .desktop import run_desktop
 
-    memory.one_arena()  # a few pictures at a time: memory matters more than decoding threads' speed
+    memory.small_footprint()  # a few pictures at a time: memory matters more than decoding threads' speed
     try:
         log = open_results_log(args)
     except ClassifierError as exc:
@@ -354,9 +354,9 @@ def run_batch(args):
 
     inputs = list(expand_inputs(args.paths, recursive=args.recursive))
     if len(inputs) < PACK_MIN_IMAGES:
-        # Before any thread starts. A large batch keeps an arena per thread: faster, and its
+        # Before any thread starts. A large batch keeps glibc's defaults: faster, and its
         # peak is already well under the pipeline's.
-        memory.one_arena()
+        memory.small_footprint()
     maps = MapFolder(args.mapa) if args.mapa else None
     if maps is not None and maps.error:
         _say(f"Error: {maps.error}")
