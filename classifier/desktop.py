@@ -113,8 +113,6 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
     ui: pick() -> paths; show(results) -> True/False (answered in the window) or None;
     error(title, message). log: a ResultsLog that records every classified image.
     """
-    from .engine import MAPS_IF_POSSIBLE, Engine  # imports torch: after the picker is on screen
-
     engine = None
     while True:
         try:
@@ -132,7 +130,7 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
             say("No se eligió ninguna imagen.")
         else:
             try:
-                engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
+                engine = engine or _engine(loader.get(), top_k)
             except ModelUnavailable:
                 ui.error(MODEL_ERROR_TITLE, str(loader.failure))
                 return ExitStatus.MODEL_FAILED
@@ -345,6 +343,13 @@ def _input(prompt):
         return input(prompt)
     except RuntimeError:  # "input(): lost sys.stdin"
         raise EOFError from None
+
+
+def _engine(classifier, top_k):
+    # Imports torch: only once a picture is chosen, so that the first picker is not kept waiting.
+    from .engine import MAPS_IF_POSSIBLE, Engine
+
+    return Engine(classifier, top_k, maps=MAPS_IF_POSSIBLE)
 
 
 def _load_for_desktop(load, windows):
