@@ -16,8 +16,10 @@ import sys
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-# Fixed, not glibc's moving threshold: blocks from 2 MiB up (a Pillow block, the larger
-# activations) are mapped on their own and go back to the system when freed. Measured
+# Fixed, not glibc's moving thresholds: blocks from 2 MiB up (a Pillow block, the larger
+# activations) are mapped on their own and go back to the system when freed, and so does
+# free memory at the heap's top past 2 MiB. Both are set, because imports may already
+# have moved them by the time this is called. Measured
 # with 1, 4 photos of 12 MP: 256 KiB and 512 KiB save as much but cost 30 % more time
 # per photo (page faults on every activation); 4 MiB and up save half as much.
 _LARGE_BLOCK = 2 * 1024 * 1024
@@ -48,7 +50,11 @@ def small_footprint():
 
 
 def give_back():
-    """Return freed heap pages to the system (malloc_trim): about 15 MB at the peak of 4 photos."""
+    """Return freed heap pages to the system (malloc_trim) before a forward pass.
+
+    Large batches keep glibc's moving thresholds, and there the decode threads' freed
+    pages would otherwise stay beside the model's activations.
+    """
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)

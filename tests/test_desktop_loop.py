@@ -486,8 +486,8 @@ def test_the_legend_words_never_run_into_each_other(tiny_classifier, screen, sha
 
 
 def test_the_first_picker_opens_before_torch_is_imported():
-    # torch takes a second or two to import: the picker must not wait for it (the loader thread,
-    # which imports it, is replaced here by one that never ends).
+    # torch takes a second or two to import: the picker must not wait for it. The loader, which
+    # imports it in its own thread, is not started here: torch could only come from the loop.
     script = (
         "import sys, threading\n"
         "from classifier.desktop import BackgroundLoader, TerminalUI, desktop_loop\n"
