@@ -5,8 +5,10 @@ path to a result in engine.py. The picker opens before torch is imported: the
 model loads in a background thread while the user is choosing.
 """
 
+import errno
 import json
 import os
+import stat
 import sys
 import threading
 import unicodedata
@@ -23,6 +25,7 @@ MESSAGE_BOX_SENTENCES = 4
 MODEL_ERROR_TITLE = "No se pudo cargar el modelo"
 CONFIG_FOLDER = "clasificador-vit"
 STATE_FILE = "estado.json"
+_SMALL_FILE_BYTES = 64 * 1024  # the state file and user-dirs.dirs are a few lines
 
 
 class ModelUnavailable(Exception):
@@ -242,11 +245,10 @@ def default_state_file():
 def start_folder(state_file):
     """The last folder used, if it still exists; else the user's pictures folder; else the current one."""
     try:
-        with open(state_file, encoding="utf-8") as file:
-            folder = json.load(file).get("carpeta")
+        folder = json.loads(_small_text_file(state_file)).get("carpeta")
         if isinstance(folder, str) and os.path.isdir(folder):
             return folder
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         pass  # first run, or a damaged file: start afresh
     return pictures_folder() or os.getcwd()
 
@@ -269,18 +271,31 @@ def pictures_folder():
     candidates = []
     config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
     try:
-        with open(os.path.join(config, "user-dirs.dirs"), encoding="utf-8") as file:
-            for line in file:
-                if line.startswith("XDG_PICTURES_DIR="):
-                    value = line.split("=", 1)[1].strip().strip('"')
-                    candidates.append(value.replace("$HOME", home))
-    except OSError:
+        for line in _small_text_file(os.path.join(config, "user-dirs.dirs")).splitlines():
+            if line.startswith("XDG_PICTURES_DIR="):
+                value = line.split("=", 1)[1].strip().strip('"')
+                candidates.append(value.replace("$HOME", home))
+    except (OSError, ValueError):
         pass
     candidates += [os.path.join(home, "Pictures"), os.path.join(home, "Imágenes"), os.path.join(home, "Imagenes")]
     return next((folder for folder in candidates if folder != home and os.path.isdir(folder)), None)
 
 
 # --- the entry ------------------------------------------------------------------------------------
+
+
+def _small_text_file(path, limit=_SMALL_FILE_BYTES):
+    """A small UTF-8 text file's content; OSError unless it is a regular file of at most limit bytes.
+
+    A settings file may be a pipe (reading would wait forever) or a link to /dev/zero
+    (it would never end): opened without blocking, judged by what was opened.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise OSError(f"not a small regular file: {path}")
+        return file.read(limit + 1).decode("utf-8")
 
 
 def has_display():
@@ -343,6 +358,10 @@ def _input(prompt):
         return input(prompt)
     except RuntimeError:  # "input(): lost sys.stdin"
         raise EOFError from None
+    except OSError as exc:
+        if exc.errno in (errno.EBADF, errno.EIO):  # stdin open for writing only (as nohup leaves it), or gone
+            raise EOFError from None
+        raise
 
 
 def _engine(classifier, top_k):

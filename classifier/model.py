@@ -330,7 +330,7 @@ def _asks_for_remote_code(folder):
     try:
         with open(os.path.join(folder, "config.json"), encoding="utf-8") as file:
             return "auto_map" in json.load(file)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
         return False
 
 

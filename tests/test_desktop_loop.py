@@ -501,3 +501,40 @@ def test_the_first_picker_opens_before_torch_is_imported():
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "False"
+
+
+@pytest.mark.parametrize("case", ["fifo", "dev_zero", "nested", "huge"])
+def test_a_hostile_state_or_user_dirs_file_falls_back_at_once(monkeypatch, tmp_path, case):
+    # The picker's folder comes from two settings files; either may be anything a user's
+    # disk holds. Each case used to hang, eat all memory or end in a traceback.
+    home, config = tmp_path / "casa", tmp_path / "config"
+    (home / "Fotos").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    state = config / "clasificador-vit" / "estado.json"
+    state.parent.mkdir(parents=True)
+    user_dirs = config / "user-dirs.dirs"
+    for path in (state, user_dirs):
+        if case == "fifo":
+            os.mkfifo(path)
+        elif case == "dev_zero":
+            path.symlink_to("/dev/zero")
+        elif case == "nested":
+            path.write_text('{"carpeta": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        else:
+            path.write_text('XDG_PICTURES_DIR="$HOME/Fotos"\n' + "#" * 10_000_000 + "\n")
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(folder=start_folder(str(state))), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert outcome.get("folder") == os.getcwd()
+
+
+def test_the_terminal_mode_with_a_write_only_stdin_ends_as_with_no_answers(tiny_model_dir, tmp_path):
+    # GNU nohup leaves stdin open for writing only when it is a terminal; input() then fails with EBADF.
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    sink = tmp_path / "entrada"
+    done = subprocess.run(f'"{sys.executable}" script_modelo.py --modelo "{tiny_model_dir}" 0>"{sink}"', shell=True,
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.rstrip().endswith("¡Hasta luego!")

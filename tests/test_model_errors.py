@@ -72,6 +72,10 @@ def _broken_config(folder):
     (folder / "config.json").write_text("{ esto no es json")
 
 
+def _nested_config(folder):
+    (folder / "config.json").write_text("[" * 200_000 + "]" * 200_000)
+
+
 BROKEN = {
     "sin pesos": (_no_weights, "no contiene los pesos"),
     "solo pesos pickle": (_pickle_only, "pickle"),
@@ -81,6 +85,7 @@ BROKEN = {
     "cabeza de otro tamaño": (_wrong_label_count, "no corresponden"),
     "sin preprocesador": (_no_processor, "preprocesador"),
     "config.json que no es JSON": (_broken_config, "config.json"),
+    "config.json anidado sin fin": (_nested_config, "config.json"),
 }
 
 
