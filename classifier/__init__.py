@@ -1,3 +1,16 @@
 """Local image classifier built on a Hugging Face ViT (google/vit-base-patch16-224)."""
 
+import signal
+import sys
+
 __version__ = "1.0.0"
+
+
+def run():
+    """The program's entry: script_modelo.py, python -m classifier and the clasificar command."""
+    try:
+        from .cli import run as run_cli
+    except KeyboardInterrupt:  # Ctrl+C while the program's modules import, before its own handling
+        sys.stderr.write("\nInterrumpido.\n")
+        raise SystemExit(128 + signal.SIGINT) from None  # ExitStatus.INTERRUPTED
+    run_cli()

@@ -107,3 +107,24 @@ def test_redirected_output_is_utf8_on_a_windows_code_page(tiny_model_dir, tmp_pa
     text = target.read_bytes().decode("utf-8")  # strict: fails on any cp1252 byte
     assert "ñandú, rhea" in text and "niño" in text and "à la carte" in text
     TRIED.add(f"salida redirigida a un archivo con codificación {encoding}")
+
+
+def test_ctrl_c_while_the_program_imports_its_modules(tiny_model_dir):
+    # The first tens of milliseconds, before main() installs its handling: still no traceback.
+    # The import is slowed down so the interrupt surely lands inside it.
+    slow = ("import sys, time, runpy; import importlib.abc\n"
+            "class Slow(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'classifier.cli':\n"
+            "            print('importando', flush=True); time.sleep(30)\n"
+            "sys.meta_path.insert(0, Slow())\n"
+            "sys.argv = ['script_modelo.py', '--model', sys.argv[1], sys.argv[2]]\n"
+            "runpy.run_path('script_modelo.py', run_name='__main__')\n")
+    program = subprocess.Popen([sys.executable, "-c", slow, str(tiny_model_dir), str(PHOTOS[0])], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert program.stdout.readline() == b"importando\n"
+    program.send_signal(signal.SIGINT)
+    out, err = program.communicate(timeout=60)
+    assert program.returncode == 130 and out == b""
+    assert err.decode() == "\nInterrumpido.\n"
+    TRIED.add("Ctrl+C mientras se importan los módulos del programa")
