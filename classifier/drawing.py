@@ -159,6 +159,14 @@ def draw_result(figure, image, predictions, heatmap=None, seen=None, box=None):
 
     The figure is resized to the planned layout. Returns the Layout used.
     """
+    import matplotlib
+
+    # Labels and names are shown as written: "$5 $6" is not TeX to typeset (nor an error).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _draw(figure, image, predictions, heatmap, seen, box)
+
+
+def _draw(figure, image, predictions, heatmap, seen, box):
     seen = seen if seen is not None else image
     has_map = heatmap is not None
     dpi = figure.dpi

@@ -10,6 +10,8 @@ import io
 import json
 import os
 
+import matplotlib.text
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -224,3 +226,21 @@ def test_a_map_folder_that_is_a_file_is_a_spanish_sentence(tmp_path):
     (tmp_path / "mapas").write_text("un archivo")
     assert MapFolder(str(tmp_path / "mapas")).error == (
         f"No se puede crear la carpeta de mapas «{tmp_path / 'mapas'}»: ya existe un archivo así.")
+
+
+@pytest.mark.parametrize("label", [r"precio $\pesos$ 0", "de $5 a $6", "subíndice $x_1$"])
+def test_a_label_with_dollar_signs_is_drawn_as_written(label):
+    # matplotlib reads text between two $ as TeX: an unknown command used to stop the batch
+    # with a traceback, and a known one would typeset the label into something else.
+    from matplotlib.figure import Figure
+
+    from classifier.drawing import draw_result
+
+    figure = Figure(dpi=100)
+    predictions = [Prediction(label, 0.75, 0), Prediction(label + " bis", 0.25, 1)]
+    picture = Image.open(PHOTOS[0]).convert("RGB").resize((96, 64))
+    draw_result(figure, picture, predictions, heatmap=np.ones((4, 6)), box=(800, 600))
+    figure.savefig(io.BytesIO(), format="png")  # lays out and renders every text
+    texts = [text.get_text() for text in figure.findobj(matplotlib.text.Text)]
+    assert any(label in text for text in texts), texts
+    assert all(not text._parse_math for text in figure.findobj(matplotlib.text.Text) if "$" in text.get_text())
