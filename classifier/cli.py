@@ -527,6 +527,9 @@ def _quiet_libraries(verbose):
     os.environ.setdefault("HF_HUB_DISABLE_SYMLINKS_WARNING", "1")
     if verbose:
         return
+    import logging
     import warnings
 
     warnings.filterwarnings("ignore")
+    # matplotlib says in English when it cannot write its cache under HOME, and then does without.
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)

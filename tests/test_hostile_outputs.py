@@ -9,6 +9,8 @@ import errno
 import io
 import json
 import os
+import subprocess
+import sys
 
 import matplotlib.text
 import numpy as np
@@ -21,7 +23,7 @@ from classifier.errors import display_path
 from classifier.images import expand_inputs, is_map_file
 from classifier.model import Prediction
 from classifier.output import WRITERS, CsvWriter, MapFolder, Result, TextWriter, path_from_csv
-from conftest import PHOTOS
+from conftest import PHOTOS, REPO
 
 # Bytes a Linux file name may hold: not UTF-8, terminal escapes, line breaks, a bell, C1 CSI,
 # a right-to-left override, quotes and backslashes.
@@ -244,3 +246,16 @@ def test_a_label_with_dollar_signs_is_drawn_as_written(label):
     texts = [text.get_text() for text in figure.findobj(matplotlib.text.Text)]
     assert any(label in text for text in texts), texts
     assert all(not text._parse_math for text in figure.findobj(matplotlib.text.Text) if "$" in text.get_text())
+
+
+def test_maps_with_an_unwritable_home_print_nothing_in_english(tmp_path, tiny_model_dir):
+    # matplotlib wants a cache folder under HOME; when it cannot make one it says so in English.
+    home = tmp_path / "casa"
+    home.write_text("un archivo, no una carpeta")
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    env["HOME"] = str(home)
+    done = subprocess.run([sys.executable, "script_modelo.py", "--model", str(tiny_model_dir), "--mapa",
+                           str(tmp_path / "mapas"), str(PHOTOS[0])], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == ""
+    assert len(list((tmp_path / "mapas").iterdir())) == 1
