@@ -264,12 +264,16 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would r
 
 
 def _defused(cell):
-    """For the spreadsheet flavour: a leading apostrophe keeps a name like =HYPERLINK(...) text."""
-    return f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell
+    """For the spreadsheet flavour: a leading apostrophe keeps a name like =HYPERLINK(...) text.
+
+    A name that already starts with an apostrophe gets one too, so that reading back
+    (one apostrophe off) gives every name exactly: "'=a.jpg" and "=a.jpg" stay two files.
+    """
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith((*_FORMULA_STARTS, "'")) else cell
 
 
 def _undefused(cell):
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_STARTS) else cell
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*_FORMULA_STARTS, "'")) else cell
 
 
 def _csv_line(cells, spreadsheet):

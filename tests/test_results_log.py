@@ -28,7 +28,7 @@ class P(NamedTuple):
 RAW_NAME = os.fsdecode(b"raw\xffbyte.jpg")  # a Latin-1 file name on a UTF-8 system
 TRICKY_NAMES = [
     "a,b.jpg", 'di "hola".jpg', "cr\ronly.jpg", "nl\nname.jpg", "crlf\r\nname.jpg", "niño ñandú.jpg",
-    RAW_NAME, "=1+2.jpg", "semi;colon.jpg", " space .jpg",
+    RAW_NAME, "=1+2.jpg", "semi;colon.jpg", " space .jpg", "'=1+2.jpg", "'apóstrofo.jpg", "''dos.jpg",
 ]
 # repr "1e-05" has no point at all; 1/3 and 0.1 need all 17 digits to come back.
 SCORES = [1 / 3, 0.1, 1e-05, 2.5e-08, 0.123456789012345678, 1.0]
@@ -82,8 +82,9 @@ def expected_header(top_k=TOP_K):
 
 
 def as_written(cell, spreadsheet):
-    """A spreadsheet would run a cell starting like a formula: that flavour writes it behind an apostrophe."""
-    return f"'{cell}" if spreadsheet and cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
+    """A spreadsheet would run a cell starting like a formula: that flavour writes it behind an apostrophe,
+    as it does a cell that starts with one (else the two could not be told apart)."""
+    return f"'{cell}" if spreadsheet and cell.startswith(("=", "+", "-", "@", "\t", "\r", "'")) else cell
 
 
 def check_csv(path, results, spreadsheet):
