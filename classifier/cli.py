@@ -98,6 +98,13 @@ def _positive_int(text):
     return value
 
 
+def _path(text):
+    # "--guardar=" or --mapa "" (an unset shell variable) would otherwise mean "do not save".
+    if not text:
+        raise argparse.ArgumentTypeError("falta la ruta (se recibió un texto vacío)")
+    return text
+
+
 def _format(text):
     try:
         return FORMATS[text]
@@ -138,7 +145,7 @@ def build_parser():
              f"(por defecto: {DEFAULT_LANGUAGE})",
     )
     results.add_argument(
-        "--guardar", "--save", dest="save", metavar="FICHERO",
+        "--guardar", "--save", dest="save", type=_path, metavar="FICHERO",
         help="añade cada imagen clasificada a FICHERO, .csv o .jsonl, línea a línea; si ya existe, se "
              "clasifican solo las imágenes que aún no están en él (por defecto: no se guarda)",
     )
@@ -148,7 +155,7 @@ def build_parser():
              "UTF-8 con BOM (por defecto: comas y punto decimal)",
     )
     results.add_argument(
-        "--mapa", metavar="CARPETA",
+        "--mapa", type=_path, metavar="CARPETA",
         help="modo por lotes: guarda en CARPETA, por cada imagen, un PNG con la imagen, el mapa de atención "
              "(dónde se fijó el modelo) y las clases más probables, llamado como la imagen más _mapa.png; nunca "
              "sobrescribe un archivo (por defecto: no se guardan mapas)",

@@ -108,7 +108,7 @@ def test_uncached_hub_model_offline_explains_how_to_use_a_local_copy(capsys):
 
 
 @pytest.mark.parametrize("args", [["--top-k", "0"], ["--top-k", "siete"], ["--format", "xml"], ["--nada"],
-                                  ["--device", "tpu"]])
+                                  ["--device", "tpu"], ["--guardar="], ["--mapa", ""]])
 def test_usage_errors_exit_2_in_spanish(capsys, args):
     code, out, err = run(capsys, *args, "x.jpg")
     assert code == 2
