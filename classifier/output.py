@@ -180,6 +180,9 @@ class CsvWriter:
         self.out.flush()
 
 
+_NAME_MAX = 255  # bytes in a file name, where the system does not say
+
+
 class MapFolder:
     """Where --mapa writes one PNG per image, named after it (gato.jpg -> gato_mapa.png).
 
@@ -224,14 +227,26 @@ class MapFolder:
     def _create(self, stem):
         """(path, binary file) of a file made now, under the first free name for this stem."""
         for copy in range(1, _MAX_COPIES + 1):
-            name = f"{stem}_mapa.png" if copy == 1 else f"{stem}_mapa_{copy}.png"
-            target = os.path.join(self.folder, name)
+            suffix = "_mapa.png" if copy == 1 else f"_mapa_{copy}.png"
+            target = os.path.join(self.folder, self._fitting(stem, suffix) + suffix)
             try:
                 descriptor = os.open(target, _CREATE_FLAGS, 0o666)
             except FileExistsError:  # also a link by that name, dangling or not
                 continue
             return target, os.fdopen(descriptor, "wb")
         raise FileExistsError(errno.EEXIST, "too many maps", os.path.join(self.folder, f"{stem}_mapa.png"))
+
+    def _fitting(self, stem, suffix):
+        """The stem, shortened by whole characters where stem + suffix would pass the file system's
+        name limit (255 bytes on most): a photo with a long name still gets its map."""
+        try:
+            limit = os.pathconf(self.folder, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no answer
+            limit = _NAME_MAX
+        room = limit - len(os.fsencode(suffix))
+        while len(os.fsencode(stem)) > room and stem:
+            stem = stem[:-1]
+        return stem or "imagen"
 
 
 def _remove(path):

@@ -259,3 +259,21 @@ def test_maps_with_an_unwritable_home_print_nothing_in_english(tmp_path, tiny_mo
                           text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == ""
     assert len(list((tmp_path / "mapas").iterdir())) == 1
+
+
+@pytest.mark.parametrize("stem", ["a" * 250, "ñ" * 125, "x" * 246])
+def test_a_photo_with_a_long_name_still_gets_its_map(tmp_path, tiny_classifier, stem):
+    # stem + "_mapa.png" would pass the 255 bytes a file name may have: the map's name is shortened
+    # (by whole characters), and the photo keeps its predictions.
+    photos = tmp_path / "fotos"
+    photos.mkdir()
+    photo = photos / f"{stem}.png"  # 250 to 254 bytes: a name the system takes
+    _photo(photo)
+    maps = MapFolder(str(tmp_path / "mapas"))
+    for _ in range(2):  # the second map of the same photo: a second free name, shortened too
+        [result] = [maps.save(r) for r in Engine(tiny_classifier, top_k=3, maps=True).run([(str(photo), None)], 1)]
+        assert result.error is None and len(result.predictions) == 3
+        name = os.path.basename(result.map_file)
+        assert len(name.encode()) <= 255 and name.endswith(("_mapa.png", "_mapa_2.png"))
+        assert stem.startswith(name.split("_mapa")[0]) and len(name.split("_mapa")[0]) > 200 // len(stem[0].encode())
+        assert Image.open(result.map_file).format == "PNG"
