@@ -188,9 +188,10 @@ class TerminalUI:
         self.ask = ask
 
     def pick(self, give_up=None):
-        # Terminals quote dragged-in paths; the quotes are not part of the name.
+        # Terminals quote dragged-in paths; the quotes are not part of the name. No shell reads
+        # what is typed here: ~ is expanded as the shell would.
         path = self.ask("Ruta de la imagen (Intro sin nada para ninguna): ").strip().strip("'\"")
-        return [path] if path else []
+        return [os.path.expanduser(path)] if path else []
 
     def show(self, results):
         return None  # the results are already printed

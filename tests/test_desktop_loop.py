@@ -538,3 +538,11 @@ def test_the_terminal_mode_with_a_write_only_stdin_ends_as_with_no_answers(tiny_
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout.rstrip().endswith("¡Hasta luego!")
+
+
+@pytest.mark.parametrize("typed", ["~/gato.png", "'~/gato.png'", '  "~/gato.png" '])
+def test_a_path_typed_in_the_terminal_mode_expands_the_home_folder(monkeypatch, tmp_path, typed):
+    from classifier.desktop import TerminalUI
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert TerminalUI(lambda prompt: typed, print).pick() == [str(tmp_path / "gato.png")]
