@@ -1,8 +1,8 @@
 """The desktop loop: pick images, read each top-k, see them in a window, go on or end.
 
 Logic only: the picker, windows and message boxes are in gui.py, the route from a
-path to a result in engine.py. The picker opens before torch is imported: the
-model loads in a background thread while the user is choosing.
+path to a result in engine.py. The model loads in a background thread while the
+user is choosing (torch itself is imported before the first picker: see desktop_loop).
 """
 
 import errno
@@ -116,6 +116,11 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
     ui: pick() -> paths; show(results) -> True/False (answered in the window) or None;
     error(title, message). log: a ResultsLog that records every classified image.
     """
+    # torch is imported here, before the first picker, though it costs that picker 1.5 s: imported
+    # by the loader's thread while Tk's file dialog was open, it left the dialog deaf to the keyboard
+    # (X input method; seen under Xvfb, tests/test_desktop.py), and the dialog is where names are typed.
+    from .engine import MAPS_IF_POSSIBLE, Engine
+
     engine = None
     while True:
         try:
@@ -133,7 +138,7 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
             say("No se eligió ninguna imagen.")
         else:
             try:
-                engine = engine or _engine(loader.get(), top_k)
+                engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
             except ModelUnavailable:
                 ui.error(MODEL_ERROR_TITLE, str(loader.failure))
                 return ExitStatus.MODEL_FAILED
@@ -363,13 +368,6 @@ def _input(prompt):
         if exc.errno in (errno.EBADF, errno.EIO):  # stdin open for writing only (as nohup leaves it), or gone
             raise EOFError from None
         raise
-
-
-def _engine(classifier, top_k):
-    # Imports torch: only once a picture is chosen, so that the first picker is not kept waiting.
-    from .engine import MAPS_IF_POSSIBLE, Engine
-
-    return Engine(classifier, top_k, maps=MAPS_IF_POSSIBLE)
 
 
 def _load_for_desktop(load, windows):

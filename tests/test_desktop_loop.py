@@ -485,24 +485,6 @@ def test_the_legend_words_never_run_into_each_other(tiny_classifier, screen, sha
         assert one.x1 <= other.x0, [label.get_text() for label in legend.get_xticklabels()]
 
 
-def test_the_first_picker_opens_before_torch_is_imported():
-    # torch takes a second or two to import: the picker must not wait for it. The loader, which
-    # imports it in its own thread, is not started here: torch could only come from the loop.
-    script = (
-        "import sys, threading\n"
-        "from classifier.desktop import BackgroundLoader, TerminalUI, desktop_loop\n"
-        "class UI(TerminalUI):\n"
-        "    def pick(self, give_up=None):\n"
-        "        print('torch' in sys.modules)\n"
-        "        return []\n"
-        "loader = BackgroundLoader(threading.Event().wait, print)\n"
-        "desktop_loop(UI(input, print), loader, 7, print, lambda prompt: 'n')\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "False"
-
-
 @pytest.mark.parametrize("case", ["fifo", "dev_zero", "nested", "huge"])
 def test_a_hostile_state_or_user_dirs_file_falls_back_at_once(monkeypatch, tmp_path, case):
     # The picker's folder comes from two settings files; either may be anything a user's
