@@ -138,35 +138,32 @@ def test_progress_bar_on_a_terminal_leaves_stdout_clean(monkeypatch, capsys, tin
     assert len([json.loads(line) for line in out.splitlines()]) == 12
 
 
-def test_results_stream_before_the_inputs_are_exhausted(tiny_classifier):
+def _files_taken_before_the_first_result(classifier, count, batch_size, workers):
+    """How many of count inputs the engine had taken from its iterator when it gave its first result."""
     consumed = []
 
     def inputs():
-        for index in range(60):
+        for index in range(count):
             consumed.append(index)
             yield str(PHOTOS[index % len(PHOTOS)]), None
 
-    results = Engine(tiny_classifier, top_k=1).run(inputs(), batch_size=4, workers=2)
-    first = next(results)
-    assert first.error is None
-    assert len(consumed) <= 4 + 2 + 1
+    results = Engine(classifier, top_k=1).run(inputs(), batch_size=batch_size, workers=workers)
+    assert next(results).error is None
+    taken = len(consumed)
     results.close()
+    return taken
+
+
+def test_results_stream_before_the_inputs_are_exhausted(tiny_classifier):
+    assert _files_taken_before_the_first_result(tiny_classifier, 60, batch_size=4, workers=2) <= 4 + 2 + 1
 
 
 def test_a_huge_batch_size_still_streams_and_holds_a_bounded_number_of_files(tiny_classifier):
     from classifier.engine import MAX_BATCH
 
-    consumed = []
-
-    def inputs():
-        for index in range(400):
-            consumed.append(index)
-            yield str(PHOTOS[index % len(PHOTOS)]), None
-
-    results = Engine(tiny_classifier, top_k=1).run(inputs(), batch_size=100_000, workers=1)
-    assert next(results).error is None
-    assert len(consumed) <= MAX_BATCH + 1 + 1  # not all 400 decoded before the first result
-    results.close()
+    # Not all 400 decoded before the first result: one batch of MAX_BATCH, one per worker, one more.
+    taken = _files_taken_before_the_first_result(tiny_classifier, 400, batch_size=100_000, workers=1)
+    assert taken <= MAX_BATCH + 1 + 1
 
 
 def test_help_answers_without_importing_torch():
