@@ -187,13 +187,18 @@ def _on_white(image):
     memory holds the decoded picture, the RGB result and one strip. Each pixel is
     composited alone, so the strips give the same pixels.
     """
-    width, height = image.size
-    rows = max(1, _STRIP_SAMPLES // max(1, width))
     rgb = Image.new("RGB", image.size)
-    for top in range(0, height, rows):
-        strip = image.crop((0, top, width, min(top + rows, height))).convert("RGBA")
-        rgb.paste(Image.alpha_composite(Image.new("RGBA", strip.size, _WHITE), strip).convert("RGB"), (0, top))
+    for box in _strips(image.size):
+        strip = image.crop(box).convert("RGBA")
+        rgb.paste(Image.alpha_composite(Image.new("RGBA", strip.size, _WHITE), strip).convert("RGB"), box[:2])
     return rgb
+
+
+def _strips(size):
+    """Crop boxes (0, top, width, bottom) of whole rows, _STRIP_SAMPLES pixels or so each, top to bottom."""
+    width, height = size
+    rows = max(1, _STRIP_SAMPLES // max(1, width))
+    return [(0, top, width, min(top + rows, height)) for top in range(0, height, rows)]
 
 
 def _high_depth_to_rgb(image):
@@ -203,21 +208,15 @@ def _high_depth_to_rgb(image):
     9400 x 9400 16-bit PNG of 194 KB. By strips of rows, memory holds the decoded
     picture, the RGB result and one strip; every pixel comes out as it did.
     """
-    width, height = image.size
-    rows = max(1, _STRIP_SAMPLES // max(1, width))
-    strips = [(top, min(top + rows, height)) for top in range(0, height, rows)]
-
-    def samples(top, bottom):
-        return np.asarray(image.crop((0, top, width, bottom)))
-
-    ranges = [_finite_range(samples(top, bottom)) for top, bottom in strips]
+    strips = _strips(image.size)
+    ranges = [_finite_range(np.asarray(image.crop(box))) for box in strips]
     if not ranges:
         raise ValueError("a picture without pixels")  # open_image turns it into its Spanish sentence
     low, high = min(low for low, _ in ranges), max(high for _, high in ranges)
     rgb = Image.new("RGB", image.size)
-    for top, bottom in strips:
-        grey = Image.fromarray(_to_uint8(samples(top, bottom), low, high), "L")
-        rgb.paste(grey.convert("RGB"), (0, top))
+    for box in strips:
+        grey = Image.fromarray(_to_uint8(np.asarray(image.crop(box)), low, high), "L")
+        rgb.paste(grey.convert("RGB"), box[:2])
     return rgb
 
 

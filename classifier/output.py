@@ -200,6 +200,7 @@ class MapFolder:
             self.error = f"No se puede crear la carpeta de mapas «{display_path(folder)}»: ya existe un archivo así."
         except OSError as exc:
             self.error = f"No se puede crear la carpeta de mapas «{display_path(folder)}»: {system_reason(exc)}."
+        self._name_max = _name_max(folder)
 
     def save(self, result):
         from .drawing import save_result
@@ -239,14 +240,18 @@ class MapFolder:
     def _fitting(self, stem, suffix):
         """The stem, shortened by whole characters where stem + suffix would pass the file system's
         name limit (255 bytes on most): a photo with a long name still gets its map."""
-        try:
-            limit = os.pathconf(self.folder, "PC_NAME_MAX")
-        except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no answer
-            limit = _NAME_MAX
-        room = limit - len(os.fsencode(suffix))
+        room = self._name_max - len(os.fsencode(suffix))
         while len(os.fsencode(stem)) > room and stem:
             stem = stem[:-1]
         return stem or "imagen"
+
+
+def _name_max(folder):
+    """Bytes a file name may have in folder."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no answer
+        return _NAME_MAX
 
 
 def _remove(path):

@@ -261,6 +261,7 @@ def _columns(top_k):
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+_DEFUSED_STARTS = (*_FORMULA_STARTS, "'")  # and the apostrophe itself, so that it reads back exactly
 
 
 def _defused(cell):
@@ -269,11 +270,11 @@ def _defused(cell):
     A name that already starts with an apostrophe gets one too, so that reading back
     (one apostrophe off) gives every name exactly: "'=a.jpg" and "=a.jpg" stay two files.
     """
-    return f"'{cell}" if isinstance(cell, str) and cell.startswith((*_FORMULA_STARTS, "'")) else cell
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(_DEFUSED_STARTS) else cell
 
 
 def _undefused(cell):
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*_FORMULA_STARTS, "'")) else cell
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_DEFUSED_STARTS) else cell
 
 
 def _csv_line(cells, spreadsheet):
