@@ -28,6 +28,11 @@ TINY_LABELS = [
 ]
 
 
+def without_screen():
+    """The environment of a session with no screen (SSH): the desktop mode asks in the terminal."""
+    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+
+
 def build_tiny_model(folder, labels=TINY_LABELS, seed=0):
     """Save a random ViT with a 32x48 input (4x6 patch grid) and a non-default mean/std."""
     import torch

@@ -512,16 +512,6 @@ def test_a_hostile_state_or_user_dirs_file_falls_back_at_once(monkeypatch, tmp_p
     assert outcome.get("folder") == os.getcwd()
 
 
-def test_the_terminal_mode_with_a_write_only_stdin_ends_as_with_no_answers(tiny_model_dir, tmp_path):
-    # GNU nohup leaves stdin open for writing only when it is a terminal; input() then fails with EBADF.
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    sink = tmp_path / "entrada"
-    done = subprocess.run(f'"{sys.executable}" script_modelo.py --modelo "{tiny_model_dir}" 0>"{sink}"', shell=True,
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert done.stdout.rstrip().endswith("¡Hasta luego!")
-
-
 @pytest.mark.parametrize("typed", ["~/gato.png", "'~/gato.png'", '  "~/gato.png" '])
 def test_a_path_typed_in_the_terminal_mode_expands_the_home_folder(monkeypatch, tmp_path, typed):
     from classifier.desktop import TerminalUI

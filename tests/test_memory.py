@@ -5,7 +5,6 @@ frees a 16 MB block, blocks of a few MB freed under a live allocation stay resid
 """
 
 import ctypes.util
-import os
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ import textwrap
 import pytest
 from PIL import Image
 
-from conftest import PHOTOS, REPO
+from conftest import PHOTOS, REPO, without_screen
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or ctypes.util.find_library("c") != "libc.so.6", reason="glibc only"
@@ -56,9 +55,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def _kept_after_free(*first, answers=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     done = subprocess.run([sys.executable, "-c", SCRIPT, *first], cwd=REPO, capture_output=True, text=True,
-                          input=answers, env=env, timeout=120)
+                          input=answers, env=without_screen(), timeout=120)
     assert done.returncode == 0, done.stderr
     return float(done.stdout.splitlines()[-1])
 
