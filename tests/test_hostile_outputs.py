@@ -245,7 +245,7 @@ def test_a_label_with_dollar_signs_is_drawn_as_written(label):
     figure.savefig(io.BytesIO(), format="png")  # lays out and renders every text
     texts = [text.get_text() for text in figure.findobj(matplotlib.text.Text)]
     assert any(label in text for text in texts), texts
-    assert all(not text._parse_math for text in figure.findobj(matplotlib.text.Text) if "$" in text.get_text())
+    assert all(not text.get_parse_math() for text in figure.findobj(matplotlib.text.Text) if "$" in text.get_text())
 
 
 def test_maps_with_an_unwritable_home_print_nothing_in_english(tmp_path, tiny_model_dir):
