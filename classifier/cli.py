@@ -15,7 +15,6 @@ from . import __version__, memory
 from .defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MODEL,
-    DEFAULT_MODEL_DOWNLOAD_MB,
     DEFAULT_REVISION,
     DEFAULT_TOP_K,
     DEVICES,
@@ -292,14 +291,16 @@ def _interrupts_hidden():
         sys.unraisablehook = previous
 
 
-def load_classifier(args, images_expected=None):
-    """The model named by the options, loaded once; says so when it must download.
+def load_classifier(args, images_expected=None, download_progress=None):
+    """The model named by the options, loaded once; a download (the first run) shows its progress on stderr.
 
     images_expected: how many images it will see, when known; a few do not repay
     repacking the weights. None (the desktop loop) packs, behind the file picker.
     """
     from .model import Classifier
+    from .progress import text_progress
 
+    download_progress = download_progress or text_progress(sys.stderr)
     if not args.verbose:
         from huggingface_hub.utils import logging as hub_logging
         from transformers.utils import logging as hf_logging
@@ -308,17 +309,22 @@ def load_classifier(args, images_expected=None):
         hub_logging.set_verbosity_error()
     return Classifier.load(
         args.model, revision=args.revision, device=args.device, fast=args.rapido,
-        show_progress=args.verbose, on_download=_announce_download,
+        show_progress=args.verbose, download_progress=download_progress,
         pack=images_expected is None or images_expected >= PACK_MIN_IMAGES, language=args.language,
     )
 
 
-def _announce_download(model):
-    from huggingface_hub import constants
+def fetch_model(args, window=None):
+    """Download the model's files now if the cache lacks them: the desktop does so before its picker.
 
-    size = f" (unos {DEFAULT_MODEL_DOWNLOAD_MB} MB)" if model == DEFAULT_MODEL else ""
-    _say(f"Descargando el modelo «{model}»{size} a {constants.HF_HUB_CACHE}. Solo ocurre la primera vez: "
-         "después se usa esa copia, sin conexión.")
+    window(text_progress) -> the progress shown on screen (gui.DownloadWindow); None: text on stderr.
+    """
+    from .hub import default_revision, model_folder
+    from .progress import text_progress
+
+    progress = text_progress(sys.stderr)
+    model_folder(args.model, default_revision(args.model, args.revision),
+                 progress if window is None else window(progress))
 
 
 def device_sentence(classifier):
@@ -352,7 +358,8 @@ def run_desktop_mode(args):
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
     with log or nullcontext():
-        return run_desktop(lambda: load_classifier(args), args.top_k, log, describe=device_sentence)
+        return run_desktop(lambda: load_classifier(args), args.top_k, log, describe=device_sentence,
+                           fetch=lambda window: fetch_model(args, window))
 
 
 def run_batch(args):

@@ -4,7 +4,6 @@ DEFAULT_MODEL = "google/vit-base-patch16-224"
 # The commit that added model.safetensors: pinning it keeps results reproducible
 # and lets us refuse pickle weights.
 DEFAULT_REVISION = "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3"
-DEFAULT_MODEL_DOWNLOAD_MB = 346
 DEFAULT_TOP_K = 7
 DEFAULT_BATCH_SIZE = 8
 DEVICES = ("auto", "cpu", "cuda", "mps")

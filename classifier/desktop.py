@@ -317,10 +317,12 @@ def tk_install_hint():
     return "el instalador de python.org para Windows y macOS lo incluye: reinstale Python desde allí"
 
 
-def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None):
+def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None, fetch=None):
     """Entry of the desktop mode; load() returns the classifier and runs behind the picker.
 
     describe(classifier): the sentence that says where the model runs.
+    fetch(window): downloads the model if the cache lacks it, before the picker; window(text progress)
+    makes the download window (None: no screen, the terminal shows the progress).
     """
 
     say = say or _print
@@ -335,6 +337,10 @@ def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None):
             say(f"Este Python no tiene tkinter ({exc}), que hace falta para las ventanas: {tk_install_hint()}. "
                 "Se usará la terminal.")
     windows = ui is not None
+    if fetch is not None:
+        failure = _fetch_model(fetch, windows, ui, say)
+        if failure is not None:
+            return failure
     loader = BackgroundLoader(lambda: _load_for_desktop(load, windows), say, describe,
                               announce_at_once=windows).start()
     ui = ui or TerminalUI(ask, say)
@@ -368,6 +374,31 @@ def _input(prompt):
         if exc.errno in (errno.EBADF, errno.EIO):  # stdin open for writing only (as nohup leaves it), or gone
             raise EOFError from None
         raise
+
+
+def _fetch_model(fetch, windows, ui, say):
+    """The first run's download, in its own window, before the picker; None when the model is there.
+
+    A picker open meanwhile would only lead to a wait; the window shows how long it will be.
+    """
+    try:
+        if windows:
+            from . import gui
+
+            fetch(gui.DownloadWindow)
+        else:
+            fetch(None)
+    except ModelLoadError as exc:
+        say(f"Error: {exc}")
+        if ui is not None:
+            ui.error(MODEL_ERROR_TITLE, str(exc))
+        return ExitStatus.MODEL_FAILED
+    except Stopped:
+        raise  # SIGTERM or SIGHUP: the command line ends with their status
+    except KeyboardInterrupt:  # Ctrl+C or Cancelar
+        say("\nDescarga interrumpida: la próxima vez seguirá donde se quedó.")
+        return ExitStatus.OK
+    return None
 
 
 def _load_for_desktop(load, windows):

@@ -7,8 +7,6 @@ probabilities -> top-k predictions. Nothing here prints.
 import json
 import os
 import re
-import socket
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import pairwise
@@ -17,19 +15,17 @@ from typing import NamedTuple
 import torch
 from PIL import Image
 
+from . import hub
 from .accel import pack_linear_layers
 from .attention import MapUnavailable, class_token_maps
-from .defaults import DEFAULT_MODEL, DEFAULT_REVISION
+from .defaults import DEFAULT_MODEL
 from .errors import ModelLoadError, PictureError, quoted
 from .labels import DEFAULT_LANGUAGE, display_labels
 
-# Only these files are fetched from the hub: no pickle weights, no remote code.
-_HUB_PATTERNS = ["*.json", "*.safetensors"]
 _GENERIC_LABEL = re.compile(r"LABEL_\d+")
 _MAX_BANDS = 4
 _BAND_MIN_PIXELS = 1_000_000  # below this, starting threads costs more than it saves
 MAX_RESIZED_PIXELS = 16_000_000  # a 1:250 strip at a 256-pixel shortest edge; photos need well under 1 %
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 class Prediction(NamedTuple):
@@ -57,20 +53,27 @@ class Classifier:
 
     @classmethod
     def load(cls, model=DEFAULT_MODEL, revision=None, device="auto", fast=False,
-             show_progress=False, on_download=None, pack=True, language=DEFAULT_LANGUAGE):
+             show_progress=False, download_progress=None, pack=True, language=DEFAULT_LANGUAGE):
         """Load from a hub id (downloaded once, then cached) or a save_pretrained folder.
 
         revision: None means the pinned commit for the default model, else "main".
         fast: half precision where the hardware computes it natively.
-        on_download(model_id): called before a download starts, so the caller can say so.
+        download_progress: a hub.DownloadProgress told of a download (the first run), if one is needed.
         language: "es" shows ImageNet-1k classes in Spanish; "en" the model's own labels.
         pack: repack the CPU weights for speed (about 0.3 s once, repaid after ~10 images).
         """
         torch_device = resolve_device(device)
-        if revision is None and model == DEFAULT_MODEL:
-            revision = DEFAULT_REVISION
-        folder = _model_folder(model, revision, on_download)
-        hf_model, processor = _load_folder(folder, model, show_progress)
+        revision = hub.default_revision(model, revision)
+        folder = hub.model_folder(model, revision, download_progress)
+        try:
+            hf_model, processor = _load_folder(folder, model, show_progress)
+        except ModelLoadError:
+            # Cached files that fail to load may be damaged ones: downloaded again once, if so.
+            repaired = hub.repair(model, revision, folder, download_progress) if hub.is_cached_snapshot(folder) \
+                else None
+            if repaired is None:
+                raise
+            hf_model, processor = _load_folder(repaired, model, show_progress)
         dtype = fast_dtype(torch_device) if fast else torch.float32
         hf_model.to(torch_device, dtype)
         if pack and torch_device.type == "cpu":
@@ -246,70 +249,6 @@ def fast_dtype(device):
     if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
         return torch.bfloat16
     return torch.float32
-
-
-def _model_folder(model, revision, on_download):
-    if os.path.isdir(model):
-        return model
-    if _looks_like_path(model):
-        raise ModelLoadError(f"No existe la carpeta del modelo {quoted(model)}.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    try:
-        return snapshot_download(model, revision=revision, allow_patterns=_HUB_PATTERNS, local_files_only=True)
-    except HFValidationError:
-        raise ModelLoadError(
-            f"{quoted(model)} no es una carpeta ni un identificador válido de Hugging Face (como {DEFAULT_MODEL})."
-        ) from None
-    except LocalEntryNotFoundError:
-        pass  # not cached yet: download below
-    if not _hub_reachable():
-        raise ModelLoadError(_offline_message(model))
-    if on_download is not None:
-        on_download(model)
-    try:
-        return snapshot_download(model, revision=revision, allow_patterns=_HUB_PATTERNS)
-    except RepositoryNotFoundError:
-        raise ModelLoadError(f"El modelo {quoted(model)} no existe en Hugging Face o es privado.") from None
-    except RevisionNotFoundError:
-        raise ModelLoadError(f"La revisión «{revision}» no existe en el modelo {quoted(model)}.") from None
-    except Exception as exc:  # network errors come in many types (httpx, OSError, hub errors)
-        raise ModelLoadError(_offline_message(model)) from exc
-
-
-def _looks_like_path(model):
-    return (model.startswith((".", "/", "~", "\\")) or model.count("/") > 1 or "\\" in model
-            or re.match(r"^[A-Za-z]:", model) is not None)
-
-
-def _hub_reachable():
-    """A quick look before the hub client's retries, which take over 20 s when offline."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False
-    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
-        return True  # behind a proxy only the hub client can tell
-    from huggingface_hub import constants
-
-    host = urllib.parse.urlparse(constants.ENDPOINT).hostname
-    try:
-        socket.create_connection((host, 443), timeout=5).close()
-    except OSError:
-        return False
-    return True
-
-
-def _offline_message(model):
-    return (
-        f"No se pudo descargar el modelo {quoted(model)}: no hay conexión con Hugging Face y el modelo "
-        "no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez "
-        "(la descarga queda guardada), o copie el modelo a una carpeta (save_pretrained) y use --modelo CARPETA."
-    )
 
 
 @contextmanager

@@ -148,11 +148,11 @@ def test_fast_precision_follows_the_hardware():
 def test_default_model_is_pinned_to_the_safetensors_commit(monkeypatch):
     seen = {}
 
-    def fake_folder(model, revision, on_download):
+    def fake_folder(model, revision, progress):
         seen.update(model=model, revision=revision)
         raise ModelLoadError("stop here")
 
-    monkeypatch.setattr("classifier.model._model_folder", fake_folder)
+    monkeypatch.setattr("classifier.hub.model_folder", fake_folder)
     with pytest.raises(ModelLoadError):
         Classifier.load()
     assert seen == {"model": "google/vit-base-patch16-224", "revision": "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3"}

@@ -1,0 +1,209 @@
+"""A stand-in for the Hugging Face hub: http.server in a thread, on an ephemeral port.
+
+It speaks what the real huggingface_hub 2.x client asks for a snapshot download:
+GET /api/models/REPO/tree/REV (the listing, with LFS sizes and sha256), GET
+/api/models/REPO/revision/REV (a branch name -> the commit), HEAD and GET
+/REPO/resolve/REV/FILE with X-Repo-Commit, ETag / X-Linked-Etag and X-Linked-Size,
+and Range requests (206) for resumed downloads. The client does the downloading:
+point HF_ENDPOINT at hub.url.
+
+Misbehaviours, as real networks have them: rate (bytes per second, a slow link),
+hang (accepts every connection and never answers), status (every request answered
+with it: 503, 401), cut_after (the first GET of the weights closes after that many
+bytes), stall_after (the first GET of the weights stops sending after that many bytes).
+"""
+
+import hashlib
+import http.server
+import json
+import os
+import re
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+LFS_SUFFIXES = (".safetensors", ".bin")
+CHUNK = 16 * 1024
+
+
+class FakeHub:
+    def __init__(self, folder, repo_id="prueba/vit-diminuto", revision=REVISION, rate=None, hang=False,
+                 status=None, cut_after=None, stall_after=None):
+        self.repo_id, self.revision = repo_id, revision
+        self.rate, self.hang, self.status = rate, hang, status
+        self.cut_after, self.stall_after = cut_after, stall_after
+        self.files = {}
+        for path in sorted(Path(folder).iterdir()):
+            data = path.read_bytes()
+            self.files[path.name] = {
+                "data": data,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
+                "lfs": path.name.endswith(LFS_SUFFIXES),
+            }
+        self.requests = []  # (method, path, Range header or None)
+        self.released = threading.Event()  # set on stop: handlers that hang return
+        self.lock = threading.Lock()
+        hub = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.hub = hub
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def weights(self):
+        return next(name for name, info in self.files.items() if info["lfs"])
+
+    def gets(self, name):
+        """The Range header (or None) of each GET of that file, in order."""
+        return [rng for method, path, rng in self.requests if method == "GET" and path.endswith("/" + name)]
+
+    def env(self, home, deadline=None, base=None):
+        """An environment for the program: this hub, a private HF_HOME, network allowed."""
+        env = dict(os.environ if base is None else base)
+        env.update(HF_ENDPOINT=self.url, HF_HOME=str(home), HF_HUB_OFFLINE="0", LC_ALL="C.UTF-8")
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            env.pop(name, None)
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+        if deadline is not None:
+            env["CLASIFICADOR_HUB_PLAZO"] = str(deadline)
+        return env
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    hub = None
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self._serve(body=False)
+
+    def do_GET(self):
+        self._serve(body=True)
+
+    def _serve(self, body):
+        hub = self.hub
+        url = urllib.parse.urlsplit(self.path)
+        path = urllib.parse.unquote(url.path)
+        with hub.lock:
+            hub.requests.append((self.command, path, self.headers.get("Range")))
+        if hub.hang:
+            hub.released.wait()
+            self.close_connection = True
+            return
+        if hub.status is not None:
+            return self._json({"error": f"status {hub.status}"}, hub.status)
+        match = re.fullmatch(r"/api/models/(.+)/(tree|revision)/([^/]+)(/.*)?", path)
+        if match:
+            repo, kind, revision, _ = match.groups()
+            if repo != hub.repo_id:
+                return self._json({"error": "Repository not found"}, 404, "RepoNotFound")
+            if revision not in (hub.revision, "main"):
+                return self._json({"error": "Invalid rev id"}, 404, "RevisionNotFound")
+            if kind == "revision":
+                return self._json({"id": repo, "sha": hub.revision,
+                                   "siblings": [{"rfilename": name} for name in hub.files]})
+            return self._json([self._tree_entry(name, info) for name, info in hub.files.items()])
+        match = re.fullmatch(r"/(.+)/resolve/([^/]+)/(.+)", path)
+        if not match:
+            return self._json({"error": "not found"}, 404)
+        repo, revision, name = match.groups()
+        if repo != hub.repo_id:
+            return self._json({"error": "Repository not found"}, 404, "RepoNotFound")
+        if revision not in (hub.revision, "main"):
+            return self._json({"error": "Invalid rev id"}, 404, "RevisionNotFound")
+        if name not in hub.files:
+            return self._json({"error": "Entry not found"}, 404, "EntryNotFound")
+        self._file(name, hub.files[name], body)
+
+    @staticmethod
+    def _tree_entry(name, info):
+        entry = {"type": "file", "oid": info["oid"], "size": len(info["data"]), "path": name}
+        if info["lfs"]:
+            entry["lfs"] = {"oid": info["sha256"], "size": len(info["data"]), "pointerSize": 134}
+        return entry
+
+    def _json(self, payload, status=200, error_code=None):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if error_code:
+            self.send_header("X-Error-Code", error_code)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _file(self, name, info, body):
+        hub = self.hub
+        data = info["data"]
+        start = 0
+        rng = self.headers.get("Range")
+        if rng:
+            match = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())
+            start = int(match.group(1)) if match else 0
+        part = data[start:]
+        self.send_response(206 if start else 200)
+        self.send_header("X-Repo-Commit", hub.revision)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Type", "application/octet-stream")
+        if info["lfs"]:
+            self.send_header("ETag", f'"{info["oid"]}"')
+            self.send_header("X-Linked-Etag", f'"{info["sha256"]}"')
+            self.send_header("X-Linked-Size", str(len(data)))
+        else:
+            self.send_header("ETag", f'"{info["oid"]}"')
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(part)))
+        self.end_headers()
+        if not body:
+            return
+        limit = None
+        stall = False
+        if info["lfs"]:
+            with hub.lock:
+                if hub.cut_after is not None:
+                    limit, hub.cut_after = hub.cut_after, None
+                elif hub.stall_after is not None:
+                    limit, hub.stall_after, stall = hub.stall_after, None, True
+        sent = 0
+        began = time.monotonic()
+        try:
+            while sent < len(part):
+                if limit is not None and sent >= limit:
+                    if stall:
+                        hub.released.wait()
+                    self.close_connection = True
+                    return
+                size = CHUNK if limit is None else min(CHUNK, limit - sent)
+                self.wfile.write(part[sent:sent + size])
+                self.wfile.flush()
+                sent += size
+                if hub.rate:
+                    ahead = sent / hub.rate - (time.monotonic() - began)
+                    if ahead > 0:
+                        if hub.released.wait(ahead):
+                            return
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
