@@ -462,3 +462,82 @@ def test_ctrl_c_mid_download_then_the_rerun_completes(medium_model_dir, tmp_path
         # huggingface_hub 2.4 resumes a file only within one run: the interrupted one starts again.
         assert hub.gets("model.safetensors") == [None, None]
     TRIED.add("Ctrl+C a mitad de descarga")
+
+
+# --- the desktop: the download window, on a virtual screen ---------------------------------------------
+
+
+def _desktop(screen, hub, home, config):
+    env = hub.env(home, base=screen.env())
+    env["XDG_CONFIG_HOME"] = str(config)
+    return subprocess.Popen(
+        [sys.executable, "script_modelo.py", "--modelo", hub.repo_id, "--revision", REVISION, "-k", "3"],
+        cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _xdesktop():
+    import xdesktop
+
+    if xdesktop.available() is not None:
+        pytest.skip(xdesktop.available())
+    return xdesktop
+
+
+def test_the_desktop_shows_the_download_window_then_the_result(tiny_model_dir, tmp_path, expected):
+    xdesktop = _xdesktop()
+    with FakeHub(tiny_model_dir, rate=_slow_rate(tiny_model_dir, 5)) as hub, \
+            xdesktop.VirtualScreen(1024, 600) as screen:
+        program = _desktop(screen, hub, tmp_path / "home", tmp_path / "config")
+        try:
+            window = screen.find("^Descargando el modelo", process=program)
+            x, y, width, height = screen.geometry(window)
+            assert 0 <= x and x + width <= 1024 and 0 <= y and y + height <= 600
+            time.sleep(1)
+            shot = screen.screenshot(window)
+            shot.save(tmp_path / "descarga.png")
+            screen.wait_gone(window)  # closes by itself when the download ends
+            picker = screen.find("^Elija una", process=program)
+            device = f"El modelo se ejecuta en la CPU ({os.cpu_count()} núcleos)."
+            assert program.stdout.readline() == device + "\n"  # loaded behind the picker, as usual
+            screen.type_and_enter(picker, PHOTO)
+            result = screen.find("^Clasificador de im", process=program)
+            screen.settled(result)
+            screen.xdotool("windowfocus", "--sync", str(result))
+            screen.xdotool("key", "Escape")
+            out, err = program.communicate(timeout=60)
+            out = device + "\n" + out
+        finally:
+            if program.poll() is None:
+                program.kill()
+    assert program.returncode == 0, err
+    import numpy as np
+
+    assert np.asarray(shot.convert("L")).std() > 10  # drawn, not blank
+    _download_lines(err)
+    assert out.splitlines() == [device, *expected.splitlines(), "¿Clasificar otra imagen? (s/n) n", "¡Hasta luego!"]
+
+
+@pytest.mark.parametrize("how", ["Escape", "x"])
+def test_cancelar_in_the_download_window_ends_the_program_as_ctrl_c(tiny_model_dir, tmp_path, how):
+    xdesktop = _xdesktop()
+    repo = f"prueba/vit-cancelado-{how.lower()}"
+    with FakeHub(tiny_model_dir, repo_id=repo, rate=_slow_rate(tiny_model_dir, 60)) as hub, \
+            xdesktop.VirtualScreen(1280, 1024) as screen:
+        program = _desktop(screen, hub, tmp_path / "home", tmp_path / "config")
+        try:
+            window = screen.find("^Descargando el modelo", process=program)
+            screen.settled(window, pause=0.3, timeout=3)
+            if how == "x":
+                screen.close(window)
+            else:
+                screen.xdotool("windowfocus", "--sync", str(window))
+                screen.xdotool("key", "Escape")
+            out, err = program.communicate(timeout=60)
+        finally:
+            if program.poll() is None:
+                program.kill()
+    assert program.returncode == 0
+    assert out == "\nDescarga interrumpida: la próxima vez seguirá donde se quedó.\n"
+    assert ANNOUNCE.match(err.splitlines()[0]) and len(err.splitlines()) == 1, err
+    assert _downloaders(repo) == []
+    TRIED.add(f"Cancelar la descarga ({'Esc' if how == 'Escape' else 'la x'})")
