@@ -107,7 +107,7 @@ def megabytes(count):
 
 def speed_text(per_second):
     """«5,2 MB/s» from 1 MB/s up, «340 kB/s» below."""
-    if per_second >= 1e6:
+    if round(per_second / 1e3) >= 1000:
         return f"{megabytes(per_second)} MB/s"
     return f"{round(per_second / 1e3)} kB/s"
 

@@ -30,7 +30,7 @@ CHUNK = 16 * 1024
 
 class FakeHub:
     def __init__(self, folder, repo_id="prueba/vit-diminuto", revision=REVISION, rate=None, hang=False,
-                 status=None, cut_after=None, stall_after=None):
+                 status=None, cut_after=None, stall_after=None, port=0):
         self.repo_id, self.revision = repo_id, revision
         self.rate, self.hang, self.status = rate, hang, status
         self.cut_after, self.stall_after = cut_after, stall_after
@@ -52,7 +52,7 @@ class FakeHub:
             pass
 
         Handler.hub = hub
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -207,3 +207,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                             return
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def main(argv=None):
+    """Serve a model folder as the stand-in hub until Ctrl+C (README: what the first run looks like)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Un hub de Hugging Face de prueba que sirve una carpeta de modelo.")
+    parser.add_argument("carpeta")
+    parser.add_argument("--repo", default="google/vit-base-patch16-224")
+    parser.add_argument("--revision", default="3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3")
+    parser.add_argument("--mb-por-segundo", type=float, default=None, help="velocidad (por defecto: sin límite)")
+    parser.add_argument("--puerto", type=int, default=8765)
+    args = parser.parse_args(argv)
+    hub = FakeHub(args.carpeta, repo_id=args.repo, revision=args.revision,
+                  rate=args.mb_por_segundo * 1e6 if args.mb_por_segundo else None, port=args.puerto)
+    print(f"HF_ENDPOINT={hub.url}  ({args.repo} en {args.revision}; Ctrl+C para terminar)", flush=True)
+    try:
+        hub.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hub.server.server_close()
+
+
+if __name__ == "__main__":
+    main()
