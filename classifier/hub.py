@@ -582,6 +582,25 @@ class _Watch:
         self.progress.end(self.state, completed)
 
 
+def _proxy():
+    """The proxy the client uses for the hub, as scheme://host:port (never its password); None without one."""
+    import urllib.request
+
+    address = urllib.parse.urlsplit(endpoint())
+    if address.hostname and urllib.request.proxy_bypass_environment(address.hostname):
+        return None  # NO_PROXY names the hub
+    names = ("HTTPS_PROXY", "https_proxy") if address.scheme == "https" else ("HTTP_PROXY", "http_proxy")
+    value = next((os.environ[name] for name in (*names, "ALL_PROXY", "all_proxy") if os.environ.get(name)), None)
+    if value is None:
+        return None
+    proxy = urllib.parse.urlsplit(value if "://" in value else f"http://{value}")
+    try:
+        port = f":{proxy.port}" if proxy.port else ""
+    except ValueError:
+        port = ""
+    return f"{proxy.scheme}://{proxy.hostname or ''}{port}"
+
+
 def _check_writable(cache):
     try:
         os.makedirs(cache, exist_ok=True)
@@ -612,6 +631,10 @@ def _error_sentence(model, revision, error, watch, cache):
             free = shutil.disk_usage(cache).free
         needed = error.get("needed", watch.total - watch.on_disk() if watch.files else None)
         return _disk_sentence(cache, free, needed)
+    if kind == "proxy" or (kind == "http" and error.get("status") == 407) or (kind == "network" and _proxy()):
+        where = f" ({_proxy()})" if _proxy() else ""
+        return (f"El proxy{where} no dejó descargar el modelo {quoted(model)}: revise las variables HTTPS_PROXY "
+                "y HTTP_PROXY o pregunte a quien administra su red.")
     if kind == "http":
         status = error.get("status")
         if status in (401, 403) or error.get("gated"):
@@ -625,9 +648,6 @@ def _error_sentence(model, revision, error, watch, cache):
         if status is not None and status >= 500:
             return f"Hugging Face no está disponible ahora (error {status}): pruebe más tarde."
         return f"Hugging Face rechazó la descarga del modelo {quoted(model)} (error {status})."
-    if kind == "proxy":
-        return (f"El proxy no dejó descargar el modelo {quoted(model)}: revise las variables HTTPS_PROXY y "
-                "HTTP_PROXY o pregunte a quien administra su red.")
     if kind == "network":
         return offline_message(model)
     if kind == "unwritable":

@@ -330,6 +330,24 @@ def test_the_endpoint_is_probed_on_its_own_port(monkeypatch, tiny_model_dir):
         assert not hub_module.hub_reachable()
 
 
+def test_a_proxy_that_lets_nothing_through_is_named(tiny_model_dir, tmp_path):
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path)
+        env.pop("NO_PROXY"), env.pop("no_proxy")
+        env["HTTP_PROXY"] = f"http://alumno:secreto@127.0.0.1:{port}"
+        done = _run(hub, tmp_path, env=env)
+        assert hub.requests == []
+    assert done.returncode == 2 and done.stderr == (
+        f"Error: El proxy (http://127.0.0.1:{port}) no dejó descargar el modelo «prueba/vit-diminuto»: revise las "
+        "variables HTTPS_PROXY y HTTP_PROXY o pregunte a quien administra su red.\n")
+    MODELS.add("hub: un proxy que no deja pasar")
+
+
 def test_a_cache_folder_that_cannot_be_written(tiny_model_dir, tmp_path):
     blocker = tmp_path / "no-es-carpeta"
     blocker.write_text("")

@@ -74,6 +74,13 @@ def test_shell_looking_file_names_are_just_names(tmp_path, tiny_model_dir, name)
 def test_the_package_never_starts_a_shell_or_evaluates_text():
     for source in (REPO / "classifier").glob("*.py"):
         text = source.read_text()
+        if source.name == "hub.py":
+            # The one process the program starts: its own download, this interpreter, an argument list.
+            uses = set(re.findall(r"\bsubprocess\.(\w+)", text))
+            assert uses <= {"Popen", "PIPE", "DEVNULL", "TimeoutExpired"}, uses
+            assert text.count("subprocess.Popen(") == 1
+            assert re.search(r'subprocess\.Popen\(\s*\[sys\.executable, "-m", "classifier\.hub", ', text)
+            text = re.sub(r"\bsubprocess\b", "", text)
         for forbidden in (r"\bsubprocess\b", r"os\.system", r"os\.popen", r"shell=True", r"(?<![.\w])eval\(",
                           r"(?<![.\w])exec\(", r"import pickle", r"torch\.load\("):
             assert not re.search(forbidden, text), f"{source.name} matches {forbidden}"
