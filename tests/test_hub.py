@@ -559,3 +559,37 @@ def test_cancelar_in_the_download_window_ends_the_program_as_ctrl_c(tiny_model_d
     assert ANNOUNCE.match(err.splitlines()[0]) and len(err.splitlines()) == 1, err
     assert _downloaders(repo) == []
     TRIED.add(f"Cancelar la descarga ({'Esc' if how == 'Escape' else 'la x'})")
+
+
+def test_sigterm_mid_download_ends_with_its_status_and_takes_the_child(tiny_model_dir, tmp_path):
+    repo = "prueba/vit-terminado"
+    with FakeHub(tiny_model_dir, repo_id=repo, rate=_slow_rate(tiny_model_dir, 60)) as hub:
+        program = subprocess.Popen(
+            [sys.executable, "script_modelo.py", "--modelo", repo, "--revision", REVISION, PHOTO],
+            cwd=REPO, env=hub.env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for(lambda: hub.gets("model.safetensors"), program)
+        program.send_signal(signal.SIGTERM)
+        out, err = program.communicate(timeout=60)
+    assert program.returncode == 143 and out == ""
+    assert err.splitlines()[-2:] == ["", "Detenido."] and ANNOUNCE.match(err.splitlines()[0])
+    assert _downloaders(repo) == []
+    TRIED.add("SIGTERM a mitad de descarga")
+
+
+def test_the_terminal_session_without_a_screen_downloads_first_then_asks(tiny_model_dir, tmp_path, expected):
+    from conftest import without_screen
+
+    with FakeHub(tiny_model_dir, rate=_slow_rate(tiny_model_dir, 2)) as hub:
+        done = subprocess.run(
+            [sys.executable, "script_modelo.py", "--modelo", hub.repo_id, "--revision", REVISION, "-k", "3"],
+            cwd=REPO, env=hub.env(tmp_path, base=without_screen()), input=f"{PHOTO}\nn\n", capture_output=True,
+            text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    _download_lines(done.stderr)
+    device = f"El modelo se ejecuta en la CPU ({os.cpu_count()} núcleos)."
+    prompt = "Ruta de la imagen (Intro sin nada para ninguna): "
+    lines = done.stdout.splitlines()
+    # The path is answered while the model loads, or after: «Cargando el modelo…» says which.
+    loading = [prompt + device] if lines[1] == prompt + device else [prompt + "Cargando el modelo…", device]
+    assert lines == ["No hay pantalla disponible: escriba la ruta de cada imagen en la terminal.", *loading,
+                     *expected.splitlines(), "¿Clasificar otra imagen? (s/n) ¡Hasta luego!"]
