@@ -396,7 +396,7 @@ def _fetch_model(fetch, windows, ui, say):
     except Stopped:
         raise  # SIGTERM or SIGHUP: the command line ends with their status
     except KeyboardInterrupt:  # Ctrl+C or Cancelar
-        say("\nDescarga interrumpida: la próxima vez seguirá donde se quedó.")
+        say("\nDescarga interrumpida: el programa la intentará de nuevo la próxima vez.")
         return ExitStatus.OK
     return None
 

@@ -488,9 +488,14 @@ class DownloadWindow:
                 self.text.advance(state)
             return
         try:
-            self.bar.configure(value=state.fraction * 100)
-            self.amounts.configure(text=f"{round(state.fraction * 100)} %   ·   {state.amounts()}")
-            self.speed.configure(text=f"{state.rate()}   ·   {state.time_left()}")
+            if state.connecting:
+                from .hub import connecting_text
+
+                self.amounts.configure(text=connecting_text())
+            else:
+                self.bar.configure(value=state.fraction * 100)
+                self.amounts.configure(text=f"{round(state.fraction * 100)} %   ·   {state.amounts()}")
+                self.speed.configure(text=f"{state.rate()}   ·   {state.time_left()}")
             self.root.update()
         except tkinter.TclError:  # the window went (the session's end): the download goes on without it
             self._close()

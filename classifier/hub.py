@@ -77,6 +77,11 @@ class DownloadState:
         self.done, self.total, self.speed, self.elapsed = done, total, speed, elapsed
 
     @property
+    def connecting(self):
+        """True before the hub has said which files, and how big: nothing to count yet."""
+        return self.total is None
+
+    @property
     def fraction(self):
         return min(self.done / self.total, 1.0) if self.total else 0.0
 
@@ -98,6 +103,10 @@ class DownloadState:
         """«quedan 1 min 05 s», or «calculando…»."""
         left = self.seconds_left
         return "calculando…" if left is None else f"quedan {duration(left)}"
+
+
+def connecting_text():
+    return f"Conectando con Hugging Face ({endpoint()})…"
 
 
 def megabytes(count):
@@ -560,9 +569,11 @@ class _Watch:
         return done
 
     def poll(self):
-        if self.files is None:
-            return
         now = time.monotonic()
+        if self.files is None:  # still asking the hub what to fetch: a window says so already
+            self.state = DownloadState(0, None, None, now - self.start_time)
+            self.progress.advance(self.state)
+            return
         done = min(max(self._measure(), self.base + self.network), self.total)
         self.done = done
         self.samples.append((now, done))

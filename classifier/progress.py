@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 
-from .hub import DownloadProgress, duration, megabytes, speed_text
+from .hub import DownloadProgress, connecting_text, duration, megabytes, speed_text
 
 REDRAW_S = 0.25  # a terminal line redrawn four times a second: readable, and cheap over SSH
 STEP = 0.1  # a plain line every 10 %
@@ -76,7 +76,12 @@ class TerminalLine(_Text):
         if now - self.last < REDRAW_S:
             return
         self.last = now
-        self._draw(line(state, self.bar, _columns(self.stream) - 1))
+        width = _columns(self.stream) - 1
+        self._draw(connecting_text()[:width] if state.connecting else line(state, self.bar, width))
+
+    def announce(self, sentence):
+        self._erase()
+        super().announce(sentence)
 
     def _draw(self, text):
         # Spaces over what the previous line had beyond this one: no escape sequences, for any terminal.
@@ -84,10 +89,13 @@ class TerminalLine(_Text):
         self.drawn = max(self.drawn, len(text))
 
     def end(self, state, completed):
+        self._erase()
+        super().end(state, completed)
+
+    def _erase(self):
         if self.drawn:
             self._write("\r" + " " * self.drawn + "\r")
             self.drawn = 0
-        super().end(state, completed)
 
 
 def line(state, bar=("#", "-"), width=79):

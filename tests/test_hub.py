@@ -149,7 +149,11 @@ def test_a_first_download_on_a_terminal_draws_one_line_in_place(tiny_model_dir, 
     assert program.returncode == 0 and out == expected
     text = seen.decode("utf-8").replace("\r\n", "\n")
     lines = text.split("\n")
-    assert ANNOUNCE.match(lines[0]), lines
+    # While the hub is asked what to fetch, a line says so; the announcement is written over it.
+    *connecting, announcement = lines[0].split("\r")
+    assert ANNOUNCE.match(announcement), lines
+    drawn = [part for part in connecting if part.strip()]
+    assert all(part.startswith(f"Conectando con Hugging Face ({hub.url})…") for part in drawn), connecting
     # The progress line is redrawn in place: carriage returns, never a new line per update; then erased
     # (spaces over it) and the summary written in its place.
     _, *redraws, erase, summary = lines[1].split("\r")
@@ -555,7 +559,7 @@ def test_cancelar_in_the_download_window_ends_the_program_as_ctrl_c(tiny_model_d
             if program.poll() is None:
                 program.kill()
     assert program.returncode == 0
-    assert out == "\nDescarga interrumpida: la próxima vez seguirá donde se quedó.\n"
+    assert out == "\nDescarga interrumpida: el programa la intentará de nuevo la próxima vez.\n"
     assert ANNOUNCE.match(err.splitlines()[0]) and len(err.splitlines()) == 1, err
     assert _downloaders(repo) == []
     TRIED.add(f"Cancelar la descarga ({'Esc' if how == 'Escape' else 'la x'})")
