@@ -6,14 +6,16 @@ user is choosing (torch itself is imported before the first picker: see desktop_
 """
 
 import errno
+import functools
 import json
 import os
+import signal
 import stat
 import sys
 import threading
 import unicodedata
 
-from .errors import ModelLoadError, OutputFailed
+from .errors import ClassifierError, ModelLoadError, OutputFailed
 from .output import format_result
 from .status import ExitStatus, Stopped
 
@@ -61,8 +63,9 @@ class BackgroundLoader:
             if self._announce_at_once:
                 self._announce()
         except ModelLoadError as exc:
+            # Told by the main thread, which owns the terminal (a prompt may be waiting there); an
+            # open picker closes at once.
             self._failure = exc
-            self._say(f"Error: {exc}")  # at once, while the picker may still be open
             self.failed_event.set()
         except BaseException as exc:  # a bug: re-raised in the main thread with its traceback
             self._failure = exc
@@ -113,7 +116,7 @@ def ask_again(ask, say):
 def desktop_loop(ui, loader, top_k, say, ask, log=None):
     """Run until the user says no; returns the exit status.
 
-    ui: pick() -> paths; show(results) -> True/False (answered in the window) or None;
+    ui: pick() -> paths; show(results, stream) -> True/False (answered in the window) or None;
     error(title, message). log: a ResultsLog that records every classified image.
     """
     # torch is imported here, before the first picker, though it costs that picker 1.5 s: imported
@@ -122,51 +125,160 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
     from .engine import MAPS_IF_POSSIBLE, Engine
 
     engine = None
-    while True:
-        try:
-            paths = ui.pick(loader.failed_event)
-        except EOFError:
-            paths = []
-        except ui.unavailable as exc:
-            ui = _terminal_instead(exc, ask, say)
-            continue
-        if loader.failure is not None:
-            ui.error(MODEL_ERROR_TITLE, str(loader.failure))
-            return ExitStatus.MODEL_FAILED
-        answer = None
-        if not paths:
-            say("No se eligió ninguna imagen.")
-        else:
+    try:
+        while True:
             try:
+                paths = ui.pick(loader.failed_event)
+            except EOFError:
+                paths = []
+            except ui.unavailable as exc:
+                ui = _terminal_instead(exc, ask, say)
+                continue
+            if loader.failure is not None:
+                raise ModelUnavailable
+            answer = None
+            if not paths:
+                say("No se eligió ninguna imagen.")
+            else:
                 engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
-            except ModelUnavailable:
-                ui.error(MODEL_ERROR_TITLE, str(loader.failure))
-                return ExitStatus.MODEL_FAILED
-            shown, failed = [], []
-            for path in paths:
-                result = engine.classify(path)
-                say(format_result(result))
-                if result.error is None:
-                    shown.append(result)
-                else:
-                    failed.append(result.error)
-                if log is not None:
-                    log.write(result)  # after the terminal line: a full disk must not hide the answer
-            if failed:
-                ui.error(ERROR_TITLE, _error_summary(failed))
-            if shown:
-                try:
-                    answer = ui.show(shown)
-                except ui.unavailable as exc:
-                    ui = _terminal_instead(exc, ask, say)
-        if answer is None:
-            again = ask_again(ask, say)
-        else:
-            say(AGAIN_PROMPT + ("s" if answer else "n"))  # the terminal reads as the conversation it was
-            again = answer
-        if not again:
-            say("¡Hasta luego!")
-            return ExitStatus.OK
+                answer, ui = _classify_and_show(ui, engine, paths, say, ask, log)
+            if answer is None:
+                again = ask_again(ask, say)
+            else:
+                say(AGAIN_PROMPT + ("s" if answer else "n"))  # the terminal reads as the conversation it was
+                again = answer
+            if not again:
+                say("¡Hasta luego!")
+                return ExitStatus.OK
+    except ModelUnavailable:
+        # Said here, on its own line, by the thread that owns the terminal: never inside a prompt.
+        say(f"Error: {loader.failure}")
+        ui.error(MODEL_ERROR_TITLE, str(loader.failure))
+        return ExitStatus.MODEL_FAILED
+
+
+def _classify_and_show(ui, engine, paths, say, ask, log):
+    """Classify the pick, the first result on screen as soon as it is ready; returns (answer, ui)."""
+    run = Classification(engine, paths, say, log).start()
+    answer = None
+    try:
+        first = run.first()
+        if first is not None:
+            try:
+                answer = ui.show([first], run)
+            except ui.unavailable as exc:
+                ui = _terminal_instead(exc, ask, say)
+        run.finish()  # the terminal keeps every result, whenever the window closed
+        run.take()  # no window shows them now: their pictures go
+    finally:
+        run.stop()
+    notice = run.take_message()
+    if notice is not None:
+        ui.error(*notice)
+    return answer, ui
+
+
+class Classification:
+    """The files of one pick, classified in a thread; each result printed (and logged) in order.
+
+    The window takes the results as they come (take()), hears how many pages there will
+    be (expected) and, once done, the message about the files that failed (take_message()).
+    Results keep their display pictures only while a window may want them; pictures(result)
+    reads them again.
+    """
+
+    def __init__(self, engine, paths, say, log=None):
+        self.engine, self.paths, self._say, self._log = engine, list(paths), say, log
+        self._lock = threading.Lock()
+        self._speaking = threading.Lock()
+        self._new = []  # results for the window, not yet taken
+        self._failed = []  # the errors' sentences
+        self._first = threading.Event()  # the first good result is in, or none will come
+        self._done = threading.Event()
+        self._stop = threading.Event()
+        self._error = None  # the terminal or the log could not be written: raised by finish()
+        self._message_taken = False
+        self._thread = threading.Thread(target=self._run, name="classify", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        try:
+            for result in self.engine.run(((path, None) for path in self.paths), batch_size=1):
+                with self._speaking:  # once stop() has returned, nothing more reaches the terminal
+                    if self._stop.is_set():
+                        return
+                    self._say(format_result(result))
+                    with self._lock:
+                        if result.error is None:
+                            self._new.append(result)
+                            self._first.set()
+                        else:
+                            self._failed.append(result.error)
+                    if self._log is not None:
+                        self._log.write(result)  # after the terminal line: a full disk must not hide the answer
+        except BaseException as exc:  # noqa: BLE001 - raised again by finish(), in the main thread
+            self._error = exc
+        finally:
+            self._done.set()
+            self._first.set()
+
+    @property
+    def done(self):
+        return self._done.is_set()
+
+    @property
+    def expected(self):
+        """How many good results there will be, as far as is known now."""
+        with self._lock:
+            return len(self.paths) - len(self._failed)
+
+    def first(self):
+        """The first good result (None when every file failed); later ones stay for take()."""
+        self._first.wait()
+        self._raise_error()
+        with self._lock:
+            return self._new.pop(0) if self._new else None
+
+    def take(self):
+        with self._lock:
+            new, self._new = self._new, []
+        return new
+
+    def pictures(self, result):
+        """The result with its display pictures read again from its file."""
+        try:
+            picture, seen = self.engine.pictures_of(result.path)
+        except ClassifierError:  # gone or changed since: a blank picture, the predictions stand
+            from PIL import Image
+
+            picture = seen = Image.new("RGB", (4, 3), "white")
+        return result._replace(picture=picture, seen=seen)
+
+    def take_message(self):
+        """Once done, the message box about the files that failed, once: (title, message) or None."""
+        if not self.done or self._message_taken or not self._failed:
+            return None
+        self._message_taken = True
+        return ERROR_TITLE, _error_summary(self._failed)
+
+    def finish(self):
+        """Wait for the remaining files; what the thread could not write is raised here."""
+        while not self._done.wait(0.1):  # a timed wait: Ctrl+C still interrupts
+            pass
+        self._raise_error()
+
+    def stop(self):
+        """No more results after the current one (Ctrl+C, a signal)."""
+        with self._speaking:
+            self._stop.set()
+
+    def _raise_error(self):
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def _error_summary(sentences):
@@ -198,7 +310,7 @@ class TerminalUI:
         path = self.ask("Ruta de la imagen (Intro sin nada para ninguna): ").strip().strip("'\"")
         return [os.path.expanduser(path)] if path else []
 
-    def show(self, results):
+    def show(self, results, stream=None):
         return None  # the results are already printed
 
     def error(self, title, message):
@@ -208,11 +320,12 @@ class TerminalUI:
 class DesktopUI:
     """The easygui picker, the result window and message boxes (gui.py); remembers the folder."""
 
-    def __init__(self, state_file=None):
+    def __init__(self, state_file=None, say=None):
         from . import gui
 
         gui.check_tk()
         self.gui = gui
+        self.say = say
         self.unavailable = gui.DisplayUnavailable
         self.state_file = state_file or default_state_file()
         self.folder = start_folder(self.state_file)
@@ -224,8 +337,8 @@ class DesktopUI:
             remember_folder(self.state_file, self.folder)
         return paths
 
-    def show(self, results):
-        return self.gui.show_results(results)
+    def show(self, results, stream=None):
+        return self.gui.show_results(results, stream, self.say)
 
     def error(self, title, message):
         try:
@@ -332,7 +445,7 @@ def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None, fetch=
         say("No hay pantalla disponible: escriba la ruta de cada imagen en la terminal.")
     else:
         try:
-            ui = DesktopUI()
+            ui = DesktopUI(say=say)
         except ImportError as exc:  # this Python has no tkinter
             say(f"Este Python no tiene tkinter ({exc}), que hace falta para las ventanas: {tk_install_hint()}. "
                 "Se usará la terminal.")
@@ -343,6 +456,8 @@ def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None, fetch=
             return failure
     loader = BackgroundLoader(lambda: _load_for_desktop(load, windows), say, describe,
                               announce_at_once=windows).start()
+    if ask is _input:  # a prompt ends at once when the model fails meanwhile
+        ask = functools.partial(_input, give_up=loader.failed_event)
     ui = ui or TerminalUI(ask, say)
     try:
         return desktop_loop(ui, loader, top_k, say, ask, log)
@@ -362,10 +477,21 @@ def _print(message):
         raise OutputFailed("pudo escribir en la terminal", exc) from None
 
 
-def _input(prompt):
-    """input(), looked up at each call (tests replace it); a closed stdin is the end of the answers."""
+def _input(prompt, give_up=None):
+    """input(), looked up at each call (tests replace it); a closed stdin is the end of the answers.
+
+    give_up: a threading.Event (the model failed to load); once set, the prompt ends at once
+    with ModelUnavailable, its line ended, whatever the user is typing.
+    """
     if sys.stdin is None:
         raise EOFError
+    if give_up is not None:
+        with _PromptInterrupted(give_up):
+            return _plain_input(prompt)
+    return _plain_input(prompt)
+
+
+def _plain_input(prompt):
     try:
         return input(prompt)
     except RuntimeError:  # "input(): lost sys.stdin"
@@ -374,6 +500,55 @@ def _input(prompt):
         if exc.errno in (errno.EBADF, errno.EIO):  # stdin open for writing only (as nohup leaves it), or gone
             raise EOFError from None
         raise
+
+
+class _PromptInterrupted:
+    """Within: once give_up is set, the main thread's input() raises ModelUnavailable.
+
+    input() waits in a system call that only a signal interrupts: a watcher thread sends
+    SIGUSR1 to the main thread, whose handler raises. Where threads cannot be signalled
+    (Windows), the prompt waits as before.
+    """
+
+    def __init__(self, give_up):
+        self.give_up = give_up
+        self._waiting = False
+        self._lock = threading.Lock()
+        self._over = threading.Event()
+        self._usable = hasattr(signal, "pthread_kill") and threading.current_thread() is threading.main_thread()
+
+    def __enter__(self):
+        if self.give_up.is_set():
+            raise ModelUnavailable
+        if not self._usable:
+            return self
+        self._previous = signal.signal(signal.SIGUSR1, self._raise)
+        self._waiting = True
+        main = threading.main_thread().ident
+        threading.Thread(target=self._watch, args=(main,), name="prompt-watch", daemon=True).start()
+        return self
+
+    def _watch(self, main):
+        while not self._over.is_set():
+            if self.give_up.wait(0.05):
+                with self._lock:
+                    if self._waiting:
+                        signal.pthread_kill(main, signal.SIGUSR1)
+                return
+
+    def _raise(self, signum, frame):
+        if self._waiting:
+            raise ModelUnavailable
+
+    def __exit__(self, kind, value, traceback):
+        if self._usable:
+            self._over.set()
+            with self._lock:  # a signal sent is delivered before this returns: never to the old handler
+                self._waiting = False
+            signal.signal(signal.SIGUSR1, self._previous)
+        if kind is ModelUnavailable:
+            _print("")  # the prompt's line ends: the error goes on its own
+        return False
 
 
 def _fetch_model(fetch, windows, ui, say):

@@ -34,6 +34,7 @@ BARS_WIDTH = 400  # at most; a third of a small window
 MIN_COLUMN = 190  # a picture's column, however narrow the picture: room for its title
 BAR_ROW_HEIGHT = 30
 LABEL_POINTS = 10
+LABEL_SHARE = 0.56  # of the bars panel's width, for the class names
 
 
 def display_copy(image):
@@ -248,15 +249,18 @@ def _bars(figure, layout, predictions):
     """Horizontal bars of the top-k, labels on their left, all inside the bars box."""
     box, dpi = layout.bars, figure.dpi
     scores = [p.score for p in predictions]
-    label_px = box.width * 0.5
+    label_px = box.width * LABEL_SHARE
     label_chars = max(10, int(label_px / (LABEL_POINTS * dpi / 72 * 0.55)))
-    labels = [textwrap.shorten(p.label, label_chars, placeholder="…") for p in predictions]
+    # A name takes two lines before it is cut, where the rows are tall enough for two.
+    lines = 2 if box.height / max(len(predictions), 1) >= 2.1 * LABEL_POINTS * dpi / 72 else 1
+    labels = ["\n".join(textwrap.wrap(p.label, label_chars, max_lines=lines, placeholder="…")) or p.label
+              for p in predictions]
     axes = _axes(figure, layout, Box(box.left + label_px, box.top, box.width - label_px, box.height))
     positions = range(len(predictions))
     axes.barh(positions, scores, color=["tab:orange"] + ["tab:blue"] * (len(scores) - 1))
     axes.set_yticks(list(positions), labels, fontsize=LABEL_POINTS)
     axes.invert_yaxis()  # rank 1 on top
-    axes.set_xlim(0, 1.35)  # room for the values after the longest bar
+    axes.set_xlim(0, 1.45)  # room for the values after the longest bar
     axes.set_xticks([])
     for side in ("top", "right", "bottom"):
         axes.spines[side].set_visible(False)

@@ -105,6 +105,19 @@ class Engine:
             picture = display_copy(image)
             return pixels, picture, picture if seen is image else display_copy(seen)
 
+    def pictures_of(self, path):
+        """The display-size picture of one file and the part the model saw, read again (the window
+        keeps them only for the pages near the one shown)."""
+        try:
+            image = open_image(path)
+            seen = self.classifier.seen_region(image)
+            picture = display_copy(image)
+            return picture, picture if seen is image else display_copy(seen)
+        except PictureError as exc:
+            raise ImageError(path, exc.reason) from None
+        except MemoryError:
+            raise ImageError(path, "no hay memoria suficiente para procesar esta imagen") from None
+
     def _run_batch(self, batch):
         results = [None] * len(batch)
         ready, loaded = [], []

@@ -24,9 +24,12 @@ SAVE_TITLE = "Guardar la figura"
 SAVE_FORMATS = {".png": "Imagen PNG", ".pdf": "Documento PDF", ".svg": "Imagen SVG"}
 POLL_MS = 100  # how often Tk lets Python look at Ctrl+C and at the model loader
 SCREEN_SHARE = (0.94, 0.86)  # of the screen's width and height: room for window borders and panels
-KEY_BAR = "Intro: otra imagen  ·  Esc: terminar  ·  Ctrl+S: guardar la figura"
-PAGE_KEYS = "←/→: imagen anterior/siguiente"
-KEY_BAR_HEIGHT = 34  # pixels of the bar under the figure
+HINTS = ("Intro: otra imagen", "Esc: terminar", "Ctrl+S: guardar la figura")
+PAGE_HINT = "← →: pasar de imagen"
+KEY_BAR_HEIGHT = 40  # pixels of the bar under the figure: two lines of hints where the window is narrow
+BAR_MIN_WIDTH = 640  # pixels the key bar needs to show its hints on one line
+NAME_CHARS = 28  # of a file name in the key bar (the title bar has it whole)
+KEEP_PAGES = 1  # pages either side of the one shown that keep their pictures in memory
 
 # Strings of Tk's own file dialog that Tk ships no Spanish for.
 _TK_SPANISH = {
@@ -52,17 +55,26 @@ class Timers:
     def __init__(self, widget):
         self.widget = widget
         self._ids = {}
+        self._stopped = set()
 
-    def every(self, ms, callback):
-        """Run callback every ms milliseconds until cancel_all()."""
+    def every(self, ms, callback, name="every"):
+        """Run callback every ms milliseconds until cancel(name) or cancel_all()."""
 
         def tick():
-            self._ids.pop("every", None)
+            self._ids.pop(name, None)
+            self._stopped.discard(name)
             callback()
-            if self.widget is not None:
-                self._ids["every"] = self.widget.after(ms, tick)
+            if self.widget is not None and name not in self._stopped:
+                self._ids[name] = self.widget.after(ms, tick)
 
-        self._ids["every"] = self.widget.after(ms, tick)
+        self._ids[name] = self.widget.after(ms, tick)
+
+    def cancel(self, name):
+        """Cancel one timer (from inside its own callback too)."""
+        self._stopped.add(name)
+        timer = self._ids.pop(name, None)
+        if timer is not None and self.widget is not None:
+            self.widget.after_cancel(timer)
 
     def once(self, ms, callback, name="once"):
         def run():
@@ -79,7 +91,7 @@ class Timers:
                 self.cancel_all()
                 action()
 
-        self.every(POLL_MS, poll)
+        self.every(POLL_MS, poll, "stop")
 
     def cancel_all(self):
         """Cancel ours, then any timer left on this interpreter (matplotlib's idle draw, say)."""
@@ -113,6 +125,12 @@ def stop_signals_set(event):
 def preload():
     """Import the window's matplotlib now (the model loader's thread), not when the first window opens."""
     import matplotlib.backends.backend_tkagg  # noqa: F401
+
+
+def key_bar(pages):
+    """The hints under the figure; a line breaks between hints, never inside one."""
+    hints = HINTS + ((PAGE_HINT,) if pages else ())
+    return "  ·  ".join(hint.replace(" ", "\u00a0") for hint in hints)
 
 
 def window_box(screen_width, screen_height):
@@ -280,7 +298,6 @@ def _hide_dot_files(root):
 def show_error(title, message):
     """A Spanish message box in front of everything; returns when the user closes it."""
     import tkinter
-    from tkinter import messagebox
 
     try:
         root = tkinter.Tk()
@@ -291,10 +308,9 @@ def show_error(title, message):
     try:
         root.withdraw()
         _spanish(root)
-        timers.once(POLL_MS, lambda: _message_to_front(root), "front")
         timers.stop_when([interrupted], lambda: _close_message(root))
         with stop_signals_set(interrupted):
-            messagebox.showerror(title, message, parent=root)
+            _message_box(root, timers, title, message)
     except tkinter.TclError:
         if not interrupted.is_set():
             raise
@@ -303,10 +319,26 @@ def show_error(title, message):
     interrupted.raise_if_set()
 
 
+def _message_box(parent, timers, title, message):
+    """Tk's error box over parent, in front, its «Aceptar» button answering Intro, Space and Escape."""
+    from tkinter import messagebox
+
+    timers.once(POLL_MS, lambda: _message_to_front(parent), "front")
+    messagebox.showerror(title, message, parent=parent)
+
+
+# Tk's box answers Return only on a focused button, and not KP_Enter at all.
+_MESSAGE_KEYS = ("if {[winfo exists .__tk__messagebox]} {"
+                 "bind .__tk__messagebox <KP_Enter> [bind .__tk__messagebox <Return>]; "
+                 "raise .__tk__messagebox; focus -force [focus -lastfor .__tk__messagebox]}")
+
+
 def _message_to_front(root):
-    # Tk's message box is a Tcl widget Python does not wrap (elsewhere, the system's own box).
+    # Tk's message box is a Tcl widget Python does not wrap (elsewhere, the system's own box). The
+    # keyboard goes to the button the box chose («Aceptar»), not to its frame, where Intro and Space
+    # would do nothing.
     try:
-        root.tk.eval("foreach w [winfo children .] {if {[winfo toplevel $w] eq $w} {raise $w; focus -force $w}}")
+        root.tk.eval(_MESSAGE_KEYS)
     except Exception:  # noqa: BLE001 - cosmetic
         pass
 
@@ -318,20 +350,36 @@ def _close_message(root):
 # --- the result window ----------------------------------------------------------------------------
 
 
+def _short_name(name, limit=NAME_CHARS):
+    """A file name that fits the key bar: its start and its end, the middle left out."""
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return f"{name[:keep - keep // 2]}…{name[-(keep // 2):]}"
+
+
 class ResultWindow:
     """One window showing one or several results as pages; waits for the user's answer.
 
     wait() returns True (Intro: another image), False (Esc: end) or None (closed with
     the x: the terminal asks). Ctrl+C closes it and raises KeyboardInterrupt.
+
+    stream: more results on their way (desktop.Classification): polled for new pages,
+    for how many pages there will be, and for a message to show once it is done.
+    Only the pages next to the one shown keep their pictures; the others are read
+    again (stream.pictures(result)) when the user turns to them.
+    say: writes a line to the terminal (the save's confirmation).
     """
 
-    def __init__(self, results):
+    def __init__(self, results, stream=None, say=None):
         import tkinter
 
-        self.results = results
+        self.results = list(results)
+        self.stream = stream
+        self.say = say
         self.page = 0
         self.answer = None
-        self._saving = False
+        self._modal = None  # the ::tk::Priv variable a dialog open over the window waits on
         self.interrupted = StopEvent()
         try:
             self.root = tkinter.Tk(className="clasificador")
@@ -344,6 +392,11 @@ class ResultWindow:
             _release(self.root, self.timers)
             raise
 
+    @property
+    def count(self):
+        """Pages there are, or will be once the stream is done."""
+        return self.stream.expected if self.stream is not None else len(self.results)
+
     def _build(self):
         import tkinter
 
@@ -354,56 +407,136 @@ class ResultWindow:
         _spanish(root)
         screen = root.winfo_screenwidth(), root.winfo_screenheight()
         self.box = window_box(*screen)
+        # The window's size, once: a multi-page window takes the whole box, so that no page moves
+        # or resizes it; one page gets just its own size.
+        first = self._layout(self.results[0])
+        width, height = (self.box if self.count > 1 else (first.width, first.height))
+        width = max(width, min(self.box[0], BAR_MIN_WIDTH))
+        self.size = (width, height)
         # A plain Figure and canvas: no pyplot manager, so no English toolbar, readout or key bindings.
         self.figure = Figure(dpi=FIGURE_DPI)
-        self.canvas = FigureCanvasTkAgg(self.figure, master=root)
+        area = tkinter.Frame(root, background="white", width=width, height=height)
+        self.canvas = FigureCanvasTkAgg(self.figure, master=area)
         bar = tkinter.Frame(root, height=KEY_BAR_HEIGHT)
-        self.status = tkinter.Label(bar, anchor="w", padx=10)
+        bar.pack_propagate(False)
         save = tkinter.Button(bar, text="Guardar la figura…", command=self.save)
         save.pack(side="right", padx=6, pady=3)
-        self.status.pack(side="left", fill="x", expand=True)
+        self.pager = tkinter.Frame(bar)
+        self.back = tkinter.Button(self.pager, text="◀", width=2, command=lambda: self.turn(-1), takefocus=0)
+        self.where = tkinter.Label(self.pager, padx=4)
+        self.forward = tkinter.Button(self.pager, text="▶", width=2, command=lambda: self.turn(1), takefocus=0)
+        for widget in (self.back, self.where, self.forward):
+            widget.pack(side="left", pady=3)
+        if self.count > 1:
+            self.pager.pack(side="left", padx=(6, 0))
+        self.status = tkinter.Label(bar, anchor="w", justify="left", padx=10)
+        self.status.pack(side="left", fill="both", expand=True)
+        # Hints wrap, never run under the button: at 1024 x 600 each stays readable.
+        self.status.bind("<Configure>", lambda event: self.status.configure(wraplength=max(event.width - 20, 50)))
         bar.pack(side="bottom", fill="x")
-        self.canvas.get_tk_widget().pack(side="top", fill="both", expand=True)
+        area.pack(side="top", fill="both", expand=True)
+        root.geometry(f"{width}x{height + KEY_BAR_HEIGHT}")
         root.protocol("WM_DELETE_WINDOW", lambda: self._finish(None))
         for key, action in (("<Return>", lambda: self._finish(True)), ("<KP_Enter>", lambda: self._finish(True)),
                             ("<Escape>", lambda: self._finish(False)), ("<Control-s>", self.save),
                             ("<Left>", lambda: self.turn(-1)), ("<Right>", lambda: self.turn(1))):
             root.bind(key, lambda event, action=action: action())
+        self.message = None  # a note in the key bar (the save's confirmation) until the next page
         self._draw()
 
+    def _layout(self, result):
+        from .drawing import plan_layout
+
+        seen = result.seen if result.seen is not None else result.picture
+        return plan_layout(result.picture.size, seen.size, result.heatmap is not None, len(result.predictions),
+                           self.box)
+
     def _draw(self):
-        result = self.results[self.page]
+        result = self._with_pictures(self.page)
         self.figure.clear()
         layout = draw_result(self.figure, result.picture, result.predictions, result.heatmap, result.seen,
-                             box=self.box)
+                             box=self.size)
+        widget = self.canvas.get_tk_widget()
+        # The figure centred in the window's fixed area; matplotlib follows the widget's size.
+        widget.place(relx=0.5, rely=0.5, anchor="center", width=layout.width, height=layout.height)
+        self._label()
+        self.canvas.draw_idle()
+
+    def _label(self):
+        result = self.results[self.page]
         name = os.path.basename(result.path)
-        count = len(self.results)
+        count = self.count
         where = f"Imagen {self.page + 1} de {count}: {name}" if count > 1 else name
         self.root.title(f"{WINDOW_TITLE}: {where}")
-        keys = f"{KEY_BAR}  ·  {PAGE_KEYS}" if count > 1 else KEY_BAR
-        self.status.configure(text=f"{where}   —   {keys}" if count > 1 else keys)
-        self.root.geometry(f"{layout.width}x{layout.height + KEY_BAR_HEIGHT}")
-        self.canvas.draw_idle()
+        if count > 1:
+            self.where.configure(text=f"{self.page + 1} de {count}: {_short_name(name)}")
+            self.back.configure(state="normal" if self.page > 0 else "disabled")
+            self.forward.configure(state="normal" if self.page + 1 < len(self.results) else "disabled")
+        keys = key_bar(count > 1)
+        waiting = self.stream is not None and not self.stream.done
+        progress = f"Clasificadas {len(self.results)} de {count}…  " if waiting else ""
+        self.status.configure(text=self.message or f"{progress}{keys}")
+
+    def _with_pictures(self, page):
+        """The page's result with its pictures; those of pages far from it are let go."""
+        result = self.results[page]
+        if result.picture is None and self.stream is not None:
+            result = self.results[page] = self.stream.pictures(result)
+        for index in range(len(self.results)):
+            if abs(index - page) > KEEP_PAGES and self.results[index].picture is not None:
+                self.results[index] = self.results[index]._replace(picture=None, seen=None)
+        return result
 
     def turn(self, step):
         page = min(max(self.page + step, 0), len(self.results) - 1)
         if page != self.page:
             self.page = page
+            self.message = None
             self._draw()
 
-    def save(self):
-        from tkinter import filedialog, messagebox
+    def _arrivals(self):
+        """New pages from the stream, a message once it is done."""
+        new = self.stream.take()
+        for result in new:
+            far = len(self.results) - self.page > KEEP_PAGES
+            self.results.append(result._replace(picture=None, seen=None) if far else result)
+        if new or self.stream.done:
+            self._label()
+        if self.stream.done:
+            self.timers.cancel("arrivals")
+            notice = self.stream.take_message()
+            if notice is not None:
+                self._modal_box(*notice)
 
+    def _modal_box(self, title, message):
+        from tkinter import messagebox
+
+        self._modal = "button"
+        try:
+            self.timers.once(POLL_MS, lambda: _message_to_front(self.root), "box-front")
+            messagebox.showerror(title, message, parent=self.root)
+        finally:
+            self._modal = None
+
+    def save(self):
+        from tkinter import filedialog
+
+        if self._modal is not None:
+            return
         result = self.results[self.page]
         stem = os.path.splitext(os.path.basename(result.path))[0] or "imagen"
-        self._saving = True
+        folder = os.path.dirname(os.path.abspath(result.path))
+        _hide_dot_files(self.root)
+        self._modal = "selectFilePath"
         try:
+            # In the photo's folder, not the current one (often the program's own).
             target = filedialog.asksaveasfilename(
                 parent=self.root, title=SAVE_TITLE, initialfile=f"{stem}_resultado.png", defaultextension=".png",
+                initialdir=folder if os.path.isdir(folder) else None,
                 filetypes=[(kind, f"*{ext}") for ext, kind in SAVE_FORMATS.items()],
             )
         finally:
-            self._saving = False
+            self._modal = None
         if not target or self.interrupted.is_set():
             return
         extension = os.path.splitext(target)[1].lower()
@@ -412,24 +545,33 @@ class ResultWindow:
         else:
             try:
                 self.figure.savefig(target)
-                return
             except OSError as exc:
                 reason = system_reason(exc)
-        messagebox.showerror(SAVE_TITLE, f"No se pudo guardar la figura en {quoted(target)}: {reason}.",
-                             parent=self.root)
+            else:
+                self.message = f"Figura guardada en {quoted(target)}."
+                self._label()
+                if self.say is not None:
+                    self.say(self.message)
+                return
+        self._modal_box(SAVE_TITLE, f"No se pudo guardar la figura en {quoted(target)}: {reason}.")
 
     def _finish(self, answer):
+        if self._modal is not None:  # keys reach the window only once its dialog is gone
+            return
         self.answer = answer
         self.root.quit()
 
     def _interrupted(self):
-        if self._saving:  # the save dialog waits in its own loop: end it first
-            _stop_dialog(self.root)
+        if self._modal is not None:  # a dialog over the window waits in its own loop: end it first
+            _end_wait(self.root, self._modal)
+            self._modal = None
         self._finish(None)
 
     def wait(self):
         self.timers.once(POLL_MS, lambda: _to_front(self.root), "front")
         self.timers.stop_when([self.interrupted], self._interrupted)
+        if self.stream is not None:
+            self.timers.every(POLL_MS, self._arrivals, "arrivals")
         try:
             with stop_signals_set(self.interrupted):
                 self.root.mainloop()
@@ -443,9 +585,9 @@ class ResultWindow:
         _release(self.root, self.timers)
 
 
-def show_results(results):
+def show_results(results, stream=None, say=None):
     """Open the window on these results and wait for the user; see ResultWindow.wait()."""
-    return ResultWindow(results).wait()
+    return ResultWindow(results, stream, say).wait()
 
 
 # --- the download window (the first run) ----------------------------------------------------------

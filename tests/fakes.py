@@ -20,7 +20,12 @@ class FakeUI:
             raise item
         return item
 
-    def show(self, results):
+    def show(self, results, stream=None):
+        """The window waits for the rest of a pick and shows every page."""
+        results = list(results)
+        if stream is not None:
+            stream.finish()
+            results += stream.take()
         self.windows.append(results)
         self.shown.extend(results)
         return self.answers.pop(0) if self.answers else None

@@ -1,6 +1,6 @@
-"""Real windows on a virtual screen: Xvfb, xdotool, and the window manager's close message.
+"""Real windows on a virtual screen: Xvfb, xdotool, and a window manager (openbox) or none.
 
-Used by the end-to-end desktop test, the README screenshots and the picker benchmark.
+Used by the end-to-end desktop tests, the README screenshots and the picker benchmark.
 """
 
 import os
@@ -9,12 +9,15 @@ import shutil
 import subprocess
 import time
 
+WINDOW_MANAGERS = [None, "openbox"]  # the desktop tests run bare and as users have it
 
-def available():
-    """None when Xvfb and xdotool are installed, else the reason to skip."""
-    missing = [tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None]
+
+def available(window_manager=None):
+    """None when Xvfb, xdotool (and the window manager, if one) are installed, else the reason to skip."""
+    tools = ("Xvfb", "xdotool") + ((window_manager,) if window_manager else ())
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
-        return f"falta {' y '.join(missing)} (apt-get install xvfb xdotool)"
+        return f"falta {' y '.join(missing)} (apt-get install xvfb xdotool openbox)"
     try:
         import Xlib  # noqa: F401
     except ImportError:
@@ -23,10 +26,12 @@ def available():
 
 
 class VirtualScreen:
-    """An Xvfb server on a free display number, stopped on exit."""
+    """An Xvfb server on a free display number, stopped on exit; with window_manager="openbox",
+    title bars, focus and placement as a desktop has them."""
 
-    def __init__(self, width=1280, height=1024):
+    def __init__(self, width=1280, height=1024, window_manager=None):
         self.size = (width, height)
+        self.window_manager = None
         read_end, write_end = os.pipe()
         self.server = subprocess.Popen(
             ["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
@@ -39,13 +44,39 @@ class VirtualScreen:
             self.server.kill()
             raise RuntimeError("Xvfb did not start")
         self.display = f":{number}"
+        if window_manager:
+            try:
+                self._start_window_manager(window_manager)
+            except BaseException:
+                self.__exit__()
+                raise
+
+    def _start_window_manager(self, name, timeout=30):
+        """Start it and wait until it has taken the screen (it names itself on the root window)."""
+        from Xlib import display
+
+        self.window_manager = subprocess.Popen([name, "--sm-disable"] if name == "openbox" else [name],
+                                               env=self.env(), stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL)
+        connection = display.Display(self.display)
+        try:
+            check = connection.intern_atom("_NET_SUPPORTING_WM_CHECK")
+            deadline = time.monotonic() + timeout
+            while connection.screen().root.get_full_property(check, 0) is None:
+                if self.window_manager.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not take the screen")
+                time.sleep(0.02)
+        finally:
+            connection.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.server.terminate()
-        self.server.wait(10)
+        for process in (self.window_manager, self.server):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(10)
 
     def env(self, base=None):
         env = dict(os.environ if base is None else base)
@@ -84,25 +115,56 @@ class VirtualScreen:
     def type_and_enter(self, window, text):
         # A dialog still drawing itself has not yet given its entry the focus: keys would be lost.
         self.settled(window)
+        self.focus(window)
         # Real key events to the focused window: Tk ignores synthetic ones (xdotool --window).
-        self.xdotool("windowfocus", "--sync", str(window))
         self.xdotool("type", "--delay", "2", text)
         self.xdotool("key", "Return")
 
+    def focus(self, window):
+        """Give the window the keyboard: through the window manager when there is one, as a click does."""
+        if self.window_manager is not None:
+            self.xdotool("windowactivate", "--sync", str(window))
+        else:
+            self.xdotool("windowfocus", "--sync", str(window))
+
+    def key(self, window, *keys):
+        """Keys pressed on the keyboard, with the window in front."""
+        self.focus(window)
+        self.xdotool("key", *keys)
+
+    def focused(self):
+        """Id of the window that has the keyboard (a toplevel's client window with a WM)."""
+        value = self.xdotool("getwindowfocus", "-f")
+        return int(value) if value.isdigit() else None
+
     def geometry(self, window):
-        """(x, y, width, height) of a window."""
+        """(x, y, width, height) of a window's content (inside its frame, if a window manager drew one)."""
         shell = self.xdotool("getwindowgeometry", "--shell", str(window))
         values = dict(re.findall(r"(\w+)=(\d+)", shell))
         return tuple(int(values[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
 
-    def screenshot(self, window=None):
+    def frame(self, window):
+        """(left, right, top, bottom): the window manager's border and title bar around the window."""
+        from Xlib import display
+
+        connection = display.Display(self.display)
+        try:
+            extents = connection.create_resource_object("window", window).get_full_property(
+                connection.intern_atom("_NET_FRAME_EXTENTS"), 0)
+        finally:
+            connection.close()
+        return tuple(extents.value) if extents is not None else (0, 0, 0, 0)
+
+    def screenshot(self, window=None, frame=False):
+        """The screen, or one window's content; frame=True adds its title bar and borders."""
         from PIL import ImageGrab
 
         image = ImageGrab.grab(xdisplay=self.display)
         if window is None:
             return image
         x, y, width, height = self.geometry(window)
-        return image.crop((x, y, x + width, y + height))
+        left, right, top, bottom = self.frame(window) if frame else (0, 0, 0, 0)
+        return image.crop((max(0, x - left), max(0, y - top), x + width + right, y + height + bottom))
 
     def close(self, window):
         """What the window's x button does: send WM_DELETE_WINDOW."""
