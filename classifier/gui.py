@@ -327,10 +327,31 @@ def _message_box(parent, timers, title, message):
     messagebox.showerror(title, message, parent=parent)
 
 
-# Tk's box answers Return only on a focused button, and not KP_Enter at all.
-_MESSAGE_KEYS = ("if {[winfo exists .__tk__messagebox]} {"
-                 "bind .__tk__messagebox <KP_Enter> [bind .__tk__messagebox <Return>]; "
-                 "raise .__tk__messagebox; focus -force [focus -lastfor .__tk__messagebox]}")
+# Tk's box answers Return only while a button has the focus, and KP_Enter never. Here the box's
+# keys press the focused button, else its default one («Aceptar»), which also gets the focus.
+_MESSAGE_KEYS = """
+if {[winfo exists .__tk__messagebox]} {
+    set box .__tk__messagebox
+    set default [focus -lastfor $box]
+    foreach button [winfo children $box] {
+        if {[winfo class $button] in {Button TButton} && [$button cget -default] eq "active"} {
+            set default $button
+        }
+    }
+    # A focused button already answers Space by itself (its class binding).
+    foreach {key focused_too} {<Return> 1 <KP_Enter> 1 <space> 0} {
+        bind $box $key [list apply {{default focused_too focused} {
+            if {[winfo class $focused] in {Button TButton}} {
+                if {$focused_too} {$focused invoke}
+            } elseif {[winfo exists $default]} {
+                $default invoke
+            }
+        }} $default $focused_too %W]
+    }
+    raise $box
+    focus -force $default
+}
+"""
 
 
 def _message_to_front(root):

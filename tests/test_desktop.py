@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -24,9 +25,19 @@ pytestmark = pytest.mark.skipif(xdesktop.available() is not None, reason=str(xde
 PICKER = "^Elija una"
 WINDOW = "^Clasificador de im"
 MESSAGE = "^No se pudo clasificar"
+MODEL_MESSAGE = "^No se pudo cargar el modelo"
 PROMPT = "¿Clasificar otra imagen? (s/n) "
 BAR_ORANGE = np.array([255, 127, 14])  # matplotlib "tab:orange", the first bar
 DEVICE_LINE = f"El modelo se ejecuta en la CPU ({os.cpu_count()} núcleos)."
+
+
+@pytest.fixture(params=xdesktop.WINDOW_MANAGERS, ids=lambda name: name or "sin-gestor")
+def wm(request):
+    """No window manager (a bare X server), then openbox: title bars, focus and placement as users have them."""
+    reason = xdesktop.available(request.param)
+    if reason:
+        pytest.skip(reason)
+    return request.param
 
 
 def _orange_pixels(image):
@@ -115,19 +126,21 @@ def shapes(tmp_path_factory):
 
 
 def _diagnose(screen, program, failure):
+    shot = os.path.join(tempfile.mkdtemp(prefix="escritorio-"), "pantalla.png")
+    screen.screenshot().save(shot)  # what the screen showed when the test gave up
     program.kill()
     ids = screen.xdotool("search", "--onlyvisible", "--name", "").split()
     names = {i: screen.xdotool("getwindowname", i) for i in ids}
     err = "".join(program.err)
-    return AssertionError(f"{failure}\n{names}\n--- stdout ---\n{program.stdout}\n--- stderr ---\n{err}")
+    return AssertionError(f"{failure}\n{names}\n{shot}\n--- stdout ---\n{program.stdout}\n--- stderr ---\n{err}")
 
 
 @pytest.mark.parametrize("size", [(1024, 600), (1366, 768), (1920, 1080)])
 def test_three_shapes_fit_each_screen_and_the_transcript_holds_only_our_lines(tiny_model_dir, shapes, tmp_path,
-                                                                              size):
+                                                                              size, wm):
     expected_blocks = _expected_blocks(tiny_model_dir, shapes)
     width, height = size
-    with xdesktop.VirtualScreen(width, height) as screen:
+    with xdesktop.VirtualScreen(width, height, wm) as screen:
         program = Program(screen, tiny_model_dir, tmp_path)
         try:
             program.wait_for(DEVICE_LINE)  # the model is ready before the first pick: no "Cargando…" line
@@ -135,12 +148,14 @@ def test_three_shapes_fit_each_screen_and_the_transcript_holds_only_our_lines(ti
                 picker = screen.find(PICKER, process=program.process)
                 screen.type_and_enter(picker, str(path))
                 window = screen.find(WINDOW, process=program.process)
-                shot = _wait_drawn(screen, window)
+                _wait_drawn(screen, window)
                 x, y, w, h = screen.geometry(window)
+                left, right, top, bottom = screen.frame(window)  # the title bar fits too
+                x, y, w, h = x - left, y - top, w + left + right, h + top + bottom
                 assert x >= 0 and y >= 0 and x + w <= width and y + h <= height, (path.name, (x, y, w, h))
                 assert w >= 0.6 * width or h >= 0.6 * height, (path.name, (w, h))
-                if size == (1920, 1080) and index == 0:
-                    shot.save(tmp_path / "ventana.png")
+                if index == 0:  # to look at: pytest --basetemp=CARPETA keeps them
+                    screen.screenshot().save(tmp_path / f"ventana_{width}x{height}.png")
                 screen.close(window)  # the x, as the window manager sends it
                 screen.wait_gone(window)
                 program.wait_for(PROMPT, count=index + 1)
@@ -159,55 +174,138 @@ def test_three_shapes_fit_each_screen_and_the_transcript_holds_only_our_lines(ti
     assert out.splitlines() == expected
 
 
-def test_several_photos_pages_keys_and_a_message_box(tiny_model_dir, tmp_path):
+def _title(screen, window):
+    return screen.xdotool("getwindowname", str(window))
+
+
+def _wait_title(screen, window, text, timeout=20):
+    deadline = time.monotonic() + timeout
+    while text not in _title(screen, window):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} never in the title: {_title(screen, window)!r}")
+        time.sleep(0.05)
+
+
+def _near(one, other, pixels=3):
+    return all(abs(a - b) <= pixels for a, b in zip(one, other, strict=True))
+
+
+@pytest.mark.parametrize("size", [(1024, 600), (1920, 1080)])
+def test_three_photos_turn_with_the_arrows_and_the_window_stays_put(tiny_model_dir, tmp_path, size, wm):
     folder = tmp_path / "fotos"
     folder.mkdir()
-    for name, photo in (("a.png", PHOTOS[0]), ("b.png", PHOTOS[1])):
-        shutil.copy(photo, folder / name)
-    (folder / "roto.jpg").write_bytes(b"\xff\xd8\xff\xe0 esto no es una foto")
+    names = ["a.png", "b.png", "c.jpg"]  # three shapes: each page plans a different figure
+    for name, photo in zip(names, (PHOTOS[0], PHOTOS[1], PHOTOS[2]), strict=True):
+        Image.open(photo).convert("RGB").save(folder / name)
     config = tmp_path / "config"
     (config / "clasificador-vit").mkdir(parents=True)
     # The picker opens in the last folder used: names typed there are relative to it.
     (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
-    broken = []
-    expected_blocks = _expected_blocks(tiny_model_dir, [folder / "a.png", folder / "b.png", folder / "roto.jpg"],
-                                       broken)
-    with xdesktop.VirtualScreen(1280, 1024) as screen:
+    expected_blocks = _expected_blocks(tiny_model_dir, [folder / name for name in names])
+    width, height = size
+    with xdesktop.VirtualScreen(width, height, wm) as screen:
         program = Program(screen, tiny_model_dir, config)
         try:
             program.wait_for(DEVICE_LINE)
             picker = screen.find(PICKER, process=program.process)
-            screen.type_and_enter(picker, '"a.png" "b.png" "roto.jpg"')
-            message = screen.find(MESSAGE, process=program.process)
-            shot = screen.settled(message)
-            assert np.asarray(shot.convert("L")).std() > 10, "the message box is blank"
-            screen.close(message)
+            screen.type_and_enter(picker, " ".join(f'"{name}"' for name in names))
             window = screen.find(WINDOW, process=program.process)
             _wait_drawn(screen, window)
-            assert "Imagen 1 de 2: a.png" in screen.xdotool("getwindowname", str(window))
-            screen.xdotool("windowfocus", "--sync", str(window))
-            screen.xdotool("key", "Right")
-            deadline = time.monotonic() + 20
-            while "Imagen 2 de 2: b.png" not in screen.xdotool("getwindowname", str(window)):
-                assert time.monotonic() < deadline, "the right arrow did not turn the page"
-                time.sleep(0.1)
-            screen.xdotool("key", "Return")  # answers "s" from the window
+            program.wait_for("c.jpg")  # every page in
+            _wait_title(screen, window, "Imagen 1 de 3: a.png")
+            placed = screen.geometry(window)
+            screen.screenshot().save(tmp_path / f"paginas_{width}x{height}_1.png")
+            for key, page in (("Right", 2), ("Right", 3), ("Right", 3), ("Left", 2), ("Left", 1), ("Left", 1)):
+                screen.key(window, key)
+                _wait_title(screen, window, f"Imagen {page} de 3: {names[page - 1]}")
+                screen.settled(window)
+                assert _near(screen.geometry(window), placed), (key, page, screen.geometry(window), placed)
+                if key == "Right":
+                    screen.screenshot().save(tmp_path / f"paginas_{width}x{height}_{page}.png")
+            x, y, w, h = placed
+            assert x >= 0 and y >= 0 and x + w <= width and y + h <= height
+            screen.key(window, "Return")  # answers "s" from the window
             screen.wait_gone(window)
             picker = screen.find(PICKER, process=program.process)
             screen.type_and_enter(picker, "a.png")
             window = screen.find(WINDOW, process=program.process)
             _wait_drawn(screen, window)
-            screen.xdotool("windowfocus", "--sync", str(window))
-            screen.xdotool("key", "Escape")  # answers "n" from the window
+            screen.key(window, "Escape")  # answers "n" from the window
             out, err = program.finish()
         except (TimeoutError, RuntimeError, AssertionError) as failure:
             raise _diagnose(screen, program, failure) from failure
     assert program.process.returncode == 0, err
     assert err == ""
-    [a_block, b_block] = expected_blocks
-    assert len(broken) == 1 and "roto.jpg" in broken[0]
+    a_block, b_block, c_block = expected_blocks
+    assert out.splitlines() == [DEVICE_LINE, *a_block, *b_block, *c_block, PROMPT + "s", *a_block,
+                                PROMPT + "n", "¡Hasta luego!"]
+
+
+KEYS = ["Return", "KP_Enter", "space", "Escape"]
+
+
+def test_the_message_box_answers_each_key_and_follows_the_window(tiny_model_dir, tmp_path, wm):
+    folder = tmp_path / "fotos"
+    folder.mkdir()
+    shutil.copy(PHOTOS[0], folder / "a.png")
+    (folder / "roto.jpg").write_bytes(b"\xff\xd8\xff\xe0 esto no es una foto")
+    config = tmp_path / "config"
+    (config / "clasificador-vit").mkdir(parents=True)
+    (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
+    broken = []
+    [a_block] = _expected_blocks(tiny_model_dir, [folder / "a.png", folder / "roto.jpg"], broken)
+    with xdesktop.VirtualScreen(1024, 600, wm) as screen:
+        program = Program(screen, tiny_model_dir, config)
+        try:
+            program.wait_for(DEVICE_LINE)
+            for index, key in enumerate(KEYS):
+                # A pick of one broken file: the box alone, answered from the keyboard.
+                screen.type_and_enter(screen.find(PICKER, process=program.process), "roto.jpg")
+                message = screen.find(MESSAGE, process=program.process)
+                shot = screen.settled(message)
+                assert np.asarray(shot.convert("L")).std() > 10, "the message box is blank"
+                screen.key(message, key)
+                screen.wait_gone(message, timeout=10)
+                program.wait_for(PROMPT, count=index + 1)
+                program.answer("s")
+            # A good photo and a broken one: the window opens on the photo, the box over it.
+            screen.type_and_enter(screen.find(PICKER, process=program.process), '"a.png" "roto.jpg"')
+            window = screen.find(WINDOW, process=program.process)
+            message = screen.find(MESSAGE, process=program.process)
+            screen.settled(message)
+            screen.screenshot().save(tmp_path / "mensaje.png")
+            screen.key(message, "Return")
+            screen.wait_gone(message, timeout=10)
+            _wait_drawn(screen, window)
+            screen.key(window, "Escape")  # the window has the keyboard again
+            out, err = program.finish()
+        except (TimeoutError, RuntimeError, AssertionError) as failure:
+            raise _diagnose(screen, program, failure) from failure
+    assert program.process.returncode == 0 and err == ""
+    [error] = broken
     lines = out.splitlines()
-    assert lines == [DEVICE_LINE, *a_block, *b_block, *broken, PROMPT + "s", *a_block, PROMPT + "n", "¡Hasta luego!"]
+    # Each round: the error, then the prompt (piped answers are not echoed: the next line follows it).
+    assert lines == [DEVICE_LINE, error, *[PROMPT + error] * (len(KEYS) - 1), PROMPT + a_block[0], *a_block[1:],
+                     error, PROMPT + "n", "¡Hasta luego!"]
+
+
+@pytest.mark.parametrize("key", ["Return", "Escape"])
+def test_the_model_failure_box_answers_the_keyboard_and_exits_2(tiny_model_dir, tmp_path, wm, key):
+    broken = tmp_path / "modelo"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "config.json").write_text("{", encoding="utf-8")
+    with xdesktop.VirtualScreen(1024, 600, wm) as screen:
+        program = Program(screen, broken, tmp_path)
+        try:
+            message = screen.find(MODEL_MESSAGE, process=program.process)
+            screen.settled(message)
+            screen.key(message, key)
+            out, err = program.finish(timeout=30)
+        except (TimeoutError, RuntimeError, AssertionError) as failure:
+            raise _diagnose(screen, program, failure) from failure
+    assert program.process.returncode == 2 and err == ""
+    [line] = out.splitlines()
+    assert line.startswith("Error: El archivo config.json del modelo") and "dañado" in line
 
 
 @pytest.mark.parametrize("where", ["picker", "window"])
@@ -249,32 +347,56 @@ def test_sigterm_with_the_window_open_ends_with_its_status(tiny_model_dir, tmp_p
     reliability.setdefault("interrupciones", set()).add("SIGTERM con la ventana abierta")
 
 
-def test_saving_the_figure_and_ctrl_c_with_the_save_dialog_open(tiny_model_dir, tmp_path):
-    target = tmp_path / "resultado.png"
-    with xdesktop.VirtualScreen(1280, 1024) as screen:
+def test_saving_the_figure_says_so_and_ctrl_c_ends_the_save_dialog(tiny_model_dir, tmp_path, wm):
+    folder = tmp_path / "fotos"
+    folder.mkdir()
+    shutil.copy(PHOTOS[0], folder / "foto.png")
+    target = folder / "resultado.png"
+    with xdesktop.VirtualScreen(1280, 1024, wm) as screen:
+        program = Program(screen, tiny_model_dir, tmp_path)
+        try:
+            program.wait_for(DEVICE_LINE)
+            screen.type_and_enter(screen.find(PICKER, process=program.process), str(folder / "foto.png"))
+            window = screen.find(WINDOW, process=program.process)
+            _wait_drawn(screen, window)
+            screen.key(window, "ctrl+s")
+            dialog = screen.find("^Guardar la figura", process=program.process)
+            # A bare name: the dialog opens in the photo's folder, not the program's.
+            screen.type_and_enter(dialog, "resultado.png")
+            program.wait_for("Figura guardada en")
+            screen.key(window, "ctrl+s")
+            screen.settled(screen.find("^Guardar la figura", process=program.process))
+            # Tk waits inside the save dialog's own loop: Ctrl+C must still end the program.
+            program.process.send_signal(signal.SIGINT)
+            out, err = program.finish(timeout=30)
+        except (TimeoutError, RuntimeError, AssertionError) as failure:
+            raise _diagnose(screen, program, failure) from failure
+    assert Image.open(target).format == "PNG"
+    assert program.process.returncode == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[-3:] == [f"Figura guardada en «{target}».", "", "¡Hasta luego!"]
+    reliability.setdefault("interrupciones", set()).add("Ctrl+C con el diálogo de guardar abierto")
+
+
+def test_ctrl_c_ends_the_box_of_a_save_that_failed(tiny_model_dir, tmp_path, wm):
+    with xdesktop.VirtualScreen(1280, 1024, wm) as screen:
         program = Program(screen, tiny_model_dir, tmp_path)
         try:
             program.wait_for(DEVICE_LINE)
             screen.type_and_enter(screen.find(PICKER, process=program.process), str(PHOTOS[0]))
             window = screen.find(WINDOW, process=program.process)
             _wait_drawn(screen, window)
-            screen.xdotool("windowfocus", "--sync", str(window))
-            screen.xdotool("key", "ctrl+s")
+            screen.key(window, "ctrl+s")
             dialog = screen.find("^Guardar la figura", process=program.process)
-            screen.type_and_enter(dialog, str(target))
-            deadline = time.monotonic() + 30
-            while not target.exists() or target.stat().st_size == 0:
-                assert time.monotonic() < deadline, "the figure was not saved"
-                time.sleep(0.1)
-            screen.xdotool("windowfocus", "--sync", str(window))
-            screen.xdotool("key", "ctrl+s")
-            screen.settled(screen.find("^Guardar la figura", process=program.process))
-            # Tk waits inside the save dialog's own loop: Ctrl+C must still end the program.
+            screen.type_and_enter(dialog, str(tmp_path / "resultado.txt"))  # not a format it writes
+            screen.wait_gone(dialog)
+            box = screen.find("^Guardar la figura", process=program.process)
+            screen.settled(box)
             program.process.send_signal(signal.SIGINT)
             out, err = program.finish(timeout=30)
-        finally:
-            program.kill()
-    assert Image.open(target).format == "PNG"
+        except (TimeoutError, RuntimeError, AssertionError) as failure:
+            raise _diagnose(screen, program, failure) from failure
     assert program.process.returncode == 0 and err == ""
     assert out.splitlines()[-2:] == ["", "¡Hasta luego!"]
-    reliability.setdefault("interrupciones", set()).add("Ctrl+C con el diálogo de guardar abierto")
+    assert not (tmp_path / "resultado.txt").exists()
+    reliability.setdefault("interrupciones", set()).add("Ctrl+C con el aviso de un guardado fallido")
