@@ -34,7 +34,7 @@ BARS_WIDTH = 400  # at most; a third of a small window
 MIN_COLUMN = 190  # a picture's column, however narrow the picture: room for its title
 BAR_ROW_HEIGHT = 30
 LABEL_POINTS = 10
-LABEL_SHARE = 0.56  # of the bars panel's width, for the class names
+LABEL_SHARE = 0.58  # of the bars panel's width, for the class names
 
 
 def display_copy(image):
@@ -250,15 +250,12 @@ def _bars(figure, layout, predictions):
     box, dpi = layout.bars, figure.dpi
     scores = [p.score for p in predictions]
     label_px = box.width * LABEL_SHARE
-    label_chars = max(10, int(label_px / (LABEL_POINTS * dpi / 72 * 0.55)))
-    # A name takes two lines before it is cut, where the rows are tall enough for two.
-    lines = 2 if box.height / max(len(predictions), 1) >= 2.1 * LABEL_POINTS * dpi / 72 else 1
-    labels = ["\n".join(textwrap.wrap(p.label, label_chars, max_lines=lines, placeholder="…")) or p.label
-              for p in predictions]
+    labels, points = _bar_labels([p.label for p in predictions], label_px, box.height / max(len(predictions), 1),
+                                 dpi)
     axes = _axes(figure, layout, Box(box.left + label_px, box.top, box.width - label_px, box.height))
     positions = range(len(predictions))
     axes.barh(positions, scores, color=["tab:orange"] + ["tab:blue"] * (len(scores) - 1))
-    axes.set_yticks(list(positions), labels, fontsize=LABEL_POINTS)
+    axes.set_yticks(list(positions), labels, fontsize=points)
     axes.invert_yaxis()  # rank 1 on top
     axes.set_xlim(0, 1.45)  # room for the values after the longest bar
     axes.set_xticks([])
@@ -269,6 +266,17 @@ def _bars(figure, layout, predictions):
     # Centred over the whole box (labels included), where the panel's title belongs.
     figure.text((box.left + box.width / 2) / layout.width, 1 - (box.top - 6) / layout.height,
                 bars_title(len(predictions)), fontsize=TITLE_POINTS, ha="center", va="bottom")
+
+
+def _bar_labels(names, width_px, row_px, dpi):
+    """The names as drawn, and their size: two lines, then a point smaller, before a name is cut."""
+    for points in (LABEL_POINTS, LABEL_POINTS - 1):
+        chars = max(10, int(width_px / (points * dpi / 72 * 0.55)))
+        lines = 2 if row_px >= 2.1 * points * dpi / 72 else 1  # rows tall enough for two lines
+        labels = ["\n".join(textwrap.wrap(name, chars, max_lines=lines, placeholder="…")) or name for name in names]
+        if all(label.replace("\n", " ") == name for label, name in zip(labels, names, strict=True)):
+            break
+    return labels, points
 
 
 def bars_title(count):

@@ -518,3 +518,143 @@ def test_a_path_typed_in_the_terminal_mode_expands_the_home_folder(monkeypatch, 
 
     monkeypatch.setenv("HOME", str(tmp_path))
     assert TerminalUI(lambda prompt: typed, print).pick() == [str(tmp_path / "gato.png")]
+
+
+# --- the model fails while the terminal waits; the terminal cannot be written -----------------------
+
+_FAILING_SESSION = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from classifier.desktop import run_desktop
+from classifier.errors import ModelLoadError
+
+def load():
+    while not hasattr(sys.modules.get("classifier.engine"), "Engine"):  # imported just before the first prompt
+        time.sleep(0.05)
+    time.sleep(1.0)  # the prompt is waiting by then
+    raise ModelLoadError("No se pudo descargar el modelo «x»: el servidor no responde.")
+
+sys.exit(int(run_desktop(load, 7)))
+"""
+
+
+@pytest.mark.parametrize("terminal", ["pipe", "tty"])
+def test_a_model_that_fails_while_the_terminal_prompt_waits_ends_the_session_with_2(tmp_path, terminal):
+    import pty
+
+    from conftest import without_screen
+
+    command = [sys.executable, "-c", _FAILING_SESSION.format(repo=str(REPO))]
+    env = {**without_screen(), "XDG_CONFIG_HOME": str(tmp_path)}
+    if terminal == "pipe":
+        # stdin stays open and silent: the user has typed nothing yet.
+        silent, keyboard = os.pipe()
+        process = subprocess.Popen(command, env=env, stdin=silent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        os.close(silent)
+        try:
+            out, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
+            os.close(keyboard)
+        code = process.returncode
+    else:
+        main_fd, terminal_fd = pty.openpty()
+        process = subprocess.Popen(command, env=env, stdin=terminal_fd, stdout=terminal_fd, stderr=terminal_fd,
+                                   close_fds=True)
+        os.close(terminal_fd)
+        chunks = []
+        try:
+            while True:
+                try:
+                    chunk = os.read(main_fd, 4096)
+                except OSError:  # the program ended: the terminal is gone
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            code = process.wait(60)
+        finally:
+            process.kill()
+            os.close(main_fd)
+        out, err = b"".join(chunks).decode("utf-8").replace("\r\n", "\n"), ""
+    assert code == 2, (out, err)
+    assert err == ""
+    assert out.splitlines() == [
+        "No hay pantalla disponible: escriba la ruta de cada imagen en la terminal.",
+        "Ruta de la imagen (Intro sin nada para ninguna): ",  # the prompt's line ends...
+        "Error: No se pudo descargar el modelo «x»: el servidor no responde.",  # ...the error has its own
+    ]
+
+
+def test_a_loader_that_cannot_write_still_reports_the_failure(monkeypatch):
+    from classifier.errors import OutputFailed
+
+    crashes = []
+    monkeypatch.setattr(threading, "excepthook", crashes.append)
+
+    def say(message):
+        raise OutputFailed("pudo escribir en la terminal", OSError(28, "No space left on device"))
+
+    loader = BackgroundLoader(lambda: (_ for _ in ()).throw(ModelLoadError("Los pesos están dañados.")), say).start()
+    assert loader.failed_event.wait(10)  # an open picker closes
+    loader._thread.join(10)
+    assert crashes == []  # no traceback from the thread
+    assert str(loader.failure) == "Los pesos están dañados."
+    ui = FakeUI([str(PHOTOS[0])])
+    with pytest.raises(OutputFailed):  # the main thread meets the unwritable terminal: the command line's status
+        desktop_loop(ui, loader, 7, say, Script([]).ask)
+
+
+def test_the_window_shows_the_first_result_while_the_rest_classify(tiny_classifier, monkeypatch):
+    from classifier import engine
+
+    gate = threading.Event()
+    original = engine.Engine._load
+
+    def load(self, path, one_big_at_a_time=False):
+        if path != str(PHOTOS[0]):
+            assert gate.wait(10), "the window never opened"
+        return original(self, path, one_big_at_a_time)
+
+    monkeypatch.setattr(engine.Engine, "_load", load)
+    picks = [str(photo) for photo in PHOTOS[:3]]
+    seen_at_show = {}
+
+    class WatchingUI(FakeUI):
+        def show(self, results, stream=None):
+            seen_at_show.update(pages=len(results), done=stream.done, lines=len(script.lines))
+            gate.set()
+            return super().show(results, stream)
+
+    ui, script = WatchingUI([picks]), Script(["n"])
+    assert desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask) == 0
+    assert seen_at_show == {"pages": 1, "done": False, "lines": 1}  # one result printed, the window open
+    [window] = ui.windows
+    assert [result.path for result in window] == picks
+    assert [line.splitlines()[0] for line in script.lines if "\n" in line] == picks  # the terminal in order
+
+
+@pytest.mark.parametrize("shape", [(4000, 3000), (3000, 4000), (4000, 500)])
+def test_long_class_names_take_two_lines_before_they_are_cut_at_1024x600(tiny_classifier, shape):
+    import csv
+
+    from classifier.gui import window_box
+
+    with open(REPO / "classifier" / "data" / "imagenet_es.tsv", encoding="utf-8") as table:
+        names = sorted((row["spanish"] for row in csv.DictReader(table, delimiter="\t")), key=len)
+    image = Image.new("RGB", shape, (90, 120, 40))
+    [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
+    # The five longest Spanish names, and the two the issue saw cut.
+    longest = names[-5:] + ["birrete de graduación", "vestiduras litúrgicas"]
+    predictions = [p._replace(label=label) for p, label in zip(predictions, longest, strict=True)]
+    figure, _ = _render(image, predictions, heatmap, window_box(1024, 600))
+    bars = figure.axes[-1]
+    shown = [label.get_text() for label in bars.get_yticklabels()]
+    assert [text.replace("\n", " ") for text in shown] == longest  # whole, on one or two lines
+    renderer = figure.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in bars.get_yticklabels()]
+    width, _ = figure.canvas.get_width_height()
+    for one, other in itertools.pairwise(boxes):
+        assert one.y0 >= other.y1 - 1  # rank 1 on top: no two names run into each other
+    assert all(box.x0 >= 0 and box.x1 <= width for box in boxes)
