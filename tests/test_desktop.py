@@ -453,3 +453,14 @@ def test_every_hint_in_the_key_bar_is_readable_at_1024x600(tiny_model_dir, wm, p
     assert bar["pager"] == (pages > 1)  # ◀ ▶ on screen when there are pages
     x, y, width, height = bar["window"]
     assert x + width <= 1024 and y + height <= 600, bar
+
+
+def test_memory_of_a_150_photo_pick_stays_within_100_mib_of_one_photo(tiny_model_dir, tmp_path):
+    # The figure itself, with 12-megapixel photos and the full-size model: benchmarks/many_photos.py.
+    # Display copies are 1024 pixels wide whatever the photo: 1600 x 1200 photos weigh as much here.
+    from benchmarks.many_photos import measure
+
+    window_manager = "openbox" if xdesktop.available("openbox") is None else None
+    figures = measure(tiny_model_dir, 150, (1600, 1200), window_manager, scratch=tmp_path)
+    (_, one), (_, many) = figures["una"], figures["varias"]
+    assert many - one < 100, figures
