@@ -1,8 +1,8 @@
 """The desktop loop: pick images, read each top-k, see them in a window, go on or end.
 
 Logic only: the picker, windows and message boxes are in gui.py, the route from a
-path to a result in engine.py. The model loads in a background thread while the
-user is choosing (torch itself is imported before the first picker: see desktop_loop).
+path to a result in engine.py. The model (torch with it) loads in a background thread
+while the user is choosing.
 """
 
 import errno
@@ -119,11 +119,6 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
     ui: pick() -> paths; show(results, stream) -> True/False (answered in the window) or None;
     error(title, message). log: a ResultsLog that records every classified image.
     """
-    # torch is imported here, before the first picker, though it costs that picker 1.5 s: imported
-    # by the loader's thread while Tk's file dialog was open, it left the dialog deaf to the keyboard
-    # (X input method; seen under Xvfb, tests/test_desktop.py), and the dialog is where names are typed.
-    from .engine import MAPS_IF_POSSIBLE, Engine
-
     engine = None
     try:
         while True:
@@ -140,6 +135,10 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
             if not paths:
                 say("No se eligió ninguna imagen.")
             else:
+                # torch is imported by the loader's thread, behind the picker (1.5 s the picker
+                # no longer waits for): the dialog keeps its keys (gui._keep_dialog_keys).
+                from .engine import MAPS_IF_POSSIBLE, Engine
+
                 engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
                 answer, ui = _classify_and_show(ui, engine, paths, say, ask, log)
             if answer is None:

@@ -14,7 +14,6 @@ import sys
 from contextlib import contextmanager
 
 from .defaults import IMAGE_EXTENSIONS
-from .drawing import FIGURE_DPI, draw_result
 from .errors import quoted, system_reason
 from .status import StopEvent, stop_signal_handler
 
@@ -232,7 +231,7 @@ def _easygui_open(folder, events):
         _spanish(parent)
         _hide_dot_files(parent)
         timers = Timers(parent)
-        timers.once(POLL_MS, lambda: _dialog_to_front(parent), "front")
+        _keep_dialog_keys(parent, timers)
         timers.stop_when(events, lambda: _stop_dialog(parent))
         try:
             return original(**options)
@@ -247,18 +246,45 @@ def _easygui_open(folder, events):
         dialogs.askopenfilenames = original
 
 
-def _dialog_to_front(root):
-    dialog = next((w for w in root.winfo_children() if w.winfo_class() == "TkFDialog"), None)
-    if dialog is None and sys.platform not in ("win32", "darwin"):
-        try:  # Tk's own dialog on X11 is a Tcl widget Python does not wrap
-            # The keyboard goes to the widget the dialog chose (its file-name entry), not its frame.
-            root.tk.eval("if {[winfo exists .__tk_filedialog]} {raise .__tk_filedialog; "
-                         "focus -force [focus -lastfor .__tk_filedialog]}")
+# Tk's own file dialog (X11): once on screen, raised with the keyboard in its file-name entry. Its
+# keys are bound to that entry alone; the dialog's own focus (focus -lastfor) was at times the
+# dialog's frame, where every key typed was lost. Checked at each poll: a frame that holds the
+# focus hands it to the entry.
+_FILE_DIALOG_KEYS = """{first} {
+    set dialog .__tk_filedialog
+    if {![winfo exists $dialog] || ![winfo viewable $dialog]} {return 0}
+    set entry $dialog.contents.f2.ent
+    if {![winfo exists $entry]} {set entry [focus -lastfor $dialog]}
+    if {$first} {
+        raise $dialog
+        focus -force $entry
+    } elseif {[focus -lastfor $dialog] eq $dialog} {
+        focus $entry
+    }
+    return 1
+}"""
+
+
+def _keep_dialog_keys(root, timers):
+    """Raise the file dialog once it is on screen, its entry keeping the keyboard; polled until it ends."""
+    state = {"first": True}
+
+    def tick():
+        dialog = next((w for w in root.winfo_children() if w.winfo_class() == "TkFDialog"), None)
+        if dialog is not None:  # a system's own dialog (Windows, macOS)
+            if state["first"]:
+                _to_front(dialog)
+                state["first"] = False
+            return
+        if sys.platform in ("win32", "darwin"):
+            return
+        try:
+            if int(root.tk.call("apply", _FILE_DIALOG_KEYS, int(state["first"]))):
+                state["first"] = False
         except Exception:  # noqa: BLE001 - cosmetic: the dialog works all the same
             pass
-        return
-    if dialog is not None:
-        _to_front(dialog)
+
+    timers.every(POLL_MS, tick, "dialog-keys")
 
 
 def _end_wait(root, variable):
@@ -424,6 +450,8 @@ class ResultWindow:
         from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
         from matplotlib.figure import Figure
 
+        from .drawing import FIGURE_DPI
+
         root = self.root
         _spanish(root)
         screen = root.winfo_screenwidth(), root.winfo_screenheight()
@@ -473,6 +501,8 @@ class ResultWindow:
                            self.box)
 
     def _draw(self):
+        from .drawing import draw_result
+
         result = self._with_pictures(self.page)
         self.figure.clear()
         layout = draw_result(self.figure, result.picture, result.predictions, result.heatmap, result.seen,
@@ -549,6 +579,7 @@ class ResultWindow:
         folder = os.path.dirname(os.path.abspath(result.path))
         _hide_dot_files(self.root)
         self._modal = "selectFilePath"
+        _keep_dialog_keys(self.root, self.timers)
         try:
             # In the photo's folder, not the current one (often the program's own).
             target = filedialog.asksaveasfilename(
@@ -558,6 +589,7 @@ class ResultWindow:
             )
         finally:
             self._modal = None
+            self.timers.cancel("dialog-keys")
         if not target or self.interrupted.is_set():
             return
         extension = os.path.splitext(target)[1].lower()
