@@ -65,7 +65,7 @@ def one_pick(model, paths, window_manager, config):
         reader = threading.Thread(target=lambda: out.extend(iter(program.stdout.readline, "")), daemon=True)
         reader.start()
         try:
-            deadline = time.monotonic() + 600
+            deadline = time.monotonic() + 300 + 10 * len(paths)
             picker = screen.find("^Elija una", process=program)
             while not any("núcleos" in line for line in out):  # the model is ready: only the pick is timed
                 if time.monotonic() > deadline or program.poll() is not None:

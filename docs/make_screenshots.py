@@ -5,11 +5,13 @@
 Builds the ImageNet-trained EfficientNet-Lite0 the tests use (tests/trained_model.py:
 real predictions over the same 1000 classes as the default model, whose weights cannot
 be downloaded here), runs script_modelo.py on a virtual screen (Xvfb) and drives it
-with xdotool as a person would: one photo (docs/ventana.png, 1366 x 768), several
-photos with a broken file (docs/error.png, docs/varias.png) and the picker
-(docs/selector.png). The terminal runs in a pseudo-terminal, so docs/terminal.txt holds
-exactly what a terminal shows. The map screenshot (docs/mapa.png) needs a ViT: a
-full-size ViT-B/16 with random weights is built, so its map and labels are meaningless.
+with xdotool as a person would, with a window manager (openbox: title bars) where one
+is installed, on a small screen (1024 x 600): the picker (docs/selector.png), one photo
+(docs/ventana.png), several photos with a broken file (docs/error.png, docs/varias.png);
+and one photo on a large screen (docs/ventana_grande.png, 1920 x 1080). The terminal runs
+in a pseudo-terminal, so docs/terminal.txt holds exactly what a terminal shows. The map
+screenshot (docs/mapa.png) needs a ViT: a full-size ViT-B/16 with random weights is built,
+so its map and labels are meaningless.
 """
 
 import os
@@ -29,6 +31,8 @@ sys.path.insert(0, str(REPO))
 
 import xdesktop  # noqa: E402
 
+WINDOW_MANAGER = "openbox" if xdesktop.available("openbox") is None else None  # title bars, as users see
+
 
 def _read_until(fd, text, transcript, timeout=120):
     deadline = time.monotonic() + timeout
@@ -45,7 +49,7 @@ def session(model, folder, config):
     main_fd, terminal_fd = pty.openpty()
     transcript = bytearray(b"$ python script_modelo.py --modelo CARPETA_DEL_MODELO\r\n")
     env = {"XDG_CONFIG_HOME": str(config)}
-    with xdesktop.VirtualScreen(1366, 768) as screen:
+    with xdesktop.VirtualScreen(1024, 600, WINDOW_MANAGER) as screen:
         program = subprocess.Popen([sys.executable, "script_modelo.py", "--modelo", str(model)], cwd=REPO,
                                    env=screen.env({**os.environ, **env}), stdin=terminal_fd, stdout=terminal_fd,
                                    stderr=terminal_fd, close_fds=True)
@@ -53,27 +57,31 @@ def session(model, folder, config):
         try:
             _read_until(main_fd, "núcleos", transcript)
             picker = screen.find("^Elija una", process=program)
-            screen.settled(picker, pause=0.5).save(DOCS / "selector.png")
+            screen.settled(picker, pause=0.5)
+            screen.screenshot(picker, frame=True).save(DOCS / "selector.png")
             screen.type_and_enter(picker, "gato.png")
             window = screen.find("^Clasificador de im", process=program)
             time.sleep(1.0)
-            screen.settled(window, pause=0.5).save(DOCS / "ventana.png")
+            screen.settled(window, pause=0.5)
+            screen.screenshot(window, frame=True).save(DOCS / "ventana.png")
             screen.close(window)
             _read_until(main_fd, "(s/n)", transcript)
             os.write(main_fd, b"s\n")
             picker = screen.find("^Elija una", process=program)
             screen.type_and_enter(picker, '"cafe.png" "cohete.jpg" "roto.jpg"')
-            message = screen.find("^No se pudo clasificar", process=program)
-            time.sleep(0.5)
-            screen.screenshot().save(DOCS / "error.png")
-            screen.close(message)
             window = screen.find("^Clasificador de im", process=program)
+            message = screen.find("^No se pudo clasificar", process=program)  # over the window
+            time.sleep(0.5)
+            screen.settled(message, pause=0.5)
+            screen.screenshot().save(DOCS / "error.png")
+            screen.key(message, "Return")
+            screen.wait_gone(message)
+            time.sleep(0.5)
+            screen.key(window, "Right")
             time.sleep(1.0)
-            screen.xdotool("windowfocus", "--sync", str(window))
-            screen.xdotool("key", "Right")
-            time.sleep(1.0)
-            screen.settled(window, pause=0.5).save(DOCS / "varias.png")
-            screen.xdotool("key", "Escape")
+            screen.settled(window, pause=0.5)
+            screen.screenshot(window, frame=True).save(DOCS / "varias.png")
+            screen.key(window, "Escape")
             _read_until(main_fd, "Hasta luego", transcript)
             program.wait(30)
         finally:
@@ -85,10 +93,30 @@ def session(model, folder, config):
     return text
 
 
+def large_window(model, folder, config):
+    """One photo on a large screen (1920 x 1080)."""
+    (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
+    with xdesktop.VirtualScreen(1920, 1080, WINDOW_MANAGER) as screen:
+        program = subprocess.Popen([sys.executable, "script_modelo.py", "--modelo", str(model)], cwd=REPO,
+                                   env=screen.env({**os.environ, "XDG_CONFIG_HOME": str(config)}),
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            screen.type_and_enter(screen.find("^Elija una", process=program), "gato.png")
+            window = screen.find("^Clasificador de im", process=program, timeout=600)
+            time.sleep(1.0)
+            screen.settled(window, pause=0.5)
+            screen.screenshot(window, frame=True).save(DOCS / "ventana_grande.png")
+            screen.close(window)
+            program.communicate(b"n\n", timeout=60)
+        finally:
+            if program.poll() is None:
+                program.kill()
+
+
 def map_window(vit, folder, config):
     """The window of a ViT, for its attention map (random weights: the map means nothing)."""
     (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
-    with xdesktop.VirtualScreen(1366, 768) as screen:
+    with xdesktop.VirtualScreen(1366, 768, WINDOW_MANAGER) as screen:
         program = subprocess.Popen([sys.executable, "script_modelo.py", "--modelo", str(vit)], cwd=REPO,
                                    env=screen.env({**os.environ, "XDG_CONFIG_HOME": str(config)}),
                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -96,7 +124,8 @@ def map_window(vit, folder, config):
             screen.type_and_enter(screen.find("^Elija una", process=program), "gato.png")
             window = screen.find("^Clasificador de im", process=program, timeout=600)
             time.sleep(1.0)
-            screen.settled(window, pause=0.5).save(DOCS / "mapa.png")
+            screen.settled(window, pause=0.5)
+            screen.screenshot(window, frame=True).save(DOCS / "mapa.png")
             screen.close(window)
             program.communicate(b"n\n", timeout=60)
         finally:
@@ -128,9 +157,11 @@ def main():
         (config / "clasificador-vit").mkdir(parents=True)
         (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
         print(session(model, folder, config))
+        large_window(model, folder, config)
         with given_or_random_vit(args.vit) as vit:
             map_window(vit, folder, config)
-    print(f"Capturas en {DOCS}: selector.png, ventana.png, error.png, varias.png, mapa.png, terminal.txt")
+    print(f"Capturas en {DOCS}: selector.png, ventana.png, ventana_grande.png, error.png, varias.png, mapa.png, "
+          "terminal.txt")
 
 
 if __name__ == "__main__":

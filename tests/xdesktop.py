@@ -4,7 +4,6 @@ Used by the end-to-end desktop tests, the README screenshots and the picker benc
 """
 
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -138,10 +137,20 @@ class VirtualScreen:
         return int(value) if value.isdigit() else None
 
     def geometry(self, window):
-        """(x, y, width, height) of a window's content (inside its frame, if a window manager drew one)."""
-        shell = self.xdotool("getwindowgeometry", "--shell", str(window))
-        values = dict(re.findall(r"(\w+)=(\d+)", shell))
-        return tuple(int(values[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+        """(x, y, width, height) of a window's content (inside its frame, if a window manager drew one).
+
+        Asked of the X server: xdotool counts a reparented window's title bar twice.
+        """
+        from Xlib import display
+
+        connection = display.Display(self.display)
+        try:
+            target = connection.create_resource_object("window", window)
+            size = target.get_geometry()
+            origin = connection.screen().root.translate_coords(target, 0, 0)
+        finally:
+            connection.close()
+        return origin.x, origin.y, size.width, size.height
 
     def frame(self, window):
         """(left, right, top, bottom): the window manager's border and title bar around the window."""
