@@ -190,7 +190,7 @@ def _near(one, other, pixels=3):
     return all(abs(a - b) <= pixels for a, b in zip(one, other, strict=True))
 
 
-@pytest.mark.parametrize("size", [(1024, 600), (1920, 1080)])
+@pytest.mark.parametrize("size", [(1024, 600)])  # the smallest screen: where a jump showed
 def test_three_photos_turn_with_the_arrows_and_the_window_stays_put(tiny_model_dir, tmp_path, size, wm):
     folder = tmp_path / "fotos"
     folder.mkdir()

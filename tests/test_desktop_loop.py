@@ -529,9 +529,7 @@ from classifier.desktop import run_desktop
 from classifier.errors import ModelLoadError
 
 def load():
-    while not hasattr(sys.modules.get("classifier.engine"), "Engine"):  # imported just before the first prompt
-        time.sleep(0.05)
-    time.sleep(1.0)  # the prompt is waiting by then
+    time.sleep(1.5)  # the prompt, asked as soon as the loader starts, is waiting by then
     raise ModelLoadError("No se pudo descargar el modelo «x»: el servidor no responde.")
 
 sys.exit(int(run_desktop(load, 7)))
