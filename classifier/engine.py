@@ -28,6 +28,7 @@ MAX_BATCH = 64
 # decoded and converted: one at a time, whatever the number of decode threads.
 BIG_PICTURE_PIXELS = 40_000_000
 _BIG_PICTURES = threading.Lock()
+_NOT_NUMBERS = "el modelo dio puntuaciones que no son números con esta imagen"
 
 
 class Engine:
@@ -134,6 +135,10 @@ class Engine:
             memory.give_back()  # the decoded photos are gone: their pages are not needed by the forward pass
             probs, heatmaps = self._forward(torch.cat([item[0] for item in loaded]))
             for index, row, heatmap, (_, picture, seen) in zip(ready, probs, heatmaps, loaded, strict=True):
+                if not torch.isfinite(row).all():  # the load's probe passed: this picture alone broke the model
+                    path = batch[index][0]
+                    results[index] = Result(path, error=str(ImageError(path, _NOT_NUMBERS)))
+                    continue
                 results[index] = Result(batch[index][0], predictions=self.classifier.top_k(row, self.top_k),
                                         heatmap=heatmap, picture=picture, seen=seen)
         return results

@@ -7,6 +7,7 @@ probabilities -> top-k predictions. Nothing here prints.
 import json
 import os
 import re
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import pairwise
@@ -78,7 +79,40 @@ class Classifier:
         hf_model.to(torch_device, dtype)
         if pack and torch_device.type == "cpu":
             pack_linear_layers(hf_model)
-        return cls(hf_model, processor, torch_device, dtype, fast=fast, language=language)
+        classifier = cls(hf_model, processor, torch_device, dtype, fast=fast, language=language)
+        classifier.check(model)
+        return classifier
+
+    def check(self, name):
+        """One probe photo through the whole route (preprocess, forward, map, seen region), at load.
+
+        A folder whose settings break on a plain photo would break on every picture: it is
+        told once, as «el modelo … está roto: …» (ModelLoadError), before the first real file.
+        """
+        probe = _probe_photo()
+        try:
+            pixels = self.preprocess(probe)
+        except PictureError:
+            width, height = _PROBE_SIZE
+            raise _broken(name, f"su preprocesador rechaza una foto normal de {width} × {height} píxeles "
+                                "(size en preprocessor_config.json la ampliaría a un tamaño imposible)") from None
+        except Exception as exc:  # settings that load but fail at use raise anything: ValueError, TypeError...
+            raise _broken(name, "su preprocesador (preprocessor_config.json) falla con una foto de prueba") from exc
+        try:
+            try:
+                probs, _ = self.probabilities_and_maps(pixels)
+            except MapUnavailable:  # no map: the batch without --mapa and the window go without
+                probs = self.probabilities(pixels)
+        except Exception as exc:
+            raise _broken(name, "la red falla con la imagen que le prepara su preprocesador (¿config.json y "
+                                "preprocessor_config.json piden tamaños distintos?)") from exc
+        if not torch.isfinite(probs).all():
+            raise _broken(name, "da puntuaciones que no son números con una foto de prueba "
+                                "(revise image_std en preprocessor_config.json y los pesos)")
+        try:
+            self.seen_region(probe)
+        except Exception as exc:
+            raise _broken(name, "su recorte (crop_size en preprocessor_config.json) no se puede aplicar") from exc
 
     @property
     def num_labels(self):
@@ -118,7 +152,7 @@ class Classifier:
         if width * scale * height * scale > MAX_RESIZED_PIXELS:
             raise PictureError(
                 f"la imagen es demasiado alargada ({width} × {height} píxeles) para este modelo, que la ampliaría "
-                f"hasta {round(width * scale):,} × {round(height * scale):,} píxeles".replace(",", ".")
+                f"hasta {_thousands(round(width * scale))} × {_thousands(round(height * scale))} píxeles"
             )
 
     @torch.inference_mode()
@@ -160,11 +194,10 @@ class Classifier:
         if not getattr(processor, "do_center_crop", False) or not crop or not crop.height:
             return image
         width, height = image.size
-        size = processor.size
-        if size.height and size.width:
-            scale_x, scale_y = size.width / width, size.height / height
-        else:  # shortest edge resized to size.shortest_edge, aspect kept
-            scale_x = scale_y = size.shortest_edge / min(width, height)
+        resized = _resized_size(processor.size, width, height)
+        if resized is None:  # a size this program cannot follow: show the whole picture
+            return image
+        scale_x, scale_y = resized[0] / width, resized[1] / height
         crop_width, crop_height = crop.width / scale_x, crop.height / scale_y
         left, top = (width - crop_width) / 2, (height - crop_height) / 2
         return image.crop((round(left), round(top), round(left + crop_width), round(top + crop_height)))
@@ -187,6 +220,43 @@ class Classifier:
         """RGB PIL images -> (k best predictions, attention map as a NumPy array) per image."""
         probs, maps = self.probabilities_and_maps(torch.cat([self.preprocess(image) for image in images]))
         return [(self.top_k(row, k), heatmap) for row, heatmap in zip(probs, maps, strict=True)]
+
+
+_PROBE_SIZE = (640, 480)  # a plain photo's shape, small enough to cost a few milliseconds
+
+
+def _probe_photo():
+    """A smooth colour picture of _PROBE_SIZE: what any image classifier must take."""
+    width, height = _PROBE_SIZE
+    ramp = Image.linear_gradient("L")
+    size = (width, height)
+    return Image.merge("RGB", (ramp.resize(size), ramp.rotate(90).resize(size), Image.new("L", size, 128)))
+
+
+def _broken(name, reason):
+    return ModelLoadError(f"El modelo {quoted(name)} está roto: {reason}.")
+
+
+def _thousands(number):
+    """12,345,678 as Spanish writes it: 12.345.678."""
+    return f"{number:,}".replace(",", ".")
+
+
+def _resized_size(size, width, height):
+    """(width, height) the processor's resize gives a width x height picture, as floats; None if unknown."""
+    if size.height and size.width:
+        return size.width, size.height
+    if size.shortest_edge:
+        scale = size.shortest_edge / min(width, height)
+        if size.longest_edge:
+            scale = min(scale, size.longest_edge / max(width, height))
+    elif size.max_height and size.max_width:  # fitted into a box, aspect kept
+        scale = min(size.max_height / height, size.max_width / width)
+    elif size.longest_edge:
+        scale = size.longest_edge / max(width, height)
+    else:
+        return None
+    return width * scale, height * scale
 
 
 def resize_in_bands(image, size, resample, pool, bands):
@@ -265,12 +335,34 @@ def _weight_progress_bars(show):
             hf_logging.enable_progress_bar()
 
 
-def _asks_for_remote_code(folder):
+_SETTINGS_BYTES = 16 * 1024 * 1024  # a config.json is a few KB; a larger "settings file" is not one
+
+
+class _NotSettings(Exception):
+    """A settings file that is a pipe, a device or huge: nothing should read it."""
+
+
+def _asks_for_remote_code(path):
+    """True when a settings file names code of its own (auto_map).
+
+    Read without blocking and bounded: a pipe or /dev/zero named config.json must not stall
+    the check (_NotSettings). A file that is missing or is not JSON says nothing here;
+    transformers' reading reports it.
+    """
     try:
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as file:
-            return "auto_map" in json.load(file)
-    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
         return False
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _SETTINGS_BYTES:
+            raise _NotSettings(path)
+        data = file.read(_SETTINGS_BYTES + 1)
+    try:
+        settings = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
+        return False
+    return isinstance(settings, dict) and "auto_map" in settings
 
 
 def _load_folder(folder, name, show_progress):
@@ -280,14 +372,22 @@ def _load_folder(folder, name, show_progress):
 
     if not os.path.isfile(os.path.join(folder, "config.json")):
         raise ModelLoadError(f"La carpeta {quoted(name)} no contiene un modelo de Hugging Face (falta config.json).")
+    # Before transformers reads either file: given an auto_map it may ask on stdout whether to run the folder's code.
+    for settings in ("config.json", "preprocessor_config.json"):
+        try:
+            asks = _asks_for_remote_code(os.path.join(folder, settings))
+        except _NotSettings:
+            raise ModelLoadError(
+                f"El archivo {settings} del modelo {quoted(name)} no es un archivo normal o es demasiado grande."
+            ) from None
+        if asks:
+            raise ModelLoadError(
+                f"El modelo {quoted(name)} necesita ejecutar su propio código Python (auto_map en {settings}); "
+                "por seguridad este programa nunca ejecuta código que venga con un modelo."
+            )
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     except Exception as exc:
-        if _asks_for_remote_code(folder):
-            raise ModelLoadError(
-                f"El modelo {quoted(name)} necesita ejecutar su propio código Python (auto_map en config.json); "
-                "por seguridad este programa nunca ejecuta código que venga con un modelo."
-            ) from exc
         raise ModelLoadError(f"El archivo config.json del modelo {quoted(name)} está dañado o no se reconoce.") from exc
     if config.model_type not in MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES:
         raise ModelLoadError(
@@ -328,7 +428,7 @@ def _load_folder(folder, name, show_progress):
             "(faltan tensores o no tienen la forma esperada); sus predicciones serían aleatorias."
         )
     try:
-        processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
+        processor = AutoImageProcessor.from_pretrained(folder, backend="pil", trust_remote_code=False)
     except Exception as exc:
         raise ModelLoadError(
             f"El modelo {quoted(name)} no trae un preprocesador de imágenes válido (preprocessor_config.json)."

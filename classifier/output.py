@@ -106,7 +106,8 @@ class JsonLinesWriter:
 
 def json_line(record):
     """One JSON object on one line: exact names (lone surrogates escaped), nothing invisible written raw."""
-    line = json.dumps(record, ensure_ascii=False)  # escapes U+0000..U+001F, leaves the rest
+    # NaN is not JSON: a score that is not a number is a bug upstream, never a line.
+    line = json.dumps(record, ensure_ascii=False, allow_nan=False)  # escapes U+0000..U+001F, leaves the rest
     if line.isprintable():
         return line
     # Outside strings json.dumps writes only printable ASCII: every other character is in a string.
