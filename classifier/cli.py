@@ -311,6 +311,7 @@ def load_classifier(args, images_expected=None, download_progress=None):
         args.model, revision=args.revision, device=args.device, fast=args.rapido,
         show_progress=args.verbose, download_progress=download_progress,
         pack=images_expected is None or images_expected >= PACK_MIN_IMAGES, language=args.language,
+        maps=images_expected is None or args.mapa is not None,  # the desktop draws maps; the batch with --mapa
     )
 
 
@@ -357,8 +358,18 @@ def run_desktop_mode(args):
     except ClassifierError as exc:
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
+
+    def load():
+        classifier = load_classifier(args)
+        if log is not None:
+            try:
+                log.check_predictions(min(args.top_k, classifier.num_labels))
+            except ClassifierError as exc:  # told as the loader tells a model it cannot use
+                raise ModelLoadError(str(exc)) from None
+        return classifier
+
     with log or nullcontext():
-        return run_desktop(lambda: load_classifier(args), args.top_k, log, describe=device_sentence,
+        return run_desktop(load, args.top_k, log, describe=device_sentence,
                            fetch=lambda window: fetch_model(args, window))
 
 
@@ -381,10 +392,9 @@ def run_batch(args):
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
     with log or nullcontext():
-        if log is not None:  # a rerun after an interruption goes on where it stopped
+        if log is not None:  # a rerun after an interruption goes on where it stopped, and retries failures
             given = len(inputs)
-            # Each input once: a path named twice is recorded once.
-            inputs = [(path, error) for path, error in dict(inputs).items() if path not in log.recorded]
+            inputs = log.pending(inputs)  # each photo once, however its path is spelt
             if given and not inputs:
                 _say(f"Todas las imágenes ya están en {quoted(args.save)}: no queda nada por clasificar "
                      "(para repetirlas, elija otro archivo).")
@@ -403,6 +413,12 @@ def _classify_and_write(args, inputs, maps, log):
         _say(f"Error: {exc}")
         return ExitStatus.MODEL_FAILED
     _INTERRUPTED.raise_if_set()
+    if log is not None:
+        try:
+            log.check_predictions(min(args.top_k, classifier.num_labels))
+        except ClassifierError as exc:
+            _say(f"Error: {exc}")
+            return ExitStatus.USAGE
     if args.verbose or _is_terminal(sys.stderr):
         _say(device_sentence(classifier))
     engine = Engine(classifier, args.top_k, maps=maps is not None)

@@ -54,7 +54,7 @@ class Classifier:
 
     @classmethod
     def load(cls, model=DEFAULT_MODEL, revision=None, device="auto", fast=False,
-             show_progress=False, download_progress=None, pack=True, language=DEFAULT_LANGUAGE):
+             show_progress=False, download_progress=None, pack=True, language=DEFAULT_LANGUAGE, maps=True):
         """Load from a hub id (downloaded once, then cached) or a save_pretrained folder.
 
         revision: None means the pinned commit for the default model, else "main".
@@ -62,6 +62,7 @@ class Classifier:
         download_progress: a hub.DownloadProgress told of a download (the first run), if one is needed.
         language: "es" shows ImageNet-1k classes in Spanish; "en" the model's own labels.
         pack: repack the CPU weights for speed (about 0.3 s once, repaid after ~10 images).
+        maps: the load's probe computes an attention map too (the runs that draw maps).
         """
         torch_device = resolve_device(device)
         revision = hub.default_revision(model, revision)
@@ -80,10 +81,10 @@ class Classifier:
         if pack and torch_device.type == "cpu":
             pack_linear_layers(hf_model)
         classifier = cls(hf_model, processor, torch_device, dtype, fast=fast, language=language)
-        classifier.check(model)
+        classifier.check(model, maps=maps)
         return classifier
 
-    def check(self, name):
+    def check(self, name, maps=True):
         """One probe photo through the whole route (preprocess, forward, map, seen region), at load.
 
         A folder whose settings break on a plain photo would break on every picture: it is
@@ -100,6 +101,8 @@ class Classifier:
             raise _broken(name, "su preprocesador (preprocessor_config.json) falla con una foto de prueba") from exc
         try:
             try:
+                if not maps:
+                    raise MapUnavailable("not asked for")
                 probs, _ = self.probabilities_and_maps(pixels)
             except MapUnavailable:  # no map: the batch without --mapa and the window go without
                 probs = self.probabilities(pixels)

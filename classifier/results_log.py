@@ -1,7 +1,9 @@
 """The --guardar log: one record per classified image, appended and flushed as it comes.
 
 Rerunning the same command reopens the log, drops a torn last record (Ctrl+C, kill -9,
-a power cut), and `recorded` tells the front-end which inputs are already done.
+a power cut), and `pending` tells the front-end which inputs are left to do: those without
+a record, and those whose latest record is an error. A photo is one photo however its path
+is spelt (./a.jpg, a.jpg, dir/../a.jpg, the absolute path).
 """
 
 import csv
@@ -10,7 +12,9 @@ import io
 import json
 import os
 import stat
+import sys
 import time
+from typing import NamedTuple
 
 from .errors import ClassifierError, quoted, system_reason
 from .output import json_line
@@ -38,7 +42,7 @@ class ResultsLogError(ClassifierError):
 class ResultsLog:
     """An append-only results file in CSV (plain or Spanish spreadsheet) or JSON Lines.
 
-    recorded: the paths in the file (after repair), plus every one written since.
+    recorded: the paths in the file (after repair), plus every one written since, as spelt.
     """
 
     def __init__(self, path, fd, top_k, spreadsheet, json_lines):
@@ -47,6 +51,8 @@ class ResultsLog:
         self.spreadsheet = spreadsheet
         self.json_lines = json_lines
         self.recorded = set()
+        self._classified = {}  # same_photo(path) -> whether its latest record holds predictions
+        self._prediction_counts = set()  # of the records that hold predictions
         self._fd = fd
         self._synced_at = time.monotonic()
 
@@ -84,8 +90,35 @@ class ResultsLog:
             raise
         return log
 
+    def pending(self, inputs):
+        """The (path, error) inputs left to do, in order: each photo once, however spelt, and only
+        if it has no record yet or its latest record is an error (a failed image is retried)."""
+        left, seen = [], set()
+        for path, error in inputs:
+            key = same_photo(path)
+            if key not in seen and not self._classified.get(key, False):
+                left.append((path, error))
+            seen.add(key)
+        return left
+
+    def check_predictions(self, count):
+        """Refuse a log whose records hold another number of predictions than this run writes (count:
+        -k, or fewer when the model has fewer classes). The CSV header says it at open; JSON Lines here."""
+        saved = max(self._prediction_counts, default=count)
+        if saved != count:
+            raise ResultsLogError(
+                f"{quoted(self.path)} guarda {saved} predicciones por imagen y ahora se piden {count}; "
+                f"elija otro archivo o pida {saved} {_KEPT}.")
+
     def write(self, result):
-        """Append one record with a single write; fsync at most once a second."""
+        """Append one record with a single write; fsync at most once a second.
+
+        A photo already recorded with its predictions is not recorded again (picked twice in the
+        desktop, say); a new record of a photo whose latest one is an error becomes its state.
+        """
+        key = same_photo(result.path)
+        if self._classified.get(key, False):
+            return
         data = self._json_record(result) if self.json_lines else self._csv_record(result)
         try:
             self._write_all(data)  # a regular file takes it all at once unless the disk fills up
@@ -98,6 +131,7 @@ class ResultsLog:
                 f"No se pudo guardar el resultado de {quoted(result.path)} en {quoted(self.path)}: "
                 f"{_reason(exc)}.") from exc
         self.recorded.add(result.path)
+        self._classified[key] = result.error is None
 
     def close(self):
         """Sync the records to disk and close the file; a second call does nothing."""
@@ -182,31 +216,40 @@ class ResultsLog:
         if head != header:
             raise self._other_csv_layout()
         data = self._read()
-        ends = _csv_rows(data, len(header), ";" if self.spreadsheet else ",", len(_columns(self.top_k)))
+        delimiter, width = ";" if self.spreadsheet else ",", len(_columns(self.top_k))
+        rows = _csv_rows(data, len(header), delimiter, width)
         if self.spreadsheet:
-            ends = [(end, None if path is None else _undefused(path)) for end, path in ends]
-        return self._keep_whole(data, len(header), ends, torn=lambda tail: True)
+            rows = [(end, None if record is None else record._replace(path=_undefused(record.path)))
+                    for end, record in rows]
+        return self._keep_whole(data, len(header), rows, torn=lambda tail: _torn_csv(tail, delimiter, width))
 
     def _resume_json_lines(self):
         head = self._read(len(_JSON_START))
         if not _JSON_START.startswith(head):  # nor a file that begins with zeros: that is no tail
             raise ResultsLogError(_foreign(self.path))
         data = self._read()
-        return self._keep_whole(data, 0, _json_lines(data), torn=_torn_json)
+        keep = self._keep_whole(data, 0, _json_lines(data), torn=_torn_json)
+        if max(self._prediction_counts, default=0) > self.top_k:  # more saved than asked: wrong for any model
+            self.check_predictions(self.top_k)
+        return keep
 
     def _keep_whole(self, data, start, rows, torn):
-        """Fill `recorded` from rows [(end, path or None)]; return the size to truncate to, or None.
+        """Fill the records from rows [(end, _Record or None)]; return the size to truncate to, or None.
 
         Only a torn tail goes: one last row cut short (torn(tail) says it may be one), or rows
         with the zero bytes a power cut can leave. Anything else is not ours to delete.
         """
-        whole = next((number for number, (_, path) in enumerate(rows) if path is None), len(rows))
+        whole = next((number for number, (_, record) in enumerate(rows) if record is None), len(rows))
         end = rows[whole - 1][0] if whole else start
-        self.recorded = {path for _, path in rows[:whole]}
+        for _, record in rows[:whole]:  # in file order: the latest record of a photo is its state
+            self.recorded.add(record.path)
+            self._classified[same_photo(record.path)] = record.predictions is not None
+            if record.predictions is not None:
+                self._prediction_counts.add(record.predictions)
         if whole == len(rows):
             return None
         tail = data[end:]
-        if any(path is not None for _, path in rows[whole:]) or not (
+        if any(record is not None for _, record in rows[whole:]) or not (
                 (whole + 1 == len(rows) and torn(tail)) or b"\0" in tail):
             line = data[:end].count(b"\n") + 1
             raise ResultsLogError(_foreign(self.path, f": la línea {line} no es un resultado"))
@@ -255,6 +298,23 @@ class ResultsLog:
             view = view[os.write(self._fd, view):]
 
 
+class _Record(NamedTuple):
+    path: str
+    predictions: int | None  # how many; None for an error record
+
+
+def same_photo(path):
+    """One key per photo, however its path is spelt: ./a.jpg, a.jpg, d//a.jpg, d/../d/a.jpg, /abs/a.jpg.
+
+    Links are not followed: two names of one file are two photos to the user, as in the folder.
+    """
+    path = os.fsdecode(path)
+    try:
+        return os.path.normcase(os.path.abspath(path))
+    except (ValueError, OSError):  # a NUL in the name, or no current folder: the name as spelt
+        return path
+
+
 def _columns(top_k):
     """path,error,id_1,label_1,score_1,…,id_K,label_K,score_K"""
     return ["path", "error"] + [f"{name}_{rank}" for rank in range(1, top_k + 1) for name in ("id", "label", "score")]
@@ -299,8 +359,18 @@ def _lines(data, start=0):
 
 
 def _csv_rows(data, start, delimiter, width):
-    """[(end offset, path)] per row after the header; path None for a row that is not whole."""
+    """[(end offset, _Record)] per row after the header; None for a row that is not whole."""
     consumed = [start]
+    # The csv module refuses fields over 131,072 characters; this program writes longer ones (a long
+    # label, a deep path), so the limit is lifted while its own file is read.
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        return _csv_records(data, start, delimiter, width, consumed)
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_records(data, start, delimiter, width, consumed):
 
     def text_lines():
         for line in _lines(data, start):
@@ -319,33 +389,51 @@ def _csv_rows(data, start, delimiter, width):
             rows.append((consumed[0], None))
             continue
         whole = len(row) == width and data[consumed[0] - 1:consumed[0]] == b"\n"
-        rows.append((consumed[0], row[0] if whole else None))
+        rows.append((consumed[0], _csv_record_of(row) if whole else None))
+
+
+def _csv_record_of(row):
+    if row[1]:
+        return _Record(row[0], None)
+    return _Record(row[0], sum(1 for cell in row[2::3] if cell != ""))
+
+
+def _torn_csv(tail, delimiter, width):
+    """A record of ours cut short: its last line lacks the newline, and none of its later lines
+    reads as a whole row by itself (a quote opened by hand above them is not a torn record)."""
+    if tail.endswith(b"\n"):
+        return False
+    later = list(_lines(tail))[1:]
+    return not any(_csv_rows(line, 0, delimiter, width)[:1] not in ([], [(len(line), None)]) for line in later)
 
 
 def _json_lines(data):
     rows, end = [], 0
     for line in _lines(data):
         end += len(line)
-        rows.append((end, _json_path(line)))
+        rows.append((end, _json_record_of(line)))
     return rows
 
 
-def _json_path(line):
+def _json_record_of(line):
     if not line.endswith(b"\n"):
         return None
     try:
         record = json.loads(line.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
-    if isinstance(record, dict) and isinstance(record.get("path"), str) and (
-            "predictions" in record or "error" in record):
-        return record["path"]
+    if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+        return None
+    if isinstance(record.get("predictions"), list):
+        return _Record(record["path"], len(record["predictions"]))
+    if "error" in record:
+        return _Record(record["path"], None)
     return None
 
 
 def _torn_json(tail):
-    """A record of ours cut short, not someone's line of text."""
-    return tail.startswith(_JSON_START) or _JSON_START.startswith(tail)
+    """A record of ours cut short (no newline yet: records never hold a raw one), not someone's text."""
+    return b"\n" not in tail and (tail.startswith(_JSON_START) or _JSON_START.startswith(tail))
 
 
 def _foreign(path, detail=""):

@@ -449,6 +449,23 @@ def test_the_desktop_records_every_classified_image_with_guardar(tiny_classifier
     assert "error" in records[1] and len(records[2]["predictions"]) == 7
 
 
+def test_the_same_photo_picked_twice_in_the_desktop_is_recorded_once(tiny_classifier, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from classifier.results_log import ResultsLog
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(PHOTOS[0], tmp_path / "gato.png")
+    saved = tmp_path / "sesion.jsonl"
+    ui, script = FakeUI([str(tmp_path / "gato.png"), "./gato.png", "gato.png"]), Script(["s", "s", "n"])
+    with ResultsLog.open(saved, 7) as log:
+        desktop_loop(ui, _ready_loader(tiny_classifier, script.say), 7, script.say, script.ask, log)
+    assert [json.loads(line)["path"] for line in saved.read_text(encoding="utf-8").splitlines()] == [
+        str(tmp_path / "gato.png")]
+    assert len(ui.shown) == 3  # each pick is still classified and shown
+
+
 def test_one_prediction_is_titled_in_the_singular():
     from classifier.drawing import bars_title
 

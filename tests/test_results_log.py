@@ -207,6 +207,9 @@ def test_resume_after_every_possible_cut(tmp_path, name, spreadsheet):
     paths = [r.path for r in RESUME_RESULTS]
     for cut in range(1, len(fourth)):
         path.write_bytes(three + fourth[:cut])
+        if fourth[:cut].endswith(b"\n"):  # right after the name's newline: a complete line, never deleted
+            refused(path, spreadsheet=spreadsheet)
+            continue
         with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
             assert log.recorded == set(paths), cut
             assert path.read_bytes() == three, cut
@@ -230,10 +233,10 @@ def test_resume_after_a_power_cut_left_zeros(tmp_path, name, spreadsheet):
 
 
 @pytest.mark.parametrize("spreadsheet", [False, True], ids=["csv", "csv-es"])
-def test_resume_drops_a_last_row_with_other_field_count(tmp_path, spreadsheet):
+def test_resume_drops_a_last_row_cut_short(tmp_path, spreadsheet):
     path = tmp_path / "r.csv"
     three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    path.write_bytes(three + (b"mitad.jpg;;7;gato\r\n" if spreadsheet else b"mitad.jpg,,7,gato\n"))
+    path.write_bytes(three + (b"mitad.jpg;;7;gato" if spreadsheet else b"mitad.jpg,,7,gato"))
     with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
         assert log.recorded == {r.path for r in RESUME_RESULTS}
     assert path.read_bytes() == three
@@ -517,3 +520,85 @@ def test_kill_9_in_the_middle_of_a_batch(tmp_path):
             if name not in log.recorded:
                 log.write(Result(name, predictions(0)))
     assert read_paths(path) == inputs
+
+
+# --- hand edits, long fields, spellings and retries ----------------------------------------------
+
+
+@pytest.mark.parametrize("spreadsheet", [False, True], ids=["csv", "csv-es"])
+def test_an_unbalanced_quote_added_by_hand_loses_no_row(tmp_path, spreadsheet):
+    path = tmp_path / "r.csv"
+    plain = [P("gato", 0.5, 1)] * TOP_K
+    write_log(path, [Result(f"{name}.jpg", plain) for name in ("uno", "dos", "tres", "cuatro")], spreadsheet)
+    lines = path.read_bytes().split(b"\n")
+    assert lines[2].startswith(b"dos.jpg")
+    lines[2] = b'"' + lines[2]  # by hand, in line 3: the quote is never closed and reads to the end
+    path.write_bytes(b"\n".join(lines))
+    message = refused(path, spreadsheet=spreadsheet)
+    assert "la línea 3 " in message
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+@pytest.mark.parametrize("notes", [b"notas: revisar estas fotos\n", b"mitad.jpg,,7,gato\n", b"mitad.jpg;;7;gato\r\n",
+                                   b'{"path": "a.jpg", "predictions": [roto\n'])
+def test_a_complete_last_line_that_is_not_a_record_is_never_deleted(tmp_path, name, spreadsheet, notes):
+    path = tmp_path / name
+    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
+    path.write_bytes(three + notes)
+    refused(path, spreadsheet=spreadsheet)
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_a_field_longer_than_the_csv_modules_limit_reads_back(tmp_path, name, spreadsheet):
+    path = tmp_path / name
+    long_path = "carpeta/" + "a" * 200_000 + ".jpg"
+    long_label = [P("gato " * 40_000, 0.5, 1)]
+    write_log(path, [Result(long_path, predictions(1)), Result("b.jpg", long_label)], spreadsheet=spreadsheet,
+              top_k=TOP_K)
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        assert log.recorded == {long_path, "b.jpg"}
+    assert csv.field_size_limit() == 131_072  # lifted only while the log reads its own file
+    previous = csv.field_size_limit(1 << 30)
+    try:
+        assert read_paths(path, spreadsheet) == [long_path, "b.jpg"]
+    finally:
+        csv.field_size_limit(previous)
+
+
+def test_one_photo_is_one_record_whatever_its_spelling(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    spellings = ["images/gato.png", "./images/gato.png", "images//gato.png", "images/../images/gato.png",
+                 str(tmp_path / "images" / "gato.png")]
+    with ResultsLog.open("r.jsonl", TOP_K) as log:
+        todo = log.pending([(spelling, None) for spelling in spellings])
+        assert todo == [("images/gato.png", None)]
+        log.write(Result("images/gato.png", predictions(0)))
+    with ResultsLog.open("r.jsonl", TOP_K) as log:
+        assert log.pending([(spelling, None) for spelling in reversed(spellings)]) == []
+        log.write(Result(spellings[-1], predictions(0)))  # picked again in the desktop, by its absolute path
+    assert read_paths(tmp_path / "r.jsonl") == ["images/gato.png"]
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_a_failed_image_is_pending_again_and_its_latest_record_is_its_state(tmp_path, name, spreadsheet):
+    path = tmp_path / name
+    write_log(path, [Result("a.jpg", predictions(0)), Result("roto.jpg", error=ERROR)], spreadsheet=spreadsheet)
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        assert log.pending([("a.jpg", None), ("roto.jpg", None)]) == [("roto.jpg", None)]
+        log.write(Result("roto.jpg", predictions(1)))
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        assert log.pending([("a.jpg", None), ("roto.jpg", None)]) == []
+    assert read_paths(path, spreadsheet) == ["a.jpg", "roto.jpg", "roto.jpg"]
+
+
+def test_a_json_lines_log_refuses_another_top_k(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_log(path, RESUME_RESULTS)
+    message = refused(path, top_k=2)
+    assert "3 predicciones" in message and "2" in message and "elija otro archivo" in message
+    with ResultsLog.open(path, 5) as log:  # more asked than saved: only the model can tell whether it has them
+        with pytest.raises(ResultsLogError) as caught:
+            log.check_predictions(5)
+        assert "3 predicciones" in str(caught.value)
+        log.check_predictions(3)  # a model with three classes gives three whatever -k asks

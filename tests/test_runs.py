@@ -1,6 +1,7 @@
 """The command line as a user drives it: Spanish options and their aliases, --, stop signals,
 outputs that cannot be written, and --guardar runs that resume after any interruption."""
 
+import csv
 import json
 import os
 import re
@@ -338,3 +339,59 @@ def test_the_terminal_mode_with_stdin_closed_or_write_only_or_stdout_full(tiny_m
     TRIED.add("modo terminal con la entrada cerrada")
     TRIED.add("modo terminal con la entrada abierta solo para escribir")
     TRIED.add("modo terminal con la salida llena")
+
+
+def test_one_photo_spelt_five_ways_is_one_record(capsys, tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from classifier.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "images").mkdir()
+    shutil.copy(PHOTOS[0], tmp_path / "images" / "gato.png")
+    spellings = ["images/gato.png", "./images/gato.png", "images//gato.png", "images/../images/gato.png",
+                 str(tmp_path / "images" / "gato.png")]
+    args = ["--modelo", str(tiny_model_dir), "-f", "json", "--guardar", "r.jsonl"]
+    assert main([*args, *spellings]) == 0
+    assert [json.loads(line)["path"] for line in (tmp_path / "r.jsonl").read_text().splitlines()] == spellings[:1]
+    capsys.readouterr()
+    assert main([*args, spellings[-1]]) == 0
+    assert capsys.readouterr().err.startswith("Todas las imágenes ya están en")
+
+
+def test_a_rerun_retries_a_failed_image_and_ends_with_its_new_state(capsys, tiny_model_dir, tmp_path):
+    import shutil
+
+    from classifier.cli import main
+
+    missing, saved = tmp_path / "llega_luego.png", tmp_path / "r.csv"
+    args = ["--modelo", str(tiny_model_dir), "--guardar", str(saved), str(PHOTOS[0]), str(missing)]
+    assert main(args) == 1
+    capsys.readouterr()
+    shutil.copy(PHOTOS[1], missing)  # the file appears
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(str(missing)) and err == ""  # only the failed one was classified again
+    rows = list(csv.reader(saved.read_text(encoding="utf-8").splitlines()))[1:]
+    assert [(row[0], bool(row[1])) for row in rows] == [(str(PHOTOS[0]), False), (str(missing), True),
+                                                        (str(missing), False)]
+    assert main(args) == 0 and capsys.readouterr().err.startswith("Todas las imágenes ya están en")
+
+
+def test_a_json_lines_log_refuses_another_top_k_before_classifying(capsys, tiny_model_dir, tmp_path):
+    from classifier.cli import main
+
+    saved = tmp_path / "r.jsonl"
+    assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), "-k", "3", str(PHOTOS[0])]) == 0
+    before = saved.read_bytes()
+    capsys.readouterr()
+    for k in ("2", "5"):
+        assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), "-k", k, str(PHOTOS[1])]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("Error: ") and "guarda 3 predicciones" in err, err
+    assert saved.read_bytes() == before
+    # A model with 12 classes asked for 50 gives 12: the same -k again is the same log.
+    assert main(["--modelo", str(tiny_model_dir), "--guardar", str(tmp_path / "t.jsonl"), "-k", "50",
+                 str(PHOTOS[0])]) == 0
+    assert main(["--modelo", str(tiny_model_dir), "--guardar", str(tmp_path / "t.jsonl"), "-k", "50",
+                 str(PHOTOS[1])]) == 0
