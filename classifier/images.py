@@ -6,7 +6,7 @@ import stat
 import struct
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .defaults import IMAGE_EXTENSIONS, IMAGE_FORMATS, MAP_SOFTWARE
 from .errors import ImageError, InputError, display_path, system_reason
@@ -21,6 +21,13 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WHITE = (255, 255, 255, 255)
 _ORIENTATION = 0x0112  # the EXIF tag
+_SMAX_SAMPLE_VALUE, _BITS_PER_SAMPLE, _SAMPLE_FORMAT = 341, 258, 339  # TIFF tags
+_MAX_CHUNKS = 10_000  # PNG chunks looked through for sBIT before the pixel data
+
+# Pillow refuses a PNG whose text or colour profile (iCCP) unpacks past 1 MB as damaged; cameras and
+# editors write XMP and profiles of several MB. The bound stays, larger: a 300 MB text is still refused.
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 32 * 1024 * 1024)
+PngImagePlugin.MAX_TEXT_MEMORY = max(PngImagePlugin.MAX_TEXT_MEMORY, 64 * 1024 * 1024)
 
 
 def open_image(path, min_size=None):
@@ -36,12 +43,13 @@ def open_image(path, min_size=None):
             head = fp.read(_HEAD_BYTES)
             fp.seek(0)
             image = _decode(fp, head, path, min_size)
+            samples = _declared_samples(fp, image)
     except PermissionError:
         raise ImageError(path, "no hay permiso para leer el archivo") from None
     except OSError as exc:  # gone since the check, a disk error, a network drive that dropped
         raise ImageError(path, f"no se pudo leer el archivo ({system_reason(exc)})") from exc
     try:
-        return _to_rgb(_upright(image))
+        return _to_rgb(_upright(image), samples)
     except Exception as exc:  # Pillow raises many types on exotic modes; none may escape.
         raise ImageError(path, "la imagen no se puede convertir a color RGB") from exc
 
@@ -145,6 +153,9 @@ def _not_an_image_reason(head):
     if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):  # PostScript, as text or with a binary EPS header
         return "es un documento PostScript, no una imagen"
     if _looks_like_text(head):
+        if b"<svg" in head.lower():
+            return ("es un dibujo vectorial (SVG), no una imagen de píxeles: conviértalo a PNG (por ejemplo, "
+                    "ábralo en Inkscape o en un navegador y expórtelo o haga una captura)")
         return "es un archivo de texto, no una imagen"
     return "no es una imagen en un formato que se pueda leer"
 
@@ -168,12 +179,62 @@ def _upright(image):
         return image
 
 
-def _to_rgb(image):
+def _declared_samples(fp, image):
+    """(largest sample value the data use, or None; unsigned 32-bit) as the file declares them.
+
+    A 16-bit PNG may say in sBIT that its data use 8 or 12 bits, a TIFF in SMaxSampleValue or
+    BitsPerSample; Pillow reads unsigned 32-bit TIFF samples as signed. Only integer pictures
+    of more than 8 bits ask.
+    """
+    if image.mode not in _SIXTEEN_BIT_MODES and image.mode != "I":
+        return None, False
+    try:
+        if image.format == "PNG":
+            bits = _png_significant_bits(fp)
+            return (2**bits - 1 if bits and bits < 16 else None), False
+        if image.format == "TIFF":
+            tags = image.tag_v2
+            unsigned = image.mode == "I" and _first(tags.get(_SAMPLE_FORMAT, 1)) == 1 and \
+                _first(tags.get(_BITS_PER_SAMPLE, 0)) == 32
+            top = _first(tags.get(_SMAX_SAMPLE_VALUE, 0))
+            bits = _first(tags.get(_BITS_PER_SAMPLE, 0))
+            if not top and 0 < bits < (32 if image.mode == "I" else 16):
+                top = 2**bits - 1
+            if not top and unsigned:
+                top = 2**32 - 1
+            return (int(top) if top and top > 0 else None), unsigned
+    except (OSError, ValueError, TypeError, struct.error):  # a declaration that cannot be read: the container's scale
+        pass
+    return None, False
+
+
+def _first(value):
+    return value[0] if isinstance(value, tuple) and value else value
+
+
+def _png_significant_bits(fp):
+    """The sBIT chunk's grey (or first) value, read from the chunks before the pixel data; None without."""
+    fp.seek(len(_PNG_SIGNATURE))
+    for _ in range(_MAX_CHUNKS):
+        header = fp.read(8)
+        if len(header) < 8:
+            return None
+        length, kind = struct.unpack(">I4s", header)
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        if kind == b"sBIT":
+            data = fp.read(min(length, 4))
+            return data[0] if data else None
+        fp.seek(length + 4, os.SEEK_CUR)  # data and CRC
+    return None
+
+
+def _to_rgb(image, samples=(None, False)):
     mode = image.mode
     if mode == "RGB" and "transparency" not in image.info:  # an RGB PNG may name one colour transparent
         return image
     if mode in _SIXTEEN_BIT_MODES or mode in ("I", "F"):
-        return _high_depth_to_rgb(image)
+        return _high_depth_to_rgb(image, *samples)
     if mode in _ALPHA_MODES or "transparency" in image.info:
         return _on_white(image)
     return image.convert("RGB")
@@ -201,22 +262,33 @@ def _strips(size):
     return [(0, top, width, min(top + rows, height)) for top in range(0, height, rows)]
 
 
-def _high_depth_to_rgb(image):
+def _high_depth_to_rgb(image, top=None, unsigned=False):
     """A grey picture of 16 or 32 bits -> RGB, scaled as _to_uint8 scales the whole, strip by strip.
 
     At once, the float64 copies of the whole picture lifted the peak to 2.85 GB for a
     9400 x 9400 16-bit PNG of 194 KB. By strips of rows, memory holds the decoded
     picture, the RGB result and one strip; every pixel comes out as it did.
+    top: the largest value the file says its data use; unsigned: 32-bit samples Pillow read as signed.
+    A PNG's transparent grey value (tRNS) comes out white, as the other transparent pictures do.
     """
+    def samples(box):
+        values = np.asarray(image.crop(box))
+        return values.view(np.uint32) if unsigned and values.dtype == np.int32 else values
+
+    transparent = image.info.get("transparency")
+    transparent = transparent if isinstance(transparent, int) else None
     strips = _strips(image.size)
-    ranges = [_finite_range(np.asarray(image.crop(box))) for box in strips]
+    ranges = [_finite_range(samples(box)) for box in strips]
     if not ranges:
         raise ValueError("a picture without pixels")  # open_image turns it into its Spanish sentence
     low, high = min(low for low, _ in ranges), max(high for _, high in ranges)
     rgb = Image.new("RGB", image.size)
     for box in strips:
-        grey = Image.fromarray(_to_uint8(np.asarray(image.crop(box)), low, high), "L")
-        rgb.paste(grey.convert("RGB"), box[:2])
+        values = samples(box)
+        grey = _to_uint8(values, low, high, top)
+        if transparent is not None:
+            grey[values == transparent] = 255
+        rgb.paste(Image.fromarray(grey, "L").convert("RGB"), box[:2])
     return rgb
 
 
@@ -232,16 +304,19 @@ def _finite_range(samples):
     return float(values.min()), float(values.max())
 
 
-def _to_uint8(samples, low, high):
+def _to_uint8(samples, low, high, top=None):
     """Scale 16-bit, 32-bit integer or float samples to 0..255, never clipping.
 
-    The data keeps its nominal scale when it fits one (float 0..1, float 0..255,
-    0..65535 as 16 bits); anything else is stretched from its minimum to its maximum.
-    low, high: the range of the whole picture (_finite_range), samples one strip of it.
+    The data keeps its nominal scale when it fits one (the file's declared top value,
+    float 0..1, float 0..255, 0..65535 as 16 bits); anything else is stretched from its
+    minimum to its maximum. low, high: the range of the whole picture (_finite_range),
+    samples one strip of it.
     """
     values = _finite_values(samples)
     is_float = samples.dtype.kind == "f"
-    if is_float and 0 <= low and high <= 1:
+    if top and not is_float and 0 <= low and high <= top:
+        scaled = values * (255.0 / top)
+    elif is_float and 0 <= low and high <= 1:
         scaled = values * 255.0
     elif is_float and 0 <= low and high <= 255:
         scaled = values

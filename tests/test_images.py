@@ -350,3 +350,105 @@ def test_a_file_that_vanishes_between_the_check_and_the_read(tmp_path, monkeypat
     monkeypatch.setattr("os.open", vanishing_open)
     with pytest.raises(ImageError, match=r"no se pudo leer el archivo \(no existe\)\.$"):
         open_image(path)
+
+
+# --- what a file declares about its samples, big chunks, vector drawings --------------------------
+
+
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _with_chunk_before_idat(source, chunk):
+    """source's PNG bytes with chunk inserted right after IHDR."""
+    data = source.read_bytes()
+    at = 8 + 8 + 13 + 4
+    return data[:at] + chunk + data[at:]
+
+
+def test_a_sixteen_bit_grey_png_with_a_transparent_value_is_white_backed(tmp_path, photo):
+    grey = np.array(_grey(photo))
+    grey[grey == 77] = 78  # 77 becomes the transparent value alone
+    grey[50:150, 100:250] = 77
+    path = tmp_path / "trns16.png"
+    Image.fromarray(grey.astype(np.uint16) * 257).save(path, transparency=77 * 257)
+    assert Image.open(path).info.get("transparency") == 77 * 257
+    white = grey.copy()
+    white[50:150, 100:250] = 255
+    _assert_same_picture(path, Image.fromarray(white, "L"))
+
+
+@pytest.mark.parametrize("bits", [8, 12])
+def test_a_sixteen_bit_png_with_fewer_significant_bits_is_its_eight_bit_twin(tmp_path, photo, bits):
+    grey = _pixels(_grey(photo)).astype(np.int64)
+    top = 2**bits - 1
+    stored = (grey * top + 127) // 255  # the data use `bits` bits, stored low in 16-bit samples
+    plain = tmp_path / "plain.png"
+    Image.fromarray(stored.astype(np.uint16)).save(plain)
+    path = tmp_path / f"sbit{bits}.png"
+    path.write_bytes(_with_chunk_before_idat(plain, _chunk(b"sBIT", bytes([bits]))))
+    expected = np.rint(stored * 255.0 / top).astype(np.uint8)
+    np.testing.assert_array_equal(_pixels(open_image(path))[..., 0], expected)
+    assert np.abs(expected.astype(int) - grey).max() <= 1  # the photo itself, within rounding
+
+
+def test_a_tiff_with_a_declared_maximum_sample_is_scaled_to_it(tmp_path, photo):
+    grey = _pixels(_grey(photo)).astype(np.int64)
+    stored = (grey * 4095 + 127) // 255  # 12-bit camera data in 16-bit samples
+    path = tmp_path / "smax.tif"
+    Image.fromarray(stored.astype(np.uint16)).save(path, tiffinfo={341: 4095})
+    assert Image.open(path).tag_v2.get(341) in (4095, (4095,))
+    np.testing.assert_array_equal(_pixels(open_image(path))[..., 0], np.rint(stored * 255.0 / 4095).astype(np.uint8))
+
+
+def _unsigned_32_bit_tiff(path, values):
+    """A TIFF of unsigned 32-bit samples (SampleFormat 1), which Pillow writes only as signed."""
+    image = Image.frombytes("I", values.shape[::-1], values.astype("<u4").tobytes(), "raw", "I;32")
+    image.save(path, tiffinfo={339: 1})
+    data = bytearray(path.read_bytes())
+    first = struct.unpack("<I", data[4:8])[0]
+    for index in range(struct.unpack("<H", data[first:first + 2])[0]):
+        entry = first + 2 + 12 * index
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 339:
+            data[entry + 8:entry + 10] = struct.pack("<H", 1)
+    path.write_bytes(bytes(data))
+
+
+def test_an_unsigned_thirty_two_bit_tiff_is_its_eight_bit_twin(tmp_path, photo):
+    grey = _pixels(_grey(photo)).astype(np.uint64)
+    path = tmp_path / "u32.tif"
+    _unsigned_32_bit_tiff(path, grey * 16843009)  # 255 -> 2**32 - 1
+    assert Image.open(path).tag_v2.get(339) in (1, (1,))
+    _assert_same_picture(path, _grey(photo))
+
+
+@pytest.mark.parametrize("kind", [b"tEXt", b"zTXt", b"iCCP"])
+def test_a_png_with_a_text_or_colour_profile_chunk_over_a_megabyte_opens(tmp_path, photo, kind):
+    plain = tmp_path / "plain.png"
+    photo.save(plain)
+    big = os.urandom(1_500_000).hex().encode()[:2_000_000]
+    payload = {b"tEXt": b"Comment\0" + big, b"zTXt": b"Comment\0\0" + zlib.compress(big),
+               b"iCCP": b"perfil\0\0" + zlib.compress(big)}[kind]
+    path = tmp_path / "big-chunk.png"
+    path.write_bytes(_with_chunk_before_idat(plain, _chunk(kind, payload)))
+    _assert_same_picture(path, photo)
+
+
+def test_a_text_chunk_past_the_bound_is_still_refused_in_words(tmp_path, photo):
+    plain = tmp_path / "plain.png"
+    photo.save(plain)
+    path = tmp_path / "bomb-chunk.png"
+    path.write_bytes(_with_chunk_before_idat(plain, _chunk(b"zTXt", b"C\0\0" + zlib.compress(b"a" * 300_000_000))))
+    with pytest.raises(ImageError) as caught:
+        open_image(path)
+    assert "dañado" in str(caught.value) or "texto" in str(caught.value)
+
+
+@pytest.mark.parametrize("head", [b"", b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- dibujo -->\n'])
+def test_an_svg_is_called_a_vector_drawing_with_how_to_convert_it(tmp_path, head):
+    path = tmp_path / "logo.svg.png"
+    path.write_bytes(head + b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>\n')
+    with pytest.raises(ImageError) as caught:
+        open_image(path)
+    message = str(caught.value)
+    assert "dibujo vectorial (SVG)" in message and "PNG" in message and "texto" not in message
