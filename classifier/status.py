@@ -62,12 +62,15 @@ def stop_exception(signum):
 def stop_signal_handler(handler):
     """handler(signum, frame) for every stop signal while inside; the previous handlers put back after.
 
-    Only the main thread may set handlers: elsewhere this does nothing.
+    Only the main thread may set handlers: elsewhere this does nothing. A signal ignored when
+    the program started stays ignored: nohup's SIGHUP (the batch outlives the terminal), a
+    background job's Ctrl+C.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS
+                if signal.getsignal(signum) != signal.SIG_IGN}
     try:
         yield
     finally:

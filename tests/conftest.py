@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,12 @@ import pytest
 # empty cache proves nothing comes from an earlier download.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
+
+# A suite started in the background by a script (`pytest &`, some CI runners) inherits Ctrl+C ignored, and so
+# would every program the tests start: Python then never raises KeyboardInterrupt, and the program rightly
+# keeps ignoring it. The tests play a terminal's Ctrl+C: their programs get the terminal's default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 # Figures the reliability tests report at the end of the run (README, section "Fiabilidad").

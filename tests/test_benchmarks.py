@@ -45,9 +45,8 @@ def test_benchmark_comparisons_run_on_the_engine(tmp_path):
     bench.agreement(exact, fast, pipe)
     bench.attention_map(exact)
 
-    assert len(bench.rows) == 9, [row[0] for row in bench.rows]
+    # The exact mode against the pipeline, each on its own: the same probabilities.
     assert _gap(bench) < 1e-5, bench.notes[0]
-    assert "| Medida |" in bench.table()
 
 
 def test_agreement_sees_a_different_model(tmp_path, tiny_model_dir):

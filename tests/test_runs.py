@@ -71,9 +71,27 @@ def many_photos(tmp_path_factory):
     return folder
 
 
-def _start(model, *args, **options):
+def _start(model, *args, ignored=(), **options):
+    """The program on pipes, its stop signals as a terminal leaves them, except those `ignored` (as nohup does)."""
+
+    def dispositions():
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN if signum in ignored else signal.SIG_DFL)
+
     return subprocess.Popen([sys.executable, "script_modelo.py", "--modelo", str(model), *map(str, args)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=dispositions,
+                            **options)
+
+
+def test_a_batch_started_with_nohup_outlives_the_terminal(tiny_model_dir, many_photos):
+    # nohup starts the program with SIGHUP ignored: closing the terminal must not stop it.
+    program = _start(tiny_model_dir, "--lote", 8, "-f", "json", many_photos, ignored={signal.SIGHUP})
+    first = program.stdout.readline()
+    program.send_signal(signal.SIGHUP)
+    rest, err = program.stdout.read(), program.stderr.read()  # read(): the reader's buffer holds a part already
+    assert program.wait(timeout=600) == 0, err
+    assert len((first + rest).decode().splitlines()) == 401 and err == b""
+    TRIED.add("SIGHUP a un lote lanzado con nohup")
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
@@ -305,21 +323,20 @@ def test_a_path_named_twice_is_recorded_once(capsys, tiny_model_dir, tmp_path):
     assert [json.loads(line)["path"] for line in saved.read_text().splitlines()] == [str(PHOTOS[0])]
 
 
-def test_the_spreadsheet_csv_defuses_formulas_and_still_resumes(capsys, tiny_model_dir, tmp_path):
-    import csv
+def test_the_spreadsheet_csv_defuses_formulas_and_still_resumes(capsys, tiny_model_dir, tmp_path, monkeypatch):
     import shutil
 
     from classifier.cli import main
 
-    photo = tmp_path / "=HYPERLINK(1).png"
+    monkeypatch.chdir(tmp_path)
+    photo = "=HYPERLINK(1).png"  # relative, as typed: the name itself starts the cell
     shutil.copy(PHOTOS[0], photo)
-    saved = tmp_path / "hoja.csv"
-    args = ["--modelo", str(tiny_model_dir), "--guardar", str(saved), "--csv-es", "-k", "1", str(photo)]
+    args = ["--modelo", str(tiny_model_dir), "--guardar", "hoja.csv", "--csv-es", "-k", "1", photo]
     assert main(args) == 0
-    rows = list(csv.reader(saved.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
-    assert rows[1][0] == f"'{photo}" if str(photo).startswith("=") else rows[1][0] == str(photo)
+    rows = list(csv.reader((tmp_path / "hoja.csv").read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    assert rows[1][0] == "'=HYPERLINK(1).png"
     capsys.readouterr()
-    assert main([*args[:-1], str(photo)]) == 0  # the rerun knows the defused name as this photo
+    assert main([*args[:-1], f"./{photo}"]) == 0  # the rerun knows the defused name as this photo
     assert capsys.readouterr().err.startswith("Todas las imágenes ya están en")
 
 
