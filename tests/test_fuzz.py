@@ -8,7 +8,8 @@ runs Ghostscript), and memory must stay bounded.
 
 CI runs a fixed set of cases (FUZZ_EXAMPLES per format, 300 by default, derandomized).
 A longer, random run:  FUZZ_EXAMPLES=20000 python -m pytest tests/test_fuzz.py
-Every crash it finds becomes a file in tests/fuzz_crashes/, replayed below.
+Every crash it finds is saved under FUZZ_CRASHES (a temporary folder unless set; the run
+names it), never in the source tree; a file copied into tests/fuzz_crashes/ is replayed below.
 """
 
 import io
@@ -16,6 +17,7 @@ import os
 import resource
 import signal
 import subprocess
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from conftest import reliability
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 SECONDS_PER_CASE = 10
 MEMORY_BOUND_MB = 1024  # growth of peak RSS over the whole run
-CRASHES = Path(__file__).parent / "fuzz_crashes"
+CRASHES = Path(__file__).parent / "fuzz_crashes"  # replayed on every run; a person adds to it, the fuzzer never
 EXTENSIONS = [".jpg", ".JPG", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".jpeg", ".txt", ""]
 ABSURD = [0, 1, 2, 255, 65535, 65536, 100_000, 2**31 - 1, 2**32 - 1]
 POSTSCRIPT = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 40 30\n"
@@ -229,8 +231,11 @@ def test_mutated_images_open_or_fail_in_spanish(tmp_path_factory, outcomes, no_p
     except BaseException:
         # Hypothesis replays the smallest failing case last: keep it for the replay test below.
         name, data, extension = failing[-1]
-        CRASHES.mkdir(exist_ok=True)
-        (CRASHES / f"{name}-{len(os.listdir(CRASHES)):03d}{extension or '.bin'}").write_bytes(data)
+        found = Path(os.environ.get("FUZZ_CRASHES") or tempfile.mkdtemp(prefix="fuzz-crashes-"))
+        found.mkdir(parents=True, exist_ok=True)
+        saved = found / f"{name}-{len(os.listdir(found)):03d}{extension or '.bin'}"
+        saved.write_bytes(data)
+        print(f"\nCaso que falla guardado en {saved}: cópielo a tests/fuzz_crashes/ para repetirlo siempre.")
         raise
     growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - peak_before
     assert growth < MEMORY_BOUND_MB, f"peak memory grew by {growth:.0f} MB"
