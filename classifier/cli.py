@@ -146,7 +146,7 @@ def build_parser():
     results.add_argument(
         "--guardar", "--save", dest="save", type=_path, metavar="FICHERO",
         help="añade cada imagen clasificada a FICHERO, .csv o .jsonl, línea a línea; si ya existe, se "
-             "clasifican solo las imágenes que aún no están en él (por defecto: no se guarda)",
+             "clasifican solo las imágenes que aún no están en él o que fallaron (por defecto: no se guarda)",
     )
     results.add_argument(
         "--csv-es", dest="spreadsheet", action="store_true",

@@ -145,18 +145,23 @@ class Classifier:
 
     def _check_resized_size(self, image):
         """A processor that keeps the aspect ratio would make a 1 x 100000 strip 256 x 25,600,000:
-        gigabytes before the crop. Such a picture is refused, in words."""
-        size = getattr(self.processor, "size", None)
-        edge = getattr(size, "shortest_edge", None) if size is not None else None
-        if not edge or not getattr(self.processor, "do_resize", True):
-            return
+        gigabytes before the crop. Such a picture is refused, in words. A size or crop that would
+        be that large for any picture is caught by the load's probe (Classifier.check)."""
+        processor = self.processor
         width, height = image.size
-        scale = edge / max(min(width, height), 1)
-        if width * scale * height * scale > MAX_RESIZED_PIXELS:
-            raise PictureError(
-                f"la imagen es demasiado alargada ({width} × {height} píxeles) para este modelo, que la ampliaría "
-                f"hasta {_thousands(round(width * scale))} × {_thousands(round(height * scale))} píxeles"
-            )
+        size = getattr(processor, "size", None)
+        if size is not None and getattr(processor, "do_resize", True):
+            resized = _resized_size(size, max(width, 1), max(height, 1))
+            if resized is not None and resized[0] * resized[1] > MAX_RESIZED_PIXELS:
+                raise PictureError(
+                    f"la imagen es demasiado alargada ({width} × {height} píxeles) para este modelo, que la "
+                    f"ampliaría hasta {_thousands(round(resized[0]))} × {_thousands(round(resized[1]))} píxeles"
+                )
+        crop = getattr(processor, "crop_size", None)
+        if getattr(processor, "do_center_crop", False) and crop is not None and (crop.height or 0) * (
+                crop.width or 0) > MAX_RESIZED_PIXELS:  # a crop larger than the picture pads it to that size
+            raise PictureError(f"el recorte de este modelo mide {_thousands(crop.width)} × "
+                               f"{_thousands(crop.height)} píxeles")
 
     @torch.inference_mode()
     def probabilities(self, pixel_values):

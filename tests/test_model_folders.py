@@ -203,3 +203,13 @@ def test_scores_that_are_not_numbers_for_one_picture_are_its_error(tiny_model_di
     assert result.predictions is None
     assert result.error == (f"No se puede clasificar «{PHOTOS[0]}»: el modelo dio puntuaciones que no son números "
                             "con esta imagen.")
+
+
+@pytest.mark.parametrize(("case", "settings"), [
+    ("tamaño fijo de 100000 × 100000", {"size": {"height": 100_000, "width": 100_000}}),
+    ("recorte de 100000 × 100000", {"do_center_crop": True, "crop_size": {"height": 100_000, "width": 100_000}}),
+])
+def test_a_size_no_memory_holds_is_a_broken_model_at_once(capsys, tiny_model_copy, case, settings):
+    _processor(lambda c: c.update(image_processor_type="ViTImageProcessor", **settings))(tiny_model_copy)
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]))
+    TRIED.add(f"preprocesador: {case}")
