@@ -153,7 +153,7 @@ def _not_an_image_reason(head):
     if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):  # PostScript, as text or with a binary EPS header
         return "es un documento PostScript, no una imagen"
     if _looks_like_text(head):
-        if b"<svg" in head.lower():
+        if b"<svg" in head.lower() or b"<!doctype svg" in head.lower():  # Illustrator's files name it first
             return ("es un dibujo vectorial (SVG), no una imagen de píxeles: conviértalo a PNG (por ejemplo, "
                     "ábralo en Inkscape o en un navegador y expórtelo o haga una captura)")
         return "es un archivo de texto, no una imagen"

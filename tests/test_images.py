@@ -444,7 +444,11 @@ def test_a_text_chunk_past_the_bound_is_still_refused_in_words(tmp_path, photo):
     assert "dañado" in str(caught.value) or "texto" in str(caught.value)
 
 
-@pytest.mark.parametrize("head", [b"", b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- dibujo -->\n'])
+ILLUSTRATOR = (b'<?xml version="1.0"?>\n<!-- Generator: ' + b"x" * 400 + b' -->\n<!DOCTYPE svg PUBLIC '
+               b'"-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n')
+
+
+@pytest.mark.parametrize("head", [b"", b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- dibujo -->\n', ILLUSTRATOR])
 def test_an_svg_is_called_a_vector_drawing_with_how_to_convert_it(tmp_path, head):
     path = tmp_path / "logo.svg.png"
     path.write_bytes(head + b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>\n')
