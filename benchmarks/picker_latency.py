@@ -29,8 +29,8 @@ IMPORTS_FIRST = textwrap.dedent("""
     import torch
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    model = AutoModelForImageClassification.from_pretrained(sys.argv[1]).eval()
-    processor = AutoImageProcessor.from_pretrained(sys.argv[1])
+    model = AutoModelForImageClassification.from_pretrained(sys.argv[1], trust_remote_code=False).eval()
+    processor = AutoImageProcessor.from_pretrained(sys.argv[1], trust_remote_code=False)
     easygui.fileopenbox(title="Elija una imagen para clasificar", default="*")
 """)
 

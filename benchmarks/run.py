@@ -33,7 +33,7 @@ PIPELINE_SCRIPT = textwrap.dedent("""
     from transformers import pipeline
 
     device, model, batch_size, paths = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
-    pipe = pipeline("image-classification", model=model, device=device)
+    pipe = pipeline("image-classification", model=model, device=device, trust_remote_code=False)
     for result in pipe(paths, batch_size=batch_size, top_k=7):
         print(result[0])
 """)
@@ -173,7 +173,7 @@ class Bench:
     def pipeline(self):
         from transformers import pipeline
 
-        return pipeline("image-classification", model=self.model, device=self.args.device)
+        return pipeline("image-classification", model=self.model, device=self.args.device, trust_remote_code=False)
 
     def ours_single(self, classifier, path, top_k=DEFAULT_TOP_K, maps=False):
         """One picture through the engine (Engine.classify, as each pick of the desktop)."""

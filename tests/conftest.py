@@ -117,7 +117,7 @@ def reference(tiny_model_dir):
     """transformers.pipeline on the same folder: the implementation we must match."""
     from transformers import pipeline
 
-    pipe = pipeline("image-classification", model=str(tiny_model_dir), device="cpu")
+    pipe = pipeline("image-classification", model=str(tiny_model_dir), device="cpu", trust_remote_code=False)
     assert pipe.image_processor.backend == "pil"
     return pipe
 

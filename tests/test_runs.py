@@ -412,3 +412,18 @@ def test_a_json_lines_log_refuses_another_top_k_before_classifying(capsys, tiny_
                  str(PHOTOS[0])]) == 0
     assert main(["--modelo", str(tiny_model_dir), "--guardar", str(tmp_path / "t.jsonl"), "-k", "50",
                  str(PHOTOS[1])]) == 0
+
+
+def test_the_terminal_session_refuses_a_json_lines_log_of_another_top_k(capsys, tiny_model_dir, tmp_path):
+    from classifier.cli import main
+
+    saved = tmp_path / "r.jsonl"
+    assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), "-k", "3", str(PHOTOS[0])]) == 0
+    before = saved.read_bytes()
+    done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(tiny_model_dir), "--guardar",
+                           str(saved), "-k", "5"], cwd=REPO, input=f"{PHOTOS[1]}\nn\n", capture_output=True,
+                          text=True, timeout=120, env=without_screen())
+    assert done.returncode == 2, done
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "guarda 3 predicciones" in errors[0], done
+    assert "Traceback" not in done.stderr and saved.read_bytes() == before
