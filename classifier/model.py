@@ -96,7 +96,7 @@ class Classifier:
         except PictureError:
             width, height = _PROBE_SIZE
             raise _broken(name, f"su preprocesador rechaza una foto normal de {width} × {height} píxeles "
-                                "(size en preprocessor_config.json la ampliaría a un tamaño imposible)") from None
+                                "(size o crop_size en preprocessor_config.json piden un tamaño imposible)") from None
         except Exception as exc:  # settings that load but fail at use raise anything: ValueError, TypeError...
             raise _broken(name, "su preprocesador (preprocessor_config.json) falla con una foto de prueba") from exc
         try:
