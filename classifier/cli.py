@@ -1,7 +1,7 @@
 """Command line: parse the options, dispatch to the desktop loop or the batch, turn errors into exit statuses.
 
-Only the front-ends (this module and desktop.py) write messages for the user. torch
-and transformers are imported after parsing, so --help answers at once.
+Only the front-ends (this module, batch.py and desktop.py) write messages for the user.
+torch and transformers are imported after parsing, so --help answers at once.
 """
 
 import argparse
@@ -19,12 +19,11 @@ from .defaults import (
     DEFAULT_TOP_K,
     DEVICES,
 )
-from .errors import ClassifierError, ModelLoadError, OutputFailed, quoted
+from .errors import ClassifierError, ModelLoadError, OutputFailed
 from .labels import DEFAULT_LANGUAGE, LANGUAGES
 from .results_log import ResultsLogError
 from .status import STOP_SIGNALS, ExitStatus, StopEvent, Stopped, stop_exception, stop_signal_handler
 
-PROGRESS_MIN_IMAGES = 10
 PACK_MIN_IMAGES = 10
 PROG = "clasificar"
 ENGLISH_ALIASES = {"--recursive", "--format", "--language", "--save", "--model", "--device", "--batch-size",
@@ -225,6 +224,8 @@ def main(argv=None):
         try:
             if not args.paths:
                 return run_desktop_mode(args)
+            from .batch import run_batch
+
             return run_batch(args)
         except Stopped as exc:
             _say("\nDetenido.")
@@ -371,143 +372,6 @@ def run_desktop_mode(args):
     with log or nullcontext():
         return run_desktop(load, args.top_k, log, describe=device_sentence,
                            fetch=lambda window: fetch_model(args, window))
-
-
-def run_batch(args):
-    from .images import expand_inputs
-    from .output import MapFolder
-
-    inputs = list(expand_inputs(args.paths, recursive=args.recursive))
-    if len(inputs) < PACK_MIN_IMAGES:
-        # Before any thread starts. A large batch keeps glibc's defaults: faster, and its
-        # peak is already well under the pipeline's.
-        memory.small_footprint()
-    maps = MapFolder(args.mapa) if args.mapa else None
-    if maps is not None and maps.error:
-        _say(f"Error: {maps.error}")
-        return ExitStatus.USAGE
-    try:
-        log = open_results_log(args)
-    except ClassifierError as exc:
-        _say(f"Error: {exc}")
-        return ExitStatus.USAGE
-    with log or nullcontext():
-        if log is not None:  # a rerun after an interruption goes on where it stopped, and retries failures
-            given = len(inputs)
-            inputs = log.pending(inputs)  # each photo once, however its path is spelt
-            if given and not inputs:
-                _say(f"Todas las imágenes ya están en {quoted(args.save)}: no queda nada por clasificar "
-                     "(para repetirlas, elija otro archivo).")
-                return ExitStatus.OK
-        return _classify_and_write(args, inputs, maps, log)
-
-
-def _classify_and_write(args, inputs, maps, log):
-    from .attention import MapUnavailable
-    from .engine import Engine
-    from .output import WRITERS
-
-    try:
-        classifier = load_classifier(args, images_expected=len(inputs))
-    except ModelLoadError as exc:
-        _say(f"Error: {exc}")
-        return ExitStatus.MODEL_FAILED
-    _INTERRUPTED.raise_if_set()
-    if log is not None:
-        try:
-            log.check_predictions(min(args.top_k, classifier.num_labels))
-        except ClassifierError as exc:
-            _say(f"Error: {exc}")
-            return ExitStatus.USAGE
-    if args.verbose or _is_terminal(sys.stderr):
-        _say(device_sentence(classifier))
-    engine = Engine(classifier, args.top_k, maps=maps is not None)
-    with _uninterrupted():
-        writer = _ProgressWriter(WRITERS[args.format](_Output(sys.stdout), _Output(sys.stderr, quiet=True)),
-                                 len(inputs))
-    failed = False
-    try:
-        for result in engine.run(inputs, args.batch_size):
-            if maps is not None and result.error is None:
-                result = maps.save(result)
-            failed |= result.error is not None
-            writer.write(result)
-            if log is not None:
-                log.write(result)
-            # A signal that landed in a destructor (a weakref callback, say) was only noted: act on it now.
-            _INTERRUPTED.raise_if_set()
-    except MapUnavailable as exc:
-        _say(f"Error: {exc}")
-        return ExitStatus.USAGE
-    finally:
-        writer.close()
-    return ExitStatus.SOME_FAILED if failed else ExitStatus.OK
-
-
-class _Output:
-    """A text stream whose failures become OutputFailed (stdout) or are ignored (stderr: quiet).
-
-    A broken pipe stays a BrokenPipeError: the reader went away, which is not a failure.
-    """
-
-    def __init__(self, stream, quiet=False):
-        self.stream, self.quiet = stream, quiet
-
-    def write(self, text):
-        self._do(lambda: self.stream.write(text))
-
-    def flush(self):
-        self._do(self.stream.flush)
-
-    def _do(self, action):
-        try:
-            action()
-        except BrokenPipeError:
-            if not self.quiet:
-                raise
-        except (OSError, ValueError, AttributeError) as exc:
-            if self.quiet:
-                return  # the error lines cannot be shown; the results still can
-            raise OutputFailed("pudieron escribir los resultados", exc) from None
-
-
-class _ProgressWriter:
-    """A bar on stderr for long batches when stderr is a terminal; results print above it."""
-
-    def __init__(self, writer, total):
-        self.writer = writer
-        self.bar = None
-        if total >= PROGRESS_MIN_IMAGES and _is_terminal(sys.stderr):
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="img", desc="Clasificando", file=sys.stderr, leave=False)
-
-    def write(self, result):
-        with _uninterrupted():
-            if self.bar is None:
-                self.writer.write(result)
-                return
-            with self.bar.external_write_mode(file=sys.stdout):
-                self.writer.write(result)
-            self.bar.update()
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-@contextmanager
-def _uninterrupted():
-    """Hold stop signals until the lines being written are whole; then they stop the run as usual.
-
-    An interrupted batch leaves whole JSON lines and complete CSV rows behind.
-    """
-    received = []
-    with stop_signal_handler(lambda signum, frame: received.append(signum)):
-        yield
-    if received:
-        _INTERRUPTED.stop(received[0])
-        _INTERRUPTED.raise_if_set()
 
 
 def _is_terminal(stream):
