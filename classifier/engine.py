@@ -18,7 +18,7 @@ from .attention import MapUnavailable
 from .drawing import display_copy
 from .errors import ClassifierError, ImageError, PictureError
 from .images import open_image, pixel_count
-from .output import Result
+from .results import Result
 
 MAPS_IF_POSSIBLE = "auto"  # maps= value: draw the map when the model has one, else go without
 # Larger batches gain nothing on a CPU and hold every decoded picture at once: --lote 100000

@@ -11,7 +11,6 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import pairwise
-from typing import NamedTuple
 
 import torch
 from PIL import Image
@@ -22,17 +21,12 @@ from .attention import MapUnavailable, class_token_maps
 from .defaults import DEFAULT_MODEL
 from .errors import ModelLoadError, PictureError, quoted
 from .labels import DEFAULT_LANGUAGE, display_labels
+from .results import Prediction
 
 _GENERIC_LABEL = re.compile(r"LABEL_\d+")
 _MAX_BANDS = 4
 _BAND_MIN_PIXELS = 1_000_000  # below this, starting threads costs more than it saves
 MAX_RESIZED_PIXELS = 16_000_000  # a 1:250 strip at a 256-pixel shortest edge; photos need well under 1 %
-
-
-class Prediction(NamedTuple):
-    label: str
-    score: float
-    id: int  # the class index: joins results whatever the language of the label
 
 
 class Classifier:

@@ -11,9 +11,9 @@ import io
 import json
 import os
 import re
-from typing import NamedTuple
 
 from .errors import display_path, escape_character, printable, system_reason
+from .results import Result  # noqa: F401 - re-exported: callers have long imported it from here
 
 # A map is created, never opened: an existing file or link of that name is left alone.
 _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -21,22 +21,6 @@ _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW"
 _MAX_COPIES = 10_000
 _CSV_ESCAPE = re.compile(r'\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[nrt"\\])')
 _CSV_UNESCAPED = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-
-
-class Result(NamedTuple):
-    """One input: its path as the user gave it, and predictions or a Spanish error.
-
-    With attention maps asked for: heatmap (rows x columns of patches), a display-size
-    picture and the part of it the model saw.
-    """
-
-    path: str
-    predictions: list | None = None
-    error: str | None = None
-    heatmap: object = None
-    picture: object = None
-    seen: object = None
-    map_file: str | None = None
 
 
 def format_predictions(predictions):
