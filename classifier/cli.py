@@ -176,9 +176,9 @@ def build_parser():
     )
     model.add_argument(
         "--rapido", action="store_true",
-        help="modo rápido: decodifica los JPEG a tamaño reducido y calcula en media precisión (bf16 en CPU "
-             "con AVX512-BF16 o AMX, fp16 en GPU); resultados casi iguales, no idénticos "
-             "(por defecto: no, modo exacto)",
+        help="modo rápido: decodifica los JPEG a tamaño reducido y calcula en la precisión más rápida de este "
+             "equipo (en CPU se mide la primera vez entre float32, bfloat16, float16 e int8; float16 en GPU); "
+             "resultados casi iguales, no idénticos (por defecto: no, modo exacto)",
     )
     model.add_argument(
         "--lote", "--batch-size", dest="batch_size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
@@ -327,6 +327,15 @@ def fetch_model(args, window=None):
                  progress if window is None else window(progress))
 
 
+def loaded_sentence(classifier, verbose):
+    """Where the model runs; with --detallado in the fast mode, also the precision and its measured figures."""
+    if verbose and classifier.precision is not None:
+        from .precision import describe_choice
+
+        return f"{device_sentence(classifier)}\n{describe_choice(classifier.precision)}"
+    return device_sentence(classifier)
+
+
 def device_sentence(classifier):
     """Which device runs the model, in words: users often cannot tell whether their GPU is used."""
     device = classifier.device
@@ -358,7 +367,8 @@ def run_desktop_mode(args):
         _say(f"Error: {exc}")
         return ExitStatus.USAGE
     with log or nullcontext():
-        return run_desktop(lambda: load_classifier(args), args.top_k, log, describe=device_sentence,
+        return run_desktop(lambda: load_classifier(args), args.top_k, log,
+                           describe=lambda classifier: loaded_sentence(classifier, args.verbose),
                            fetch=lambda window: fetch_model(args, window))
 
 
@@ -404,7 +414,7 @@ def _classify_and_write(args, inputs, maps, log):
         return ExitStatus.MODEL_FAILED
     _INTERRUPTED.raise_if_set()
     if args.verbose or _is_terminal(sys.stderr):
-        _say(device_sentence(classifier))
+        _say(loaded_sentence(classifier, args.verbose))
     engine = Engine(classifier, args.top_k, maps=maps is not None)
     with _uninterrupted():
         writer = _ProgressWriter(WRITERS[args.format](_Output(sys.stdout), _Output(sys.stderr, quiet=True)),

@@ -12,6 +12,8 @@ import pytest
 # empty cache proves nothing comes from an earlier download.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
+# The program's config folder (remembered folder, the fast mode's measured precision): never the user's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="config-")
 
 REPO = Path(__file__).resolve().parent.parent
 # Figures the reliability tests report at the end of the run (README, section "Fiabilidad").

@@ -1,10 +1,17 @@
-"""Packed oneDNN linear layers: same outputs as the plain model, and a fallback when unavailable."""
+"""Packed oneDNN layers give the plain model's outputs; int8 layers keep a trained model's answers (the
+fidelity gate); the fast precision's cache survives damage."""
+
+import json
+import os
 
 import pytest
 import torch
+from PIL import Image
 from transformers import AutoModelForImageClassification
 
-from classifier.accel import PackedLinear, pack_linear_layers
+from benchmarks.fidelity import fidelity, load, photos, probabilities, views
+from classifier.accel import Int8Linear, PackedLinear, pack_linear_layers, quantize_linear_layers
+from classifier.precision import INT8_PASSED_GATE, PrecisionChoice, choose_precision, cpu_name, describe_choice
 
 
 def _models(folder, dtype=torch.float32):
@@ -55,3 +62,143 @@ def test_a_packed_layer_that_disagrees_is_refused(monkeypatch, tiny_model_dir):
     monkeypatch.setattr(PackedLinear, "forward", lambda self, x: original(self, x) * 1.01)
     _, packed = _models(tiny_model_dir)
     assert pack_linear_layers(packed) == 0
+
+
+# --- int8 ------------------------------------------------------------------------------------------
+
+
+def test_int8_linear_agrees_with_the_float_layer_within_int8_rounding():
+    generator = torch.Generator().manual_seed(3)
+    linear = torch.nn.Linear(96, 40)
+    with torch.no_grad():
+        linear.weight[5] = 0  # an all-zero output channel: no division by zero
+    x = torch.randn(2, 7, 96, generator=generator)
+    x[0, 3] = 0  # an all-zero input row, likewise
+    with torch.inference_mode():
+        expected, actual = linear(x), Int8Linear(linear)(x)
+    assert actual.shape == expected.shape and actual.dtype == torch.float32
+    assert torch.isfinite(actual).all()
+    error = (actual - expected).abs().max() / expected.abs().max()
+    assert 0 < error < 0.02  # not exact (it is int8), but within its rounding
+
+
+def test_every_linear_layer_of_a_vit_goes_int8(tiny_model_dir):
+    plain, quantised = _models(tiny_model_dir)
+    linear_count = sum(type(m) is torch.nn.Linear for m in plain.modules())
+    assert quantize_linear_layers(quantised) == linear_count
+    assert not any(type(m) is torch.nn.Linear for m in quantised.modules())
+    pixels = torch.randn(8, 3, 32, 48, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        expected = plain(pixel_values=pixels).logits.softmax(-1)
+        actual = quantised(pixel_values=pixels).logits.softmax(-1)
+    # A 32-wide model with a head spread for the tests magnifies int8 rounding: same answers, close scores.
+    assert torch.equal(actual.argmax(-1), expected.argmax(-1))
+    assert 0 < (actual - expected).abs().max() < 0.1
+
+
+def test_an_int8_layer_that_disagrees_stays_float(monkeypatch, tiny_model_dir):
+    original = Int8Linear.forward
+    monkeypatch.setattr(Int8Linear, "forward", lambda self, x: original(self, x) * 1.2)
+    _, quantised = _models(tiny_model_dir)
+    assert quantize_linear_layers(quantised) == 0
+
+
+# --- the fidelity gate (benchmarks/fidelity.py), on the trained EfficientNet-Lite0 ------------------
+
+
+@pytest.fixture(scope="module")
+def gate(trained_model_dir):
+    """The exact classifier, the gate's pixels (images/ and views of them), and the exact probabilities."""
+    exact = load(trained_model_dir, None)
+    pixels = torch.cat([exact.preprocess(picture) for picture in views(photos())])
+    return exact, pixels, probabilities(exact, pixels)
+
+
+def test_int8_passes_the_fidelity_gate_on_the_trained_model(trained_model_dir, gate):
+    if not INT8_PASSED_GATE:
+        pytest.skip("int8 is not a candidate")
+    _, pixels, reference = gate
+    quantised = load(trained_model_dir, "int8")
+    assert any(isinstance(m, Int8Linear) for m in quantised.model.modules())
+    result = fidelity(reference, probabilities(quantised, pixels))
+    assert result.images == 30
+    assert result.passes, result.sentence()
+    assert result.max_shift < 0.05, result.sentence()
+
+
+def test_the_fidelity_gate_fails_a_model_that_answers_otherwise(gate):
+    _, _, reference = gate
+    # Each picture's scores moved to the neighbouring class: what a precision that broke the model would do.
+    result = fidelity(reference, reference.roll(1, dims=1))
+    assert not result.passes and result.same_top1 == 0 and result.max_shift > 0.1, result.sentence()
+    assert fidelity(reference, reference).sentence().startswith("top-1 igual en 30 de 30 (100,0%)")
+
+
+# --- the precision cache ---------------------------------------------------------------------------
+
+
+def _choose(classifier, cache_file, table=None, calls=None):
+    table = table or {"float32": 2.0, "bfloat16": 1.0}
+
+    def timer(run, precision):
+        if calls is not None:
+            calls.append(precision)
+        return table[precision]
+
+    return choose_precision(classifier.model, classifier.preprocess(Image.new("RGB", (48, 32))), torch.device("cpu"),
+                            cache_file=cache_file, timer=timer, candidates=list(table))
+
+
+def test_the_choice_is_cached_and_not_measured_again(tiny_classifier, tmp_path):
+    cache = tmp_path / "sub" / "precision.json"
+    first = _choose(tiny_classifier, cache)
+    assert first.name == "bfloat16" and first.source == "medida"
+    calls = []
+    second = _choose(tiny_classifier, cache, calls=calls)
+    assert calls == [] and second == first._replace(source="caché")
+    [key] = json.loads(cache.read_text(encoding="utf-8"))
+    assert cpu_name() in key and f"torch {torch.__version__}" in key
+
+
+def test_another_torch_version_measures_again(tiny_classifier, tmp_path, monkeypatch):
+    cache = tmp_path / "precision.json"
+    _choose(tiny_classifier, cache)
+    monkeypatch.setattr(torch, "__version__", "99.0.0")
+    calls = []
+    assert _choose(tiny_classifier, cache, {"float32": 1.0, "bfloat16": 2.0}, calls).name == "float32"
+    assert calls and len(json.loads(cache.read_text(encoding="utf-8"))) == 2
+
+
+@pytest.mark.parametrize("content", ["{no json", "[1, 2]", "\"x\"", "{}"])
+def test_a_damaged_cache_is_measured_again_and_rewritten(tiny_classifier, tmp_path, content):
+    cache = tmp_path / "precision.json"
+    cache.write_text(content, encoding="utf-8")
+    assert _choose(tiny_classifier, cache).source == "medida"
+    assert _choose(tiny_classifier, cache).source == "caché"
+
+
+def test_an_edited_cache_cannot_choose_a_precision_this_cpu_lacks(tiny_classifier, tmp_path):
+    cache = tmp_path / "precision.json"
+    _choose(tiny_classifier, cache)
+    data = json.loads(cache.read_text(encoding="utf-8"))
+    for entry in data.values():
+        entry["precision"] = "float8"
+    cache.write_text(json.dumps(data), encoding="utf-8")
+    assert _choose(tiny_classifier, cache) == PrecisionChoice("bfloat16", {"float32": 2.0, "bfloat16": 1.0}, "medida")
+
+
+def test_a_cache_that_is_a_pipe_or_unwritable_only_means_measuring(tiny_classifier, tmp_path):
+    pipe = tmp_path / "precision.json"
+    os.mkfifo(pipe)
+    assert _choose(tiny_classifier, pipe).source == "medida"  # returns: the pipe was not read
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert _choose(tiny_classifier, blocked / "precision.json").name == "bfloat16"  # its folder is a file
+
+
+def test_detallado_says_the_choice_and_its_figures():
+    choice = PrecisionChoice("bfloat16", {"float32": 0.0894, "bfloat16": 0.0408, "int8": None}, "medida")
+    assert describe_choice(choice) == (
+        "Modo rápido: precisión bfloat16, la más rápida en las capas más pesadas del modelo en esta CPU "
+        "(float32 89,4 ms; bfloat16 40,8 ms, 2,19×; int8 no disponible; medido ahora).")
+    assert "guardado en caché" in describe_choice(choice._replace(source="caché"))
