@@ -2,11 +2,11 @@
 
 Whether bfloat16 or float16 beats float32 on a CPU cannot be read from its feature
 flags: a CPU with AVX512-BF16 but no AMX may run bfloat16 slower than float32 (AMD
-Zen 4, many cloud VMs), another twice as fast. So the heaviest layer shapes of the
-model are timed once in each precision the device offers, packed as the real run
-packs them, and the fastest is kept; float32 stays unless another wins clearly. The
-answer is cached per CPU (model name and features), torch version and layer shapes.
-Nothing here prints.
+Zen 4, many cloud VMs), another twice as fast. So the model's heaviest block (a ViT
+encoder layer) is timed once in each precision the device offers, prepared as the
+real run prepares it (packed, or in int8), and the fastest is kept; float32 stays
+unless another wins clearly. The answer is cached per CPU (model name and features),
+torch version and layer shapes. Nothing here prints.
 """
 
 import hashlib
@@ -22,16 +22,16 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .accel import PackedLinear, int8_version, pack_linear_layers, quantize_linear_layers
+from .accel import pack_linear_layers, quantize_linear_layers
 from .defaults import config_folder
 
 FLOAT32, BFLOAT16, FLOAT16, INT8 = "float32", "bfloat16", "float16", "int8"
 # The dtype each precision runs the model in (int8 is float32 around its int8 linear layers).
 DTYPES = {FLOAT32: torch.float32, BFLOAT16: torch.bfloat16, FLOAT16: torch.float16, INT8: torch.float32}
-CLEAR_WIN = 1.10  # another precision replaces float32 only if the sampled layers run 10 % faster in it
+EXACTNESS = (FLOAT16, BFLOAT16, INT8)  # the less exact, the later
+CLEAR_WIN = 1.10  # another precision replaces float32 only if the sampled block runs 10 % faster in it
 # int8 passed the fidelity gate on the trained EfficientNet-Lite0 (docs/rendimiento.md): a candidate.
 INT8_PASSED_GATE = True
-SAMPLED_SHAPES = 3  # the layer shapes that take the most compute; a fraction of a second in all
 _ROUNDS, _WARMUP = 5, 2
 CACHE_FILE = "precision.json"
 _CACHE_LIMIT = 256 * 1024
@@ -40,7 +40,7 @@ _CACHE_ENTRIES = 32  # a cache that grows with every model tried stays small
 
 class PrecisionChoice(NamedTuple):
     name: str  # FLOAT32, BFLOAT16, FLOAT16 or INT8
-    seconds: dict  # precision -> seconds of one forward through the sampled layers; None: unusable here
+    seconds: dict  # precision -> seconds of one forward's worth of the sampled block; None: unusable here
     source: str  # "medida" (timed now), "caché" (timed in an earlier run), "fija" (not timed: GPU)
 
     @property
@@ -90,12 +90,20 @@ def _cpuinfo_field(field):
 
 
 def pick(seconds, candidates):
-    """The fastest usable precision; float32 unless another is at least CLEAR_WIN times faster."""
+    """The fastest usable precision, if it beats float32 clearly (by CLEAR_WIN); else float32.
+
+    Near-ties (within CLEAR_WIN of the fastest) go to the more exact precision:
+    float16 (10 bits of mantissa), then bfloat16 (7 bits), then int8.
+    """
     reference = seconds.get(FLOAT32)
-    if reference is None:
+    usable = {name: seconds[name] for name in candidates if seconds.get(name) is not None}
+    if reference is None or not usable:
         return FLOAT32
-    best = min((name for name in candidates if seconds.get(name) is not None), key=seconds.get, default=FLOAT32)
-    return best if seconds[best] * CLEAR_WIN <= reference else FLOAT32
+    fastest = min(usable.values())
+    if fastest * CLEAR_WIN > reference:
+        return FLOAT32
+    return next(name for name in EXACTNESS if name in usable and usable[name] <= fastest * CLEAR_WIN
+                and usable[name] * CLEAR_WIN <= reference)
 
 
 def choose_precision(model, sample, device, cache_file=None, timer=None, candidates=None):
@@ -114,7 +122,7 @@ def choose_precision(model, sample, device, cache_file=None, timer=None, candida
     cached = _read_cache(cache_file).get(key)
     if _valid_entry(cached, candidates):
         return PrecisionChoice(cached["precision"], cached["seconds"], "caché")
-    seconds = time_precisions(heaviest_layers(model, sample), candidates, timer or clock)
+    seconds = time_precisions(heaviest_blocks(model, sample), candidates, timer or clock)
     choice = PrecisionChoice(pick(seconds, candidates), seconds, "medida")
     _write_cache(cache_file, key, {"precision": choice.name, "seconds": seconds})
     return choice
@@ -134,38 +142,49 @@ def apply_precision(model, name, device, pack=True):
     return dtype
 
 
-class Layer(NamedTuple):
+class Block(NamedTuple):
     module: nn.Module
-    input_shape: tuple
-    count: int  # how many layers of the model have this shape
-    flops: int
+    args: tuple  # the inputs it received in the sample forward pass
+    kwargs: dict
+    count: int  # how many such blocks one forward runs (in compute)
 
 
-def heaviest_layers(model, sample, limit=SAMPLED_SHAPES):
-    """The Linear and Conv2d shapes that take the most compute in one forward of sample, heaviest first."""
-    shapes = {}
+def heaviest_blocks(model, sample):
+    """The model's heaviest repeated block (a ViT encoder layer, an EfficientNet block), with the inputs it sees.
 
-    def record(module, args):
+    A whole block, not its matrix products alone: normalisations, activations and the
+    attention run in the precision too, and int8 adds its own steps around each product.
+    count scales its time to the whole stack. A model with no stack of blocks is timed whole.
+    """
+    stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m)]
+    if not stacks:
+        return [Block(model, (), {"pixel_values": sample}, 1)]
+    stack = max(stacks, key=lambda blocks: sum(p.numel() for p in blocks.parameters()))
+    inputs, flops, owner = {}, {}, {}
+    for index, block in enumerate(stack):
+        for layer in block.modules():
+            owner[layer] = index
+
+    def record_block(module, args, kwargs):
+        inputs.setdefault(id(module), (args, kwargs))
+
+    def record_layer(module, args):
         if args and isinstance(args[0], torch.Tensor):
-            key = (_describe(module), tuple(args[0].shape))
-            entry = shapes.setdefault(key, [module, 0])
-            entry[1] += 1
+            flops[owner[module]] = flops.get(owner[module], 0) + _flops(module, tuple(args[0].shape))
 
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if type(m) in (nn.Linear, nn.Conv2d)]
+    hooks = [block.register_forward_pre_hook(record_block, with_kwargs=True) for block in stack]
+    hooks += [layer.register_forward_pre_hook(record_layer) for layer in owner if type(layer) in (nn.Linear, nn.Conv2d)]
     try:
         with torch.inference_mode():
             model(pixel_values=sample.to(next(model.parameters()).dtype))
     finally:
         for hook in hooks:
             hook.remove()
-    layers = [Layer(module, shape, count, _flops(module, shape)) for (_, shape), (module, count) in shapes.items()]
-    return sorted(layers, key=lambda layer: layer.count * layer.flops, reverse=True)[:limit]
-
-
-def _describe(module):
-    if type(module) is nn.Linear:
-        return ("Linear", module.in_features, module.out_features)
-    return ("Conv2d", module.in_channels, module.out_channels, module.kernel_size, module.stride, module.groups)
+    heaviest = max(range(len(stack)), key=lambda index: flops.get(index, 0))
+    if id(stack[heaviest]) not in inputs or not flops.get(heaviest):
+        return [Block(model, (), {"pixel_values": sample}, 1)]
+    args, kwargs = inputs[id(stack[heaviest])]
+    return [Block(stack[heaviest], args, kwargs, sum(flops.values()) / flops[heaviest])]
 
 
 def _flops(module, shape):
@@ -179,19 +198,19 @@ def _flops(module, shape):
     return shape[0] * module.out_channels * height * width * kernel * module.in_channels // module.groups
 
 
-def time_precisions(layers, candidates, timer, rounds=_ROUNDS):
-    """precision -> seconds of one pass through the sampled layers (each times its count); None if it fails.
+def time_precisions(blocks, candidates, timer, rounds=_ROUNDS):
+    """precision -> seconds of one forward's worth of the sampled blocks (each times its count); None if it fails.
 
-    The precisions take turns, round after round, and each layer keeps its best time: on a
+    The precisions take turns, round after round, and each block keeps its best time: on a
     machine shared with other work, a burst of load then slows one round, not one precision.
     """
     runners = {}
     for name in candidates:
         try:
-            runners[name] = [(layer.count, _layer_runner(layer, name)) for layer in layers]
-        except (RuntimeError, ValueError, TypeError):  # an op this build or CPU lacks in that precision
+            runners[name] = [(block.count, _block_runner(block, name)) for block in blocks]
+        except (RuntimeError, ValueError, TypeError, NotImplementedError):  # an op this build or CPU lacks in that precision
             runners[name] = None
-    best = {name: [float("inf")] * len(layers) for name, runs in runners.items() if runs is not None}
+    best = {name: [float("inf")] * len(blocks) for name, runs in runners.items() if runs is not None}
     for round_ in range(_WARMUP + rounds):
         for name in list(best):
             try:
@@ -199,7 +218,7 @@ def time_precisions(layers, candidates, timer, rounds=_ROUNDS):
                     seconds = float(timer(run, name))
                     if round_ >= _WARMUP:
                         best[name][index] = min(best[name][index], seconds)
-            except (RuntimeError, ValueError, TypeError):
+            except (RuntimeError, ValueError, TypeError, NotImplementedError):
                 runners[name] = None
                 del best[name]
     return {name: None if runners[name] is None else
@@ -207,29 +226,23 @@ def time_precisions(layers, candidates, timer, rounds=_ROUNDS):
             for name in candidates}
 
 
-def _layer_runner(layer, name):
-    """A call of a copy of the layer in the given precision, as the loaded model will run it."""
-    dtype = DTYPES[name]
-    module = deepcopy(layer.module).to(dtype)
-    if name == INT8:
-        module = int8_version(module) or module
-    elif type(module) is nn.Linear and torch.backends.mkldnn.is_available():
-        module = PackedLinear(module, rows_hint=_rows(layer.input_shape))
-    x = torch.randn(layer.input_shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+def _block_runner(block, name):
+    """A call of a copy of the block in the given precision, prepared as the loaded model will be."""
+    module = deepcopy(block.module)
+    dtype = apply_precision(module, name, torch.device("cpu"))
+
+    def convert(value):
+        return value.to(dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+    args = tuple(convert(value) for value in block.args)
+    kwargs = {key: convert(value) for key, value in block.kwargs.items()}
 
     def run():
         with torch.inference_mode():
-            return module(x)
+            return module(*args, **kwargs)
 
-    run()  # fails here, not inside the timer, if this precision lacks the op
+    run()  # fails here, not inside the timer, if this precision lacks an op
     return run
-
-
-def _rows(shape):
-    rows = 1
-    for size in shape[:-1]:
-        rows *= size
-    return max(rows, 1)
 
 
 def clock(run, precision=None):
@@ -245,7 +258,8 @@ def clock(run, precision=None):
 def _cache_key(model, candidates):
     """CPU (name and features), torch version, candidates, and the shapes of the model's layers."""
     features = ",".join(name for name, present in cpu_features().items() if present)
-    shapes = repr([_describe(m) for m in model.modules() if type(m) in (nn.Linear, nn.Conv2d)])
+    shapes = repr([(type(m).__name__, tuple(m.weight.shape)) for m in model.modules()
+                   if type(m) in (nn.Linear, nn.Conv2d)])
     digest = hashlib.sha256(shapes.encode()).hexdigest()[:16]
     return f"{cpu_name()} [{features}] | torch {torch.__version__} | {'/'.join(candidates)} | capas {digest}"
 
@@ -313,5 +327,5 @@ def describe_choice(choice):
         speed = f", {reference / seconds:.2f}×".replace(".", ",") if reference and name != FLOAT32 else ""
         figures.append(f"{name} {seconds * 1000:.1f} ms{speed}".replace(".", ","))
     when = "medido ahora" if choice.source == "medida" else "medido en una ejecución anterior, guardado en caché"
-    return (f"Modo rápido: precisión {choice.name}, la más rápida en las capas más pesadas del modelo "
+    return (f"Modo rápido: precisión {choice.name}, la más rápida con las capas del modelo "
             f"en esta CPU ({'; '.join(figures)}; {when}).")

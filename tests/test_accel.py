@@ -6,7 +6,6 @@ import os
 
 import pytest
 import torch
-from PIL import Image
 from transformers import AutoModelForImageClassification
 
 from benchmarks.fidelity import fidelity, load, photos, probabilities, views
@@ -137,7 +136,14 @@ def test_the_fidelity_gate_fails_a_model_that_answers_otherwise(gate):
 # --- the precision cache ---------------------------------------------------------------------------
 
 
-def _choose(classifier, cache_file, table=None, calls=None):
+@pytest.fixture(scope="module")
+def unpacked(tiny_model_dir):
+    """The tiny model as Classifier.load has it when it chooses, and a picture's pixels."""
+    model = AutoModelForImageClassification.from_pretrained(tiny_model_dir).eval()
+    return model, torch.rand(1, 3, 32, 48)
+
+
+def _choose(unpacked, cache_file, table=None, calls=None):
     table = table or {"float32": 2.0, "bfloat16": 1.0}
 
     def timer(run, precision):
@@ -145,60 +151,80 @@ def _choose(classifier, cache_file, table=None, calls=None):
             calls.append(precision)
         return table[precision]
 
-    return choose_precision(classifier.model, classifier.preprocess(Image.new("RGB", (48, 32))), torch.device("cpu"),
-                            cache_file=cache_file, timer=timer, candidates=list(table))
+    return choose_precision(*unpacked, torch.device("cpu"), cache_file=cache_file, timer=timer,
+                            candidates=list(table))
 
 
-def test_the_choice_is_cached_and_not_measured_again(tiny_classifier, tmp_path):
+def test_the_choice_is_cached_and_not_measured_again(unpacked, tmp_path):
     cache = tmp_path / "sub" / "precision.json"
-    first = _choose(tiny_classifier, cache)
+    first = _choose(unpacked, cache)
     assert first.name == "bfloat16" and first.source == "medida"
     calls = []
-    second = _choose(tiny_classifier, cache, calls=calls)
+    second = _choose(unpacked, cache, calls=calls)
     assert calls == [] and second == first._replace(source="caché")
     [key] = json.loads(cache.read_text(encoding="utf-8"))
     assert cpu_name() in key and f"torch {torch.__version__}" in key
 
 
-def test_another_torch_version_measures_again(tiny_classifier, tmp_path, monkeypatch):
+def test_another_torch_version_measures_again(unpacked, tmp_path, monkeypatch):
     cache = tmp_path / "precision.json"
-    _choose(tiny_classifier, cache)
+    _choose(unpacked, cache)
     monkeypatch.setattr(torch, "__version__", "99.0.0")
     calls = []
-    assert _choose(tiny_classifier, cache, {"float32": 1.0, "bfloat16": 2.0}, calls).name == "float32"
+    assert _choose(unpacked, cache, {"float32": 1.0, "bfloat16": 2.0}, calls).name == "float32"
     assert calls and len(json.loads(cache.read_text(encoding="utf-8"))) == 2
 
 
 @pytest.mark.parametrize("content", ["{no json", "[1, 2]", "\"x\"", "{}"])
-def test_a_damaged_cache_is_measured_again_and_rewritten(tiny_classifier, tmp_path, content):
+def test_a_damaged_cache_is_measured_again_and_rewritten(unpacked, tmp_path, content):
     cache = tmp_path / "precision.json"
     cache.write_text(content, encoding="utf-8")
-    assert _choose(tiny_classifier, cache).source == "medida"
-    assert _choose(tiny_classifier, cache).source == "caché"
+    assert _choose(unpacked, cache).source == "medida"
+    assert _choose(unpacked, cache).source == "caché"
 
 
-def test_an_edited_cache_cannot_choose_a_precision_this_cpu_lacks(tiny_classifier, tmp_path):
+def test_an_edited_cache_cannot_choose_a_precision_this_cpu_lacks(unpacked, tmp_path):
     cache = tmp_path / "precision.json"
-    _choose(tiny_classifier, cache)
+    _choose(unpacked, cache)
     data = json.loads(cache.read_text(encoding="utf-8"))
     for entry in data.values():
         entry["precision"] = "float8"
     cache.write_text(json.dumps(data), encoding="utf-8")
-    assert _choose(tiny_classifier, cache) == PrecisionChoice("bfloat16", {"float32": 2.0, "bfloat16": 1.0}, "medida")
+    choice = _choose(unpacked, cache)
+    assert (choice.name, choice.source) == ("bfloat16", "medida")
 
 
-def test_a_cache_that_is_a_pipe_or_unwritable_only_means_measuring(tiny_classifier, tmp_path):
+def test_a_cache_that_is_a_pipe_or_unwritable_only_means_measuring(unpacked, tmp_path):
     pipe = tmp_path / "precision.json"
     os.mkfifo(pipe)
-    assert _choose(tiny_classifier, pipe).source == "medida"  # returns: the pipe was not read
+    assert _choose(unpacked, pipe).source == "medida"  # returns: the pipe was not read
     blocked = tmp_path / "file"
     blocked.write_text("")
-    assert _choose(tiny_classifier, blocked / "precision.json").name == "bfloat16"  # its folder is a file
+    assert _choose(unpacked, blocked / "precision.json").name == "bfloat16"  # its folder is a file
 
 
 def test_detallado_says_the_choice_and_its_figures():
     choice = PrecisionChoice("bfloat16", {"float32": 0.0894, "bfloat16": 0.0408, "int8": None}, "medida")
     assert describe_choice(choice) == (
-        "Modo rápido: precisión bfloat16, la más rápida en las capas más pesadas del modelo en esta CPU "
+        "Modo rápido: precisión bfloat16, la más rápida con las capas del modelo en esta CPU "
         "(float32 89,4 ms; bfloat16 40,8 ms, 2,19×; int8 no disponible; medido ahora).")
     assert "guardado en caché" in describe_choice(choice._replace(source="caché"))
+
+
+def test_rapido_detallado_says_the_precision_measured_then_cached(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from classifier.cli import main
+    from conftest import PHOTOS
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    # Two precisions every CPU can run (bfloat16 emulated where not native): the sentence has figures to give.
+    monkeypatch.setattr("classifier.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
+    sentences = []
+    for _ in range(2):
+        assert main(["--modelo", str(tiny_model_dir), "--rapido", "--detallado", str(PHOTOS[0])]) == 0
+        sentences.append([line for line in capsys.readouterr().err.splitlines() if line.startswith("Modo rápido")])
+    [first], [second] = sentences
+    assert first.startswith("Modo rápido: precisión ") and "float32 " in first and "medido ahora" in first
+    assert second == first.replace("medido ahora", "medido en una ejecución anterior, guardado en caché")
+    assert (tmp_path / "clasificador-vit" / "precision.json").is_file()
+    assert main(["--modelo", str(tiny_model_dir), "--rapido", str(PHOTOS[0])]) == 0  # without --detallado: silent
+    assert "Modo rápido" not in capsys.readouterr().err
