@@ -11,6 +11,7 @@ torch version and layer shapes. Nothing here prints.
 
 import hashlib
 import json
+import math
 import os
 import platform
 import stat
@@ -33,6 +34,8 @@ CLEAR_WIN = 1.10  # another precision replaces float32 only if the sampled block
 # int8 passed the fidelity gate on the trained EfficientNet-Lite0 (docs/rendimiento.md): a candidate.
 INT8_PASSED_GATE = True
 _ROUNDS, _WARMUP = 5, 2
+# What a layer raises when this build or CPU lacks one of its ops in a precision (or cannot copy it).
+_UNUSABLE = (RuntimeError, ValueError, TypeError, NotImplementedError)
 CACHE_FILE = "precision.json"
 _CACHE_LIMIT = 256 * 1024
 _CACHE_ENTRIES = 32  # a cache that grows with every model tried stays small
@@ -102,8 +105,8 @@ def pick(seconds, candidates):
     fastest = min(usable.values())
     if fastest * CLEAR_WIN > reference:
         return FLOAT32
-    return next(name for name in EXACTNESS if name in usable and usable[name] <= fastest * CLEAR_WIN
-                and usable[name] * CLEAR_WIN <= reference)
+    return next((name for name in EXACTNESS if name in usable and usable[name] <= fastest * CLEAR_WIN
+                 and usable[name] * CLEAR_WIN <= reference), FLOAT32)
 
 
 def choose_precision(model, sample, device, cache_file=None, timer=None, candidates=None):
@@ -208,7 +211,7 @@ def time_precisions(blocks, candidates, timer, rounds=_ROUNDS):
     for name in candidates:
         try:
             runners[name] = [(block.count, _block_runner(block, name)) for block in blocks]
-        except (RuntimeError, ValueError, TypeError, NotImplementedError):  # an op this build or CPU lacks in that precision
+        except _UNUSABLE:  # an op this build or CPU lacks in that precision
             runners[name] = None
     best = {name: [float("inf")] * len(blocks) for name, runs in runners.items() if runs is not None}
     for round_ in range(_WARMUP + rounds):
@@ -218,7 +221,7 @@ def time_precisions(blocks, candidates, timer, rounds=_ROUNDS):
                     seconds = float(timer(run, name))
                     if round_ >= _WARMUP:
                         best[name][index] = min(best[name][index], seconds)
-            except (RuntimeError, ValueError, TypeError, NotImplementedError):
+            except _UNUSABLE:
                 runners[name] = None
                 del best[name]
     return {name: None if runners[name] is None else
@@ -270,7 +273,8 @@ def _valid_entry(entry, candidates):
         return False
     seconds = entry.get("seconds")
     return isinstance(seconds, dict) and all(
-        isinstance(name, str) and (value is None or isinstance(value, (int, float))) for name, value in seconds.items()
+        name in DTYPES and (value is None or (type(value) in (int, float) and math.isfinite(value) and value > 0))
+        for name, value in seconds.items()
     )
 
 

@@ -194,6 +194,19 @@ def test_an_edited_cache_cannot_choose_a_precision_this_cpu_lacks(unpacked, tmp_
     assert (choice.name, choice.source) == ("bfloat16", "medida")
 
 
+@pytest.mark.parametrize("seconds", [{"float32": 0, "bfloat16": 1.0}, {"float32": float("nan")},
+                                     {"float32": "1"}, {"bogus": 1.0}, [1.0]])
+def test_edited_figures_in_the_cache_are_measured_again(unpacked, tmp_path, seconds):
+    cache = tmp_path / "precision.json"
+    _choose(unpacked, cache)
+    data = json.loads(cache.read_text(encoding="utf-8"))
+    for entry in data.values():
+        entry["seconds"] = seconds
+    cache.write_text(json.dumps(data), encoding="utf-8")
+    choice = _choose(unpacked, cache)
+    assert choice.source == "medida" and describe_choice(choice)
+
+
 def test_a_cache_that_is_a_pipe_or_unwritable_only_means_measuring(unpacked, tmp_path):
     pipe = tmp_path / "precision.json"
     os.mkfifo(pipe)
