@@ -177,7 +177,7 @@ def build_parser():
     model.add_argument(
         "--rapido", action="store_true",
         help="modo rápido: decodifica los JPEG a tamaño reducido y calcula en la precisión más rápida de este "
-             "equipo (en CPU se mide la primera vez entre float32, bfloat16, float16 e int8; float16 en GPU); "
+             "equipo (en CPU se mide la primera vez entre float32, bfloat16 y float16; float16 en GPU); "
              "resultados casi iguales, no idénticos (por defecto: no, modo exacto)",
     )
     model.add_argument(
