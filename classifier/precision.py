@@ -129,7 +129,11 @@ def choose_precision(model, sample, device, cache_file=None, timer=None, candida
     cached = _read_cache(cache_file).get(key)
     if _valid_entry(cached, candidates):
         return PrecisionChoice(cached["precision"], cached["seconds"], "caché")
-    seconds = time_precisions(heaviest_blocks(model, sample), candidates, timer or clock)
+    try:
+        blocks = heaviest_blocks(model, sample)
+    except _UNUSABLE:  # a model that cannot run the gray sample: the exact precision, untimed
+        return PrecisionChoice(FLOAT32, {}, "fija")
+    seconds = time_precisions(blocks, candidates, timer or clock)
     choice = PrecisionChoice(pick(seconds, candidates), seconds, "medida")
     _write_cache(cache_file, key, {"precision": choice.name, "seconds": seconds})
     return choice
@@ -324,7 +328,7 @@ def describe_choice(choice):
     """One Spanish sentence: the precision of the fast mode, and the figures it was chosen by."""
     if choice.source == "fija":
         reason = "la GPU la calcula de forma nativa" if choice.name == FLOAT16 else \
-            "esta CPU no calcula otra de forma nativa"
+            "no hay otra que medir en esta CPU"
         return f"Modo rápido: precisión {choice.name} ({reason}; no se mide)."
     reference = choice.seconds.get(FLOAT32)
     figures = []

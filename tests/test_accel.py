@@ -241,3 +241,12 @@ def test_rapido_detallado_says_the_precision_measured_then_cached(tiny_model_dir
     assert (tmp_path / "clasificador-vit" / "precision.json").is_file()
     assert main(["--modelo", str(tiny_model_dir), "--rapido", str(PHOTOS[0])]) == 0  # without --detallado: silent
     assert "Modo rápido" not in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_run_the_sample_stays_float32(unpacked, tmp_path):
+    model, pixels = unpacked
+    wrong = pixels[:, :2]  # two channels: the forward pass raises
+    choice = choose_precision(model, wrong, torch.device("cpu"), cache_file=tmp_path / "p.json",
+                              timer=lambda run, precision: 1.0, candidates=["float32", "bfloat16"])
+    assert choice == PrecisionChoice("float32", {}, "fija")
+    assert describe_choice(choice) == "Modo rápido: precisión float32 (no hay otra que medir en esta CPU; no se mide)."
