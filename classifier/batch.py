@@ -13,8 +13,8 @@ from .cli import (
     PACK_MIN_IMAGES,
     _is_terminal,
     _say,
-    device_sentence,
     load_classifier,
+    loaded_sentence,
     open_results_log,
 )
 from .errors import ClassifierError, ModelLoadError, OutputFailed, quoted
@@ -70,7 +70,7 @@ def _classify_and_write(args, inputs, maps, log):
             _say(f"Error: {exc}")
             return ExitStatus.USAGE
     if args.verbose or _is_terminal(sys.stderr):
-        _say(device_sentence(classifier))
+        _say(loaded_sentence(classifier, args.verbose))
     engine = Engine(classifier, args.top_k, maps=maps is not None)
     with _uninterrupted():
         writer = _ProgressWriter(WRITERS[args.format](_Output(sys.stdout), _Output(sys.stderr, quiet=True)),

@@ -175,9 +175,9 @@ def build_parser():
     )
     model.add_argument(
         "--rapido", action="store_true",
-        help="modo rápido: decodifica los JPEG a tamaño reducido y calcula en media precisión (bf16 en CPU "
-             "con AVX512-BF16 o AMX, fp16 en GPU); resultados casi iguales, no idénticos "
-             "(por defecto: no, modo exacto)",
+        help="modo rápido: decodifica los JPEG a tamaño reducido y calcula en la precisión más rápida de este "
+             "equipo (en CPU se mide la primera vez entre float32, bfloat16 y float16; float16 en GPU); "
+             "resultados casi iguales, no idénticos (por defecto: no, modo exacto)",
     )
     model.add_argument(
         "--lote", "--batch-size", dest="batch_size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
@@ -329,6 +329,15 @@ def fetch_model(args, window=None):
                  progress if window is None else window(progress))
 
 
+def loaded_sentence(classifier, verbose):
+    """Where the model runs; with --detallado in the fast mode, also the precision and its measured figures."""
+    if verbose and classifier.precision is not None:
+        from .precision import describe_choice
+
+        return f"{device_sentence(classifier)}\n{describe_choice(classifier.precision)}"
+    return device_sentence(classifier)
+
+
 def device_sentence(classifier):
     """Which device runs the model, in words: users often cannot tell whether their GPU is used."""
     device = classifier.device
@@ -370,7 +379,7 @@ def run_desktop_mode(args):
         return classifier
 
     with log or nullcontext():
-        return run_desktop(load, args.top_k, log, describe=device_sentence,
+        return run_desktop(load, args.top_k, log, describe=lambda classifier: loaded_sentence(classifier, args.verbose),
                            fetch=lambda window: fetch_model(args, window))
 
 

@@ -1,5 +1,8 @@
 """Defaults shared by the command line, the batch runner and the desktop loop."""
 
+import os
+import sys
+
 DEFAULT_MODEL = "google/vit-base-patch16-224"
 # The commit that added model.safetensors: pinning it keeps results reproducible
 # and lets us refuse pickle weights.
@@ -23,3 +26,17 @@ IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "PPM", "TIFF", "WEBP", "ICO", "DIB
 # The Software text of every attention map the program writes (a PNG tEXt chunk): folder
 # scans leave these files out, so maps written among the photos are never classified.
 MAP_SOFTWARE = "clasificador-vit mapa"
+
+# The program's folder of settings and measurements, inside the platform's config folder.
+CONFIG_FOLDER = "clasificador-vit"
+
+
+def config_folder():
+    """%APPDATA%, ~/Library/Application Support, $XDG_CONFIG_HOME or ~/.config, plus CONFIG_FOLDER."""
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA") or os.path.expanduser("~")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return os.path.join(base, CONFIG_FOLDER)

@@ -15,6 +15,7 @@ import sys
 import threading
 import unicodedata
 
+from .defaults import config_folder
 from .errors import ClassifierError, ModelLoadError, OutputFailed
 from .output import format_result
 from .status import ExitStatus, Stopped
@@ -25,7 +26,6 @@ NO = {"n", "no"}
 ERROR_TITLE = "No se pudo clasificar"
 MESSAGE_BOX_SENTENCES = 4
 MODEL_ERROR_TITLE = "No se pudo cargar el modelo"
-CONFIG_FOLDER = "clasificador-vit"
 STATE_FILE = "estado.json"
 _SMALL_FILE_BYTES = 64 * 1024  # the state file and user-dirs.dirs are a few lines
 
@@ -350,14 +350,8 @@ class DesktopUI:
 
 
 def default_state_file():
-    """The platform's config folder: %APPDATA%, ~/Library/Application Support, $XDG_CONFIG_HOME or ~/.config."""
-    if sys.platform == "win32":
-        base = os.environ.get("APPDATA") or os.path.expanduser("~")
-    elif sys.platform == "darwin":
-        base = os.path.expanduser("~/Library/Application Support")
-    else:
-        base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return os.path.join(base, CONFIG_FOLDER, STATE_FILE)
+    """estado.json in the program's config folder (defaults.config_folder)."""
+    return os.path.join(config_folder(), STATE_FILE)
 
 
 def start_folder(state_file):

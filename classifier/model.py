@@ -16,11 +16,11 @@ import torch
 from PIL import Image
 
 from . import hub
-from .accel import pack_linear_layers
 from .attention import MapUnavailable, class_token_maps
 from .defaults import DEFAULT_MODEL
 from .errors import ModelLoadError, PictureError, quoted
 from .labels import DEFAULT_LANGUAGE, display_labels
+from .precision import apply_precision, choose_precision
 from .results import Prediction
 
 _GENERIC_LABEL = re.compile(r"LABEL_\d+")
@@ -32,12 +32,13 @@ MAX_RESIZED_PIXELS = 16_000_000  # a 1:250 strip at a 256-pixel shortest edge; p
 class Classifier:
     """A loaded model, its image processor, device and precision; reused for every image."""
 
-    def __init__(self, model, processor, device, dtype, fast=False, language=DEFAULT_LANGUAGE):
+    def __init__(self, model, processor, device, dtype, fast=False, language=DEFAULT_LANGUAGE, precision=None):
         self.model = model.eval()
         self.processor = processor
         self.device = device
         self.dtype = dtype
         self.fast = fast
+        self.precision = precision  # the fast mode's PrecisionChoice (precision.py); None in the exact mode
         config = model.config
         self.labels = display_labels([str(config.id2label[i]) for i in range(config.num_labels)], language)
         self._resize_to = _plain_resize_target(processor)
@@ -52,7 +53,7 @@ class Classifier:
         """Load from a hub id (downloaded once, then cached) or a save_pretrained folder.
 
         revision: None means the pinned commit for the default model, else "main".
-        fast: half precision where the hardware computes it natively.
+        fast: the precision that runs fastest here (timed once, then cached: precision.py).
         download_progress: a hub.DownloadProgress told of a download (the first run), if one is needed.
         language: "es" shows ImageNet-1k classes in Spanish; "en" the model's own labels.
         pack: repack the CPU weights for speed (about 0.3 s once, repaid after ~10 images).
@@ -70,11 +71,9 @@ class Classifier:
             if repaired is None:
                 raise
             hf_model, processor = _load_folder(repaired, model, show_progress)
-        dtype = fast_dtype(torch_device) if fast else torch.float32
-        hf_model.to(torch_device, dtype)
-        if pack and torch_device.type == "cpu":
-            pack_linear_layers(hf_model)
-        classifier = cls(hf_model, processor, torch_device, dtype, fast=fast, language=language)
+        precision = fast_precision(hf_model, processor, torch_device) if fast else None
+        dtype = apply_precision(hf_model, precision and precision.name, torch_device, pack)
+        classifier = cls(hf_model, processor, torch_device, dtype, fast=fast, language=language, precision=precision)
         classifier.check(model, maps=maps)
         return classifier
 
@@ -314,13 +313,10 @@ def resolve_device(name):
     return torch.device(name)
 
 
-def fast_dtype(device):
-    """The half precision this device computes natively, or float32 when it has none."""
-    if device.type in ("cuda", "mps"):
-        return torch.float16
-    if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported():
-        return torch.bfloat16
-    return torch.float32
+def fast_precision(model, processor, device, cache_file=None, timer=None, candidates=None):
+    """The fast mode's PrecisionChoice: measured on this device with the model's own layers (precision.py)."""
+    sample = processor(images=Image.new("RGB", (64, 64), (128, 128, 128)), return_tensors="pt")["pixel_values"]
+    return choose_precision(model, sample, device, cache_file=cache_file, timer=timer, candidates=candidates)
 
 
 @contextmanager

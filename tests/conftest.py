@@ -13,6 +13,8 @@ import pytest
 # empty cache proves nothing comes from an earlier download.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-")
+# The program's config folder (remembered folder, the fast mode's measured precision): never the user's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="config-")
 
 # A suite started in the background by a script (`pytest &`, some CI runners) inherits Ctrl+C ignored, and so
 # would every program the tests start: Python then never raises KeyboardInterrupt, and the program rightly

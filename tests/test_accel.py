@@ -1,10 +1,16 @@
-"""Packed oneDNN linear layers: same outputs as the plain model, and a fallback when unavailable."""
+"""Packed oneDNN layers give the plain model's outputs; int8 layers keep a trained model's answers (the
+fidelity gate); the fast precision's cache survives damage."""
+
+import json
+import os
 
 import pytest
 import torch
 from transformers import AutoModelForImageClassification
 
-from classifier.accel import PackedLinear, pack_linear_layers
+from benchmarks.fidelity import fidelity, load, photos, probabilities, views
+from classifier.accel import Int8Linear, PackedLinear, pack_linear_layers, quantize_linear_layers
+from classifier.precision import INT8_PASSED_GATE, PrecisionChoice, choose_precision, cpu_name, describe_choice
 
 
 def _models(folder, dtype=torch.float32):
@@ -55,3 +61,192 @@ def test_a_packed_layer_that_disagrees_is_refused(monkeypatch, tiny_model_dir):
     monkeypatch.setattr(PackedLinear, "forward", lambda self, x: original(self, x) * 1.01)
     _, packed = _models(tiny_model_dir)
     assert pack_linear_layers(packed) == 0
+
+
+# --- int8 ------------------------------------------------------------------------------------------
+
+
+def test_int8_linear_agrees_with_the_float_layer_within_int8_rounding():
+    generator = torch.Generator().manual_seed(3)
+    linear = torch.nn.Linear(96, 40)
+    with torch.no_grad():
+        linear.weight[5] = 0  # an all-zero output channel: no division by zero
+    x = torch.randn(2, 7, 96, generator=generator)
+    x[0, 3] = 0  # an all-zero input row, likewise
+    with torch.inference_mode():
+        expected, actual = linear(x), Int8Linear(linear)(x)
+    assert actual.shape == expected.shape and actual.dtype == torch.float32
+    assert torch.isfinite(actual).all()
+    error = (actual - expected).abs().max() / expected.abs().max()
+    assert 0 < error < 0.02  # not exact (it is int8), but within its rounding
+
+
+def test_every_linear_layer_of_a_vit_goes_int8(tiny_model_dir):
+    plain, quantised = _models(tiny_model_dir)
+    linear_count = sum(type(m) is torch.nn.Linear for m in plain.modules())
+    assert quantize_linear_layers(quantised) == linear_count
+    assert not any(type(m) is torch.nn.Linear for m in quantised.modules())
+    pixels = torch.randn(8, 3, 32, 48, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        expected = plain(pixel_values=pixels).logits.softmax(-1)
+        actual = quantised(pixel_values=pixels).logits.softmax(-1)
+    # A 32-wide model with a head spread for the tests magnifies int8 rounding: same answers, close scores.
+    assert torch.equal(actual.argmax(-1), expected.argmax(-1))
+    assert 0 < (actual - expected).abs().max() < 0.1
+
+
+def test_an_int8_layer_that_disagrees_stays_float(monkeypatch, tiny_model_dir):
+    original = Int8Linear.forward
+    monkeypatch.setattr(Int8Linear, "forward", lambda self, x: original(self, x) * 1.2)
+    _, quantised = _models(tiny_model_dir)
+    assert quantize_linear_layers(quantised) == 0
+
+
+# --- the fidelity gate (benchmarks/fidelity.py), on the trained EfficientNet-Lite0 ------------------
+
+
+@pytest.fixture(scope="module")
+def gate(trained_model_dir):
+    """The exact classifier, the gate's pixels (images/ and views of them), and the exact probabilities."""
+    exact = load(trained_model_dir, None)
+    pixels = torch.cat([exact.preprocess(picture) for picture in views(photos())])
+    return exact, pixels, probabilities(exact, pixels)
+
+
+def test_int8_passes_the_fidelity_gate_on_the_trained_model(trained_model_dir, gate):
+    if not INT8_PASSED_GATE:
+        pytest.skip("int8 is not a candidate")
+    _, pixels, reference = gate
+    quantised = load(trained_model_dir, "int8")
+    assert any(isinstance(m, Int8Linear) for m in quantised.model.modules())
+    result = fidelity(reference, probabilities(quantised, pixels))
+    assert result.images == 30
+    assert result.passes, result.sentence()
+    assert result.max_shift < 0.05, result.sentence()
+
+
+def test_the_fidelity_gate_fails_a_model_that_answers_otherwise(gate):
+    _, _, reference = gate
+    # Each picture's scores moved to the neighbouring class: what a precision that broke the model would do.
+    result = fidelity(reference, reference.roll(1, dims=1))
+    assert not result.passes and result.same_top1 == 0 and result.max_shift > 0.1, result.sentence()
+    assert fidelity(reference, reference).sentence().startswith("top-1 igual en 30 de 30 (100,0%)")
+
+
+# --- the precision cache ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def unpacked(tiny_model_dir):
+    """The tiny model as Classifier.load has it when it chooses, and a picture's pixels."""
+    model = AutoModelForImageClassification.from_pretrained(tiny_model_dir).eval()
+    return model, torch.rand(1, 3, 32, 48)
+
+
+def _choose(unpacked, cache_file, table=None, calls=None):
+    table = table or {"float32": 2.0, "bfloat16": 1.0}
+
+    def timer(run, precision):
+        if calls is not None:
+            calls.append(precision)
+        return table[precision]
+
+    return choose_precision(*unpacked, torch.device("cpu"), cache_file=cache_file, timer=timer,
+                            candidates=list(table))
+
+
+def test_the_choice_is_cached_and_not_measured_again(unpacked, tmp_path):
+    cache = tmp_path / "sub" / "precision.json"
+    first = _choose(unpacked, cache)
+    assert first.name == "bfloat16" and first.source == "medida"
+    calls = []
+    second = _choose(unpacked, cache, calls=calls)
+    assert calls == [] and second == first._replace(source="caché")
+    [key] = json.loads(cache.read_text(encoding="utf-8"))
+    assert cpu_name() in key and f"torch {torch.__version__}" in key
+
+
+def test_another_torch_version_measures_again(unpacked, tmp_path, monkeypatch):
+    cache = tmp_path / "precision.json"
+    _choose(unpacked, cache)
+    monkeypatch.setattr(torch, "__version__", "99.0.0")
+    calls = []
+    assert _choose(unpacked, cache, {"float32": 1.0, "bfloat16": 2.0}, calls).name == "float32"
+    assert calls and len(json.loads(cache.read_text(encoding="utf-8"))) == 2
+
+
+@pytest.mark.parametrize("content", ["{no json", "[1, 2]", "\"x\"", "{}"])
+def test_a_damaged_cache_is_measured_again_and_rewritten(unpacked, tmp_path, content):
+    cache = tmp_path / "precision.json"
+    cache.write_text(content, encoding="utf-8")
+    assert _choose(unpacked, cache).source == "medida"
+    assert _choose(unpacked, cache).source == "caché"
+
+
+def test_an_edited_cache_cannot_choose_a_precision_this_cpu_lacks(unpacked, tmp_path):
+    cache = tmp_path / "precision.json"
+    _choose(unpacked, cache)
+    data = json.loads(cache.read_text(encoding="utf-8"))
+    for entry in data.values():
+        entry["precision"] = "float8"
+    cache.write_text(json.dumps(data), encoding="utf-8")
+    choice = _choose(unpacked, cache)
+    assert (choice.name, choice.source) == ("bfloat16", "medida")
+
+
+@pytest.mark.parametrize("seconds", [{"float32": 0, "bfloat16": 1.0}, {"float32": float("nan")},
+                                     {"float32": "1"}, {"bogus": 1.0}, [1.0]])
+def test_edited_figures_in_the_cache_are_measured_again(unpacked, tmp_path, seconds):
+    cache = tmp_path / "precision.json"
+    _choose(unpacked, cache)
+    data = json.loads(cache.read_text(encoding="utf-8"))
+    for entry in data.values():
+        entry["seconds"] = seconds
+    cache.write_text(json.dumps(data), encoding="utf-8")
+    choice = _choose(unpacked, cache)
+    assert choice.source == "medida" and describe_choice(choice)
+
+
+def test_a_cache_that_is_a_pipe_or_unwritable_only_means_measuring(unpacked, tmp_path):
+    pipe = tmp_path / "precision.json"
+    os.mkfifo(pipe)
+    assert _choose(unpacked, pipe).source == "medida"  # returns: the pipe was not read
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert _choose(unpacked, blocked / "precision.json").name == "bfloat16"  # its folder is a file
+
+
+def test_detallado_says_the_choice_and_its_figures():
+    choice = PrecisionChoice("bfloat16", {"float32": 0.0894, "bfloat16": 0.0408, "int8": None}, "medida")
+    assert describe_choice(choice) == (
+        "Modo rápido: precisión bfloat16, la más rápida con las capas del modelo en esta CPU "
+        "(float32 89,4 ms; bfloat16 40,8 ms, 2,19×; int8 no disponible; medido ahora).")
+    assert "guardado en caché" in describe_choice(choice._replace(source="caché"))
+
+
+def test_rapido_detallado_says_the_precision_measured_then_cached(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from classifier.cli import main
+    from conftest import PHOTOS
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    # Two precisions every CPU can run (bfloat16 emulated where not native): the sentence has figures to give.
+    monkeypatch.setattr("classifier.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
+    sentences = []
+    for _ in range(2):
+        assert main(["--modelo", str(tiny_model_dir), "--rapido", "--detallado", str(PHOTOS[0])]) == 0
+        sentences.append([line for line in capsys.readouterr().err.splitlines() if line.startswith("Modo rápido")])
+    [first], [second] = sentences
+    assert first.startswith("Modo rápido: precisión ") and "float32 " in first and "medido ahora" in first
+    assert second == first.replace("medido ahora", "medido en una ejecución anterior, guardado en caché")
+    assert (tmp_path / "clasificador-vit" / "precision.json").is_file()
+    assert main(["--modelo", str(tiny_model_dir), "--rapido", str(PHOTOS[0])]) == 0  # without --detallado: silent
+    assert "Modo rápido" not in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_run_the_sample_stays_float32(unpacked, tmp_path):
+    model, pixels = unpacked
+    wrong = pixels[:, :2]  # two channels: the forward pass raises
+    choice = choose_precision(model, wrong, torch.device("cpu"), cache_file=tmp_path / "p.json",
+                              timer=lambda run, precision: 1.0, candidates=["float32", "bfloat16"])
+    assert choice == PrecisionChoice("float32", {}, "fija")
+    assert describe_choice(choice) == "Modo rápido: precisión float32 (no hay otra que medir en esta CPU; no se mide)."

@@ -10,7 +10,7 @@ import re
 from PIL import Image
 from transformers import pipeline
 
-from benchmarks.run import Bench
+from benchmarks.run import Bench, interleaved, machine
 from classifier.model import Classifier
 from conftest import TINY_LABELS, build_tiny_model
 
@@ -42,11 +42,34 @@ def test_benchmark_comparisons_run_on_the_engine(tmp_path):
 
     bench.warm(exact, fast, pipe)
     bench.throughput(exact, fast, pipe)
+    bench.fast_against_exact(exact, fast, count=3, runs=2)
     bench.agreement(exact, fast, pipe)
     bench.attention_map(exact)
 
     # The exact mode against the pipeline, each on its own: the same probabilities.
     assert _gap(bench) < 1e-5, bench.notes[0]
+    assert "| Medida |" in bench.table()
+    [fast_row] = [row for row in bench.rows if "modo rápido (" in row[0]]
+    assert fast_row[0].startswith(f"3 JPEG de 12 MP (batch 8): modo rápido ({fast.precision.name}) frente a exacto")
+    assert re.fullmatch(r"\d+\.\d{2}× / \d+\.\d{2}×", fast_row[3]), fast_row
+
+
+def test_runs_take_turns_and_rows_give_best_and_median(tmp_path):
+    order = []
+    times = interleaved({name: lambda name=name: order.append(name) for name in "abc"}, runs=3, warmup=1)
+    assert order == list("abc" "abc" "bca" "cab")  # the warm-up, then a different one first each round
+    assert {name: len(seconds) for name, seconds in times.items()} == {"a": 3, "b": 3, "c": 3}
+
+    bench = _bench("unused", tmp_path)
+    assert bench.row("tiempo", [1.0, 3.0, 2.0], [4.0, 2.0, 8.0], "s") == (0.5, 0.5)
+    assert bench.rows[-1][1:4] == ("1.000 / 2.000 s", "2.000 / 4.000 s", "0.50× / 0.50×")
+    assert bench.row("imágenes por segundo", [10.0, 2.0, 4.0], [1.0, 2.0, 3.0], "img/s") == (10 / 3, 2.0)
+
+
+def test_the_machine_line_names_the_features_that_decide_the_precision():
+    line = machine()
+    for feature in ("AVX512-BF16", "AMX", "AVX512-FP16", "VNNI"):
+        assert re.search(rf"\b{feature} (sí|no)\b", line), line
 
 
 def test_agreement_sees_a_different_model(tmp_path, tiny_model_dir):
