@@ -28,10 +28,25 @@ class PackedLinear(nn.Module):
         self.register_buffer("packed_weight", torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(),
                                                                                         rows_hint))
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach())
+        self._plain_weight = None
 
     def forward(self, x):
+        if torch.is_grad_enabled() and x.requires_grad:
+            # A map asked for gradients, and the packed kernel has no backward: the plain layer.
+            x = nn.functional.linear(x, self.plain_weight(), self.bias)
+            return nn.functional.gelu(x) if self.post_op == "gelu" else x
         # "none" as algorithm: the erf GELU of nn.functional.gelu, not the tanh approximation.
         return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, self.post_op, [], "none")
+
+    def plain_weight(self):
+        """The (out, in) weight, read back from the packed one: the identity through it, exact (each
+        output is one weight times 1 plus zeros). Made on the first map with gradients and kept."""
+        if self._plain_weight is None:
+            with torch.no_grad():
+                identity = torch.eye(self.in_features, dtype=self.packed_weight.dtype)
+                columns = torch.ops.mkldnn._linear_pointwise(identity, self.packed_weight, None, "none", [], "none")
+                self._plain_weight = columns.t().contiguous()
+        return self._plain_weight
 
 
 def pack_linear_layers(model, rows_hint=256):

@@ -21,6 +21,8 @@ from .errors import ClassifierError, ModelLoadError, OutputFailed, quoted
 from .status import ExitStatus, stop_signal_handler
 
 PROGRESS_MIN_IMAGES = 10
+NO_MAP_SENTENCE = ("Este modelo no da ningún mapa de dónde se fijó (ni atención sobre parches de la imagen ni un "
+                   "mapa de rasgos espacial): las imágenes se clasifican igual y no se guarda ningún mapa.")
 
 
 def run_batch(args):
@@ -36,6 +38,14 @@ def run_batch(args):
     if maps is not None and maps.error:
         _say(f"Error: {maps.error}")
         return ExitStatus.USAGE
+    try:
+        return _log_and_classify(args, inputs, maps)
+    finally:
+        if maps is not None:
+            maps.discard()  # a folder made for maps that none went into (no map, no model) goes again
+
+
+def _log_and_classify(args, inputs, maps):
     try:
         log = open_results_log(args)
     except ClassifierError as exc:
@@ -53,7 +63,6 @@ def run_batch(args):
 
 
 def _classify_and_write(args, inputs, maps, log):
-    from .attention import MapUnavailable
     from .engine import Engine
     from .output import WRITERS
 
@@ -71,14 +80,19 @@ def _classify_and_write(args, inputs, maps, log):
             return ExitStatus.USAGE
     if args.verbose or _is_terminal(sys.stderr):
         _say(loaded_sentence(classifier, args.verbose))
-    engine = Engine(classifier, args.top_k, maps=maps is not None)
+
+    def no_map(reason):
+        maps.discard()  # nothing will be written there: no empty folder is left behind
+        _say(NO_MAP_SENTENCE)
+
+    engine = Engine(classifier, args.top_k, maps=maps is not None, on_no_map=no_map)
     with _uninterrupted():
         writer = _ProgressWriter(WRITERS[args.format](_Output(sys.stdout), _Output(sys.stderr, quiet=True)),
                                  len(inputs))
     failed = False
     try:
         for result in engine.run(inputs, args.batch_size):
-            if maps is not None and result.error is None:
+            if maps is not None and result.heatmap is not None:
                 result = maps.save(result)
             failed |= result.error is not None
             writer.write(result)
@@ -86,9 +100,6 @@ def _classify_and_write(args, inputs, maps, log):
                 log.write(result)
             # A signal that landed in a destructor (a weakref callback, say) was only noted: act on it now.
             _INTERRUPTED.raise_if_set()
-    except MapUnavailable as exc:
-        _say(f"Error: {exc}")
-        return ExitStatus.USAGE
     finally:
         writer.close()
     return ExitStatus.SOME_FAILED if failed else ExitStatus.OK

@@ -154,7 +154,7 @@ def build_parser():
     )
     results.add_argument(
         "--mapa", type=_path, metavar="CARPETA",
-        help="modo por lotes: guarda en CARPETA, por cada imagen, un PNG con la imagen, el mapa de atención "
+        help="modo por lotes: guarda en CARPETA, por cada imagen, un PNG con la imagen, el mapa "
              "(dónde se fijó el modelo) y las clases más probables, llamado como la imagen más _mapa.png; nunca "
              "sobrescribe un archivo (por defecto: no se guardan mapas)",
     )

@@ -1,7 +1,7 @@
 """The result as a matplotlib figure: the picture, where the model looked, the top-k bars.
 
 Used by the desktop window and by the batch's --mapa PNGs. Takes PIL images, plain
-predictions and a NumPy map; never touches tensors, pyplot or a GUI toolkit. The
+predictions and a map (a maps.Heatmap, or bare NumPy values); never touches tensors, pyplot or a GUI toolkit. The
 layout is planned in pixels for the space available, so that panels follow the
 picture's shape (a panorama is stacked, a tall strip stands side by side) and no
 title runs into another.
@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .defaults import MAP_SOFTWARE
+from .maps import ROLLOUT, Heatmap
 
 DISPLAY_MAX_SIDE = 1024  # pixels drawn; the model saw its own copy
 FIGURE_DPI = 100
@@ -182,13 +183,14 @@ def _draw(figure, image, predictions, heatmap, seen, box):
     _show_picture(picture, image)
     _main_title(picture, best, max(layout.picture.width, MIN_COLUMN), dpi)
     if has_map:
+        values, method = heatmap if isinstance(heatmap, Heatmap) else (heatmap, None)
         overlay = axes_for(layout.map)
         width, height = _show_picture(overlay, seen)
-        # The patch grid covers what the model saw: stretched over exactly that picture.
-        overlay.imshow(_unit_range(heatmap), cmap=HEAT_COLORMAP, alpha=HEAT_ALPHA, interpolation="bilinear",
+        # The patch grid (or feature map) covers what the model saw: stretched over exactly that picture.
+        overlay.imshow(_unit_range(values), cmap=HEAT_COLORMAP, alpha=HEAT_ALPHA, interpolation="bilinear",
                        extent=(0, width, height, 0), vmin=0, vmax=1)
-        _title(overlay, MAP_TITLE, max(layout.map.width, MIN_COLUMN), dpi)
-        _legend(figure, axes_for(layout.legend), layout.legend.width)
+        _map_title(overlay, method, max(layout.map.width, MIN_COLUMN), dpi)
+        _legend(figure, axes_for(layout.legend), layout.legend.width, method)
     _bars(figure, layout, predictions)
     return layout
 
@@ -201,6 +203,14 @@ def _title(axes, text, width_px, dpi):
     """At most two lines that fit the panel's width; longer text ends in an ellipsis."""
     lines = textwrap.wrap(text, _title_chars(width_px, dpi), max_lines=2, placeholder="…")
     axes.set_title("\n".join(lines), fontsize=TITLE_POINTS, pad=6)
+
+
+def _map_title(axes, method, width_px, dpi):
+    """«Dónde se fijó el modelo» and, on a second line, how the map was drawn, each shortened to fit."""
+    chars = _title_chars(width_px, dpi)
+    lines = [MAP_TITLE] + ([method.name] if method is not None else [])
+    axes.set_title("\n".join(textwrap.shorten(line, chars, placeholder="…") for line in lines),
+                   fontsize=TITLE_POINTS, pad=6)
 
 
 def _main_title(axes, best, width_px, dpi):
@@ -229,15 +239,18 @@ def _show_picture(axes, image):
     return width, height
 
 
-def _legend(figure, axes, width_px):
-    """The colour scale, from little to much attention; under a narrow map, in three short words."""
+def _legend(figure, axes, width_px, method=None):
+    """The colour scale in the method's words (little to much attention, or weight in the answer);
+    under a narrow map, in three short words."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
+    method = method or ROLLOUT
     scale = figure.colorbar(ScalarMappable(Normalize(0, 1), HEAT_COLORMAP), cax=axes, orientation="horizontal")
     wide = width_px >= LEGEND_WIDE
-    ticks, words, aligns = (([0, 1], ["poca atención", "mucha atención"], ("left", "right")) if wide else
-                            ([0, 0.5, 1], ["poca", "atención", "mucha"], ("left", "center", "right")))
+    ticks, words, aligns = (([0, 1], [method.low, method.high], ("left", "right")) if wide else
+                            ([0, 0.5, 1], [method.low.split()[0], method.word, method.high.split()[0]],
+                             ("left", "center", "right")))
     scale.set_ticks(ticks, labels=words, fontsize=LABEL_POINTS)
     axes.tick_params(length=0 if not wide else 3.5)
     scale.outline.set_visible(False)

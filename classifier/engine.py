@@ -14,13 +14,13 @@ from contextlib import nullcontext
 import torch
 
 from . import memory
-from .attention import MapUnavailable
 from .drawing import display_copy
 from .errors import ClassifierError, ImageError, PictureError
 from .images import open_image, pixel_count
+from .maps import MapUnavailable
 from .results import Result
 
-MAPS_IF_POSSIBLE = "auto"  # maps= value: draw the map when the model has one, else go without
+MAPS_IF_POSSIBLE = "auto"  # maps= value, the same as True: the map when the model has one, else none
 # Larger batches gain nothing on a CPU and hold every decoded picture at once: --lote 100000
 # on 2,000 photos would keep them all in memory before printing a line.
 MAX_BATCH = 64
@@ -34,16 +34,18 @@ _NOT_NUMBERS = "el modelo dio puntuaciones que no son números con esta imagen"
 class Engine:
     """A loaded classifier and what each result holds; reused for every path.
 
-    maps: False, True (a model without attention raises MapUnavailable), or
-    MAPS_IF_POSSIBLE. pictures: keep display-size copies of each picture (the
-    window and the map files draw them); implied by maps.
+    maps: draw each image's map (a Heatmap) when the model gives one. A model that
+    gives none is classified all the same: on_no_map(MapUnavailable) is called once
+    and no map is asked for again. pictures: keep display-size copies of each
+    picture (the window and the map files draw them); implied by maps.
     """
 
-    def __init__(self, classifier, top_k, maps=False, pictures=False):
+    def __init__(self, classifier, top_k, maps=False, pictures=False, on_no_map=None):
         self.classifier = classifier
         self.top_k = top_k
-        self.maps = maps
+        self.maps = bool(maps)
         self.pictures = pictures or bool(maps)
+        self.on_no_map = on_no_map
 
     def classify(self, path):
         """One path -> its Result (an error Result when the file cannot be classified)."""
@@ -147,8 +149,8 @@ class Engine:
         if self.maps:
             try:
                 return self.classifier.probabilities_and_maps(pixels)
-            except MapUnavailable:
-                if self.maps != MAPS_IF_POSSIBLE:
-                    raise
-                self.maps = False  # this model has no map: say nothing, ask no more
+            except MapUnavailable as exc:
+                self.maps = False  # this model has no map: ask no more
+                if self.on_no_map is not None:
+                    self.on_no_map(exc)
         return self.classifier.probabilities(pixels), [None] * len(pixels)

@@ -16,10 +16,18 @@ import torch
 from PIL import Image
 
 from . import hub
-from .attention import MapUnavailable, class_token_maps
 from .defaults import DEFAULT_MODEL
 from .errors import ModelLoadError, PictureError, quoted
 from .labels import DEFAULT_LANGUAGE, display_labels
+from .maps import (
+    ATTENTION_DEFAULT,
+    GRAD_CAM,
+    GRADIENT_ATTENTION,
+    Heatmap,
+    MapUnavailable,
+    attention_maps,
+    grad_cam_maps,
+)
 from .precision import apply_precision, choose_precision
 from .results import Prediction
 
@@ -43,6 +51,9 @@ class Classifier:
         self.labels = display_labels([str(config.id2label[i]) for i in range(config.num_labels)], language)
         self._resize_to = _plain_resize_target(processor)
         self._attention = model.config._attn_implementation  # the fast one, kept for runs without maps
+        self.attention_method = ATTENTION_DEFAULT  # for ViT-type models
+        self.map_method = None  # how this model's maps are drawn, once the first one is
+        self._map_error = None
         # Threads start on first use; a photo's resize is split over them.
         self._band_count = min(os.cpu_count() or 1, _MAX_BANDS)
         self._band_pool = ThreadPoolExecutor(max_workers=self._band_count, thread_name_prefix="resize")
@@ -162,29 +173,54 @@ class Classifier:
         logits = self.model(pixel_values=pixel_values.to(self.device, self.dtype)).logits
         return torch.softmax(logits.float(), dim=-1).cpu()
 
-    @torch.inference_mode()
     def probabilities_and_maps(self, pixel_values):
-        """Like probabilities(), plus each image's attention-rollout map (N, rows, columns) in NumPy.
+        """Like probabilities(), plus each image's map: a list of Heatmap (NumPy values and method).
 
-        Attention weights come only from the eager attention: it is switched on for
-        this call alone, so runs without maps keep the fast one.
+        The method is the first this model allows, found on the first call and kept: its
+        attention (ViT-type models; self.attention_method), else Grad-CAM on the backbone's
+        last feature map. MapUnavailable when neither applies. Only the gradient methods
+        leave inference mode, and only for this call.
         """
-        try:
-            self.model.set_attn_implementation("eager")
-        except (ValueError, AttributeError) as exc:
-            raise MapUnavailable("Este modelo no puede devolver su atención: no se puede calcular el mapa.") from exc
-        try:
-            outputs = self.model(pixel_values=pixel_values.to(self.device, self.dtype), output_attentions=True)
-        finally:
-            self.model.set_attn_implementation(self._attention)
-        probs = torch.softmax(outputs.logits.float(), dim=-1).cpu()
-        maps = class_token_maps(getattr(outputs, "attentions", None), self._patch_grid(pixel_values))
-        return probs, maps.cpu().numpy()
+        if self._map_error is not None:
+            raise self._map_error
+        pixel_values = pixel_values.to(self.device, self.dtype)
+        if self.map_method is not None:
+            return self._maps_by(self.map_method, pixel_values)
+        for method in (self.attention_method, GRAD_CAM):
+            try:
+                result = self._maps_by(method, pixel_values)
+            except MapUnavailable as exc:
+                self._map_error = exc
+                continue
+            self.map_method, self._map_error = method, None
+            return result
+        self._map_error = MapUnavailable("Este modelo no da ningún mapa de dónde se fijó: ni atención sobre "
+                                         "parches ni un mapa de rasgos espacial.")
+        raise self._map_error
+
+    def _maps_by(self, method, pixel_values):
+        if method is GRAD_CAM:
+            probs, maps = grad_cam_maps(self.model, pixel_values)
+        else:
+            grid = self._patch_grid(pixel_values)
+            # Attention weights come only from the eager attention: switched on for this call alone,
+            # so runs without maps keep the fast one.
+            try:
+                self.model.set_attn_implementation("eager")
+            except (ValueError, AttributeError) as exc:
+                raise MapUnavailable("Este modelo no puede devolver su atención.") from exc
+            try:
+                probs, maps = attention_maps(self.model, pixel_values, grid, weighted=method is GRADIENT_ATTENTION)
+            except TypeError as exc:  # a forward that takes no output_attentions
+                raise MapUnavailable("Este modelo no puede devolver su atención.") from exc
+            finally:
+                self.model.set_attn_implementation(self._attention)
+        return probs, [Heatmap(values, method) for values in maps.cpu().numpy()]
 
     def _patch_grid(self, pixel_values):
         patch = getattr(self.model.config, "patch_size", None)
         if patch is None:
-            raise MapUnavailable("Este modelo no trabaja con parches de imagen: no se puede calcular el mapa.")
+            raise MapUnavailable("Este modelo no trabaja con parches de imagen.")
         patch_height, patch_width = (patch, patch) if isinstance(patch, int) else patch
         return pixel_values.shape[-2] // patch_height, pixel_values.shape[-1] // patch_width
 
@@ -218,7 +254,7 @@ class Classifier:
         return [self.top_k(row, k) for row in probs]
 
     def classify_with_maps(self, images, k):
-        """RGB PIL images -> (k best predictions, attention map as a NumPy array) per image."""
+        """RGB PIL images -> (k best predictions, Heatmap) per image."""
         probs, maps = self.probabilities_and_maps(torch.cat([self.preprocess(image) for image in images]))
         return [(self.top_k(row, k), heatmap) for row, heatmap in zip(probs, maps, strict=True)]
 

@@ -59,7 +59,7 @@ class TextWriter:
         self._first = False
         self.out.write(format_result(result) + "\n")
         if result.map_file is not None:
-            self.out.write(f"  mapa de atención: {display_path(result.map_file)}\n")
+            self.out.write(f"  mapa: {display_path(result.map_file)}\n")
         self.out.flush()
 
 
@@ -173,12 +173,15 @@ class MapFolder:
 
     Each map is a new file: when the name is taken (a photo, an earlier map, a link)
     the next free one is used, gato_mapa_2.png and so on. Maps carry the mark
-    MAP_SOFTWARE, by which folder scans leave them out.
+    MAP_SOFTWARE, by which folder scans leave them out. The folder is made at once, so
+    that a name that cannot be one is told before the model loads; discard() removes
+    what was made if no map went into it.
     """
 
     def __init__(self, folder):
         self.folder = folder
         self.error = None
+        self._made = _missing_folders(folder)
         try:
             os.makedirs(folder, exist_ok=True)
         except FileExistsError:
@@ -186,6 +189,15 @@ class MapFolder:
         except OSError as exc:
             self.error = f"No se puede crear la carpeta de mapas «{display_path(folder)}»: {system_reason(exc)}."
         self._name_max = _name_max(folder)
+
+    def discard(self):
+        """Remove the folders this run made, innermost first, where they are still empty."""
+        for folder in self._made:
+            try:
+                os.rmdir(folder)
+            except OSError:  # a map (or anything else) is in it, or it is gone: leave it
+                return
+        self._made = []
 
     def save(self, result):
         from .drawing import save_result
@@ -229,6 +241,19 @@ class MapFolder:
         while len(os.fsencode(stem)) > room and stem:
             stem = stem[:-1]
         return stem or "imagen"
+
+
+def _missing_folders(folder):
+    """The folders os.makedirs(folder) would make, innermost first."""
+    missing = []
+    folder = os.path.abspath(folder)
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
 
 
 def _name_max(folder):

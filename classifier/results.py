@@ -12,8 +12,8 @@ class Prediction(NamedTuple):
 class Result(NamedTuple):
     """One input: its path as the user gave it, and predictions or a Spanish error.
 
-    With attention maps asked for: heatmap (rows x columns of patches), a display-size
-    picture and the part of it the model saw.
+    With maps asked for: heatmap (a maps.Heatmap, None when the model gives no map), a
+    display-size picture and the part of it the model saw.
     """
 
     path: str

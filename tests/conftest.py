@@ -25,6 +25,8 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 REPO = Path(__file__).resolve().parent.parent
 # Figures the reliability tests report at the end of the run (README, section "Fiabilidad").
 reliability = {}
+# Pointing-game lines of the maps (docs/arquitectura.md, «Dónde se fijó el modelo»): what was measured, and how it went.
+pointing = []
 
 # One line of the text output: rank, label, probability with exactly three decimals.
 LINE = re.compile(r"^  (\d+)  (.+?)  (\d\.\d{3})$")
@@ -125,7 +127,12 @@ def reference(tiny_model_dir):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print what the reliability tests tried, for the README's "Fiabilidad" section."""
+    """Print what the reliability tests tried, for the README's "Fiabilidad" section, and the maps'
+    pointing game, for docs/arquitectura.md."""
+    if pointing:
+        terminalreporter.section("Mapas: juego del puntero")
+        for line in pointing:
+            terminalreporter.write_line(line)
     if not reliability:
         return
     write = terminalreporter.write_line

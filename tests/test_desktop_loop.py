@@ -57,7 +57,7 @@ def test_a_session_with_a_photo_a_cancel_and_a_bad_file(tiny_classifier, tmp_pat
     [expected] = tiny_classifier.classify([Image.open(PHOTOS[0]).convert("RGB")], 7)
     assert [p.label for p in predictions] == [p.label for p in expected]
     assert [p.score for p in predictions] == pytest.approx([p.score for p in expected], abs=1e-5)
-    assert result.heatmap.shape == (4, 6)  # the window gets the attention map of the 4 x 6 patch grid
+    assert result.heatmap.values.shape == (4, 6)  # the window gets the attention map of the 4 x 6 patch grid
     block = script.lines[0].splitlines()
     assert block[0] == str(PHOTOS[0])
     assert [LINE.match(line)[3] for line in block[1:]] == [f"{p.score:.3f}" for p in predictions]
