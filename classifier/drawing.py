@@ -23,6 +23,7 @@ MAP_FILE_BOX = (1500, 800)  # largest --mapa picture, in pixels
 HEAT_COLORMAP = "inferno"
 HEAT_ALPHA = 0.55
 MAP_TITLE = "Dónde se fijó el modelo"
+MAP_TITLE_SHORT = "Dónde se fijó"  # over a narrow map, where the method's line must fit too
 
 # Pixel sizes of the fixed parts of the layout.
 PAD = 14
@@ -208,9 +209,12 @@ def _title(axes, text, width_px, dpi):
 def _map_title(axes, method, width_px, dpi):
     """«Dónde se fijó el modelo» and, on a second line, how the map was drawn, each shortened to fit."""
     chars = _title_chars(width_px, dpi)
-    lines = [MAP_TITLE] + ([method.name] if method is not None else [])
-    axes.set_title("\n".join(textwrap.shorten(line, chars, placeholder="…") for line in lines),
-                   fontsize=TITLE_POINTS, pad=6)
+    if method is None:
+        _title(axes, MAP_TITLE, width_px, dpi)
+        return
+    first = MAP_TITLE if len(MAP_TITLE) <= chars else MAP_TITLE_SHORT
+    second = method.name if len(method.name) <= chars else method.short
+    axes.set_title(f"{first}\n{second}", fontsize=TITLE_POINTS, pad=6)
 
 
 def _main_title(axes, best, width_px, dpi):

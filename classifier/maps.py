@@ -35,14 +35,16 @@ class Method(NamedTuple):
 
     key: str
     name: str  # the map panel's second title line
+    short: str  # the same, where the panel is too narrow for name
     low: str  # the legend's two ends
     high: str
     word: str  # the legend's middle word, under a narrow map
 
 
-ROLLOUT = Method("rollout", "según su atención (rollout)", "poca atención", "mucha atención", "atención")
-GRADIENT_ATTENTION = Method("atencion-gradiente", "según atención y gradientes", "poco peso", "mucho peso", "peso")
-GRAD_CAM = Method("grad-cam", "según sus gradientes (Grad-CAM)", "poco peso", "mucho peso", "peso")
+ROLLOUT = Method("rollout", "por su atención (rollout)", "rollout", "poca atención", "mucha atención", "atención")
+GRADIENT_ATTENTION = Method("atencion-gradiente", "por atención y gradientes", "atención×gradiente", "poco peso",
+                            "mucho peso", "peso")
+GRAD_CAM = Method("grad-cam", "por gradientes (Grad-CAM)", "Grad-CAM", "poco peso", "mucho peso", "peso")
 # What a ViT-type model draws: the rollout, unless the pointing game in tests/test_maps.py says otherwise.
 ATTENTION_DEFAULT = ROLLOUT
 

@@ -1,6 +1,6 @@
 """Screenshots and a terminal transcript of the real program for the README.
 
-    python docs/make_screenshots.py [--vit CARPETA]
+    python docs/make_screenshots.py
 
 Builds the ImageNet-trained EfficientNet-Lite0 the tests use (tests/trained_model.py:
 real predictions over the same 1000 classes as the default model, whose weights cannot
@@ -9,9 +9,8 @@ with xdotool as a person would, with a window manager (openbox: title bars) wher
 is installed, on a small screen (1024 x 600): the picker (docs/selector.png), one photo
 (docs/ventana.png), several photos with a broken file (docs/error.png, docs/varias.png);
 and one photo on a large screen (docs/ventana_grande.png, 1920 x 1080). The terminal runs
-in a pseudo-terminal, so docs/terminal.txt holds exactly what a terminal shows. The map
-screenshot (docs/mapa.png) needs a ViT: a full-size ViT-B/16 with random weights is built,
-so its map and labels are meaningless.
+in a pseudo-terminal, so docs/terminal.txt holds exactly what a terminal shows. docs/mapa.png
+is the PNG that `--mapa` writes for images/gato.png with the same model: its Grad-CAM map.
 """
 
 import os
@@ -113,36 +112,24 @@ def large_window(model, folder, config):
                 program.kill()
 
 
-def map_window(vit, folder, config):
-    """The window of a ViT, for its attention map (random weights: the map means nothing)."""
-    (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
-    with xdesktop.VirtualScreen(1366, 768, WINDOW_MANAGER) as screen:
-        program = subprocess.Popen([sys.executable, "script_modelo.py", "--modelo", str(vit)], cwd=REPO,
-                                   env=screen.env({**os.environ, "XDG_CONFIG_HOME": str(config)}),
-                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            screen.type_and_enter(screen.find("^Elija una", process=program), "gato.png")
-            window = screen.find("^Clasificador de im", process=program, timeout=600)
-            time.sleep(1.0)
-            screen.settled(window, pause=0.5)
-            screen.screenshot(window, frame=True).save(DOCS / "mapa.png")
-            screen.close(window)
-            program.communicate(b"n\n", timeout=60)
-        finally:
-            if program.poll() is None:
-                program.kill()
+def map_file(model, scratch):
+    """docs/mapa.png: what --mapa writes for images/gato.png; and the command's terminal output."""
+    maps = scratch / "mapas"
+    command = [sys.executable, "script_modelo.py", "--modelo", str(model), "images/gato.png", "--mapa", str(maps),
+               "-k", "3"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, check=True)
+    shutil.copy(maps / "gato_mapa.png", DOCS / "mapa.png")
+    return done.stdout
 
 
 def main():
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vit", help="un ViT ya guardado para la captura del mapa (por defecto: ViT-B/16 aleatorio)")
-    args = parser.parse_args()
+    parser.parse_args()
     reason = xdesktop.available()
     if reason:
         sys.exit(f"No se pueden hacer las capturas: {reason}")
-    from benchmarks.random_vit import given_or_random_vit
     from trained_model import build_trained_model
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -158,8 +145,7 @@ def main():
         (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
         print(session(model, folder, config))
         large_window(model, folder, config)
-        with given_or_random_vit(args.vit) as vit:
-            map_window(vit, folder, config)
+        print(map_file(model, scratch))
     print(f"Capturas en {DOCS}: selector.png, ventana.png, ventana_grande.png, error.png, varias.png, mapa.png, "
           "terminal.txt")
 

@@ -360,7 +360,7 @@ def test_the_map_has_a_plain_title_and_a_legend(tiny_classifier):
     [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
     figure, _ = _render(image, predictions, heatmap, (1500, 800))
     overlay, legend = figure.axes[1], figure.axes[2]
-    assert overlay.get_title() == "Dónde se fijó el modelo\nsegún su atención (rollout)"  # the method, plainly
+    assert overlay.get_title() == "Dónde se fijó el modelo\npor su atención (rollout)"  # the method, plainly
     assert [t.get_text() for t in legend.get_xticklabels()] == ["poca atención", "mucha atención"]
 
 
