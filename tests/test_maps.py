@@ -397,3 +397,10 @@ def test_a_bare_array_is_drawn_without_a_method_line():
     picture = Image.new("RGB", (60, 40), "white")
     draw_result(figure, picture, [Prediction("x", 1.0, 0)], Heatmap(np.eye(4), GRAD_CAM).values)
     assert figure.axes[1].get_title() == "Dónde se fijó el modelo"
+
+
+def test_a_map_folder_made_for_a_model_that_does_not_load_goes_again(capsys, tmp_path):
+    maps = tmp_path / "mapas" / "hoy"
+    code = main(["--model", str(tmp_path / "no-existe"), "--mapa", str(maps), str(PHOTOS[0])])
+    assert code == 2 and "No existe la carpeta del modelo" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
