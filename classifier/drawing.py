@@ -1,10 +1,10 @@
 """The result as a matplotlib figure: the picture, where the model looked, the top-k bars.
 
 Used by the desktop window and by the batch's --mapa PNGs. Takes PIL images, plain
-predictions and a map (a maps.Heatmap, or bare NumPy values); never touches tensors, pyplot or a GUI toolkit. The
-layout is planned in pixels for the space available, so that panels follow the
-picture's shape (a panorama is stacked, a tall strip stands side by side) and no
-title runs into another.
+predictions and a map (a maps.Heatmap, or bare NumPy values); never touches tensors,
+pyplot or a GUI toolkit. The layout is planned in pixels for the space available, so
+that panels follow the picture's shape (a panorama is stacked, a tall strip stands
+side by side) and no title runs into another.
 """
 
 import textwrap
@@ -207,7 +207,7 @@ def _title(axes, text, width_px, dpi):
 
 
 def _map_title(axes, method, width_px, dpi):
-    """«Dónde se fijó el modelo» and, on a second line, how the map was drawn, each shortened to fit."""
+    """«Dónde se fijó el modelo» and, on a second line, how the map was drawn; short forms where narrow."""
     chars = _title_chars(width_px, dpi)
     if method is None:
         _title(axes, MAP_TITLE, width_px, dpi)
