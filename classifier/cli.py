@@ -310,7 +310,7 @@ def load_classifier(args, images_expected=None, download_progress=None):
         hub_logging.set_verbosity_error()
     return Classifier.load(
         args.model, revision=args.revision, device=args.device, fast=args.rapido,
-        show_progress=args.verbose, download_progress=download_progress,
+        download_progress=download_progress,
         pack=images_expected is None or images_expected >= PACK_MIN_IMAGES, language=args.language,
         maps=images_expected is None or args.mapa is not None,  # the desktop draws maps; the batch with --mapa
     )

@@ -60,7 +60,7 @@ class Classifier:
 
     @classmethod
     def load(cls, model=DEFAULT_MODEL, revision=None, device="auto", fast=False,
-             show_progress=False, download_progress=None, pack=True, language=DEFAULT_LANGUAGE, maps=True):
+             download_progress=None, pack=True, language=DEFAULT_LANGUAGE, maps=True):
         """Load from a hub id (downloaded once, then cached) or a save_pretrained folder.
 
         revision: None means the pinned commit for the default model, else "main".
@@ -74,14 +74,14 @@ class Classifier:
         revision = hub.default_revision(model, revision)
         folder = hub.model_folder(model, revision, download_progress)
         try:
-            hf_model, processor = _load_folder(folder, model, show_progress)
+            hf_model, processor = _load_folder(folder, model)
         except ModelLoadError:
             # Cached files that fail to load may be damaged ones: downloaded again once, if so.
             repaired = hub.repair(model, revision, folder, download_progress) if hub.is_cached_snapshot(folder) \
                 else None
             if repaired is None:
                 raise
-            hf_model, processor = _load_folder(repaired, model, show_progress)
+            hf_model, processor = _load_folder(repaired, model)
         precision = fast_precision(hf_model, processor, torch_device) if fast else None
         dtype = apply_precision(hf_model, precision and precision.name, torch_device, pack)
         classifier = cls(hf_model, processor, torch_device, dtype, fast=fast, language=language, precision=precision)
@@ -356,16 +356,16 @@ def fast_precision(model, processor, device, cache_file=None, timer=None, candid
 
 
 @contextmanager
-def _weight_progress_bars(show):
+def _weight_progress_bars_hidden():
+    """transformers' «Loading weights» bar is English and says nothing a user needs: never shown."""
     from transformers.utils import logging as hf_logging
 
     was_shown = hf_logging.is_progress_bar_enabled()
-    if not show:
-        hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        if was_shown and not show:
+        if was_shown:
             hf_logging.enable_progress_bar()
 
 
@@ -399,7 +399,7 @@ def _asks_for_remote_code(path):
     return isinstance(settings, dict) and "auto_map" in settings
 
 
-def _load_folder(folder, name, show_progress):
+def _load_folder(folder, name):
     """Config, weights (safetensors only) and image processor from a local folder."""
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
@@ -447,7 +447,7 @@ def _load_folder(folder, name, show_progress):
             if pickled else f"La carpeta del modelo {quoted(name)} no contiene los pesos (model.safetensors)."
         )
     try:
-        with _weight_progress_bars(show_progress):
+        with _weight_progress_bars_hidden():
             model, info = AutoModelForImageClassification.from_pretrained(
                 folder, config=config, use_safetensors=True, trust_remote_code=False, output_loading_info=True
             )

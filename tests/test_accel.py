@@ -234,7 +234,10 @@ def test_rapido_detallado_says_the_precision_measured_then_cached(tiny_model_dir
     sentences = []
     for _ in range(2):
         assert main(["--modelo", str(tiny_model_dir), "--rapido", "--detallado", str(PHOTOS[0])]) == 0
-        sentences.append([line for line in capsys.readouterr().err.splitlines() if line.startswith("Modo rápido")])
+        err = capsys.readouterr().err.splitlines()
+        # The whole of stderr: where it runs and the precision; no English «Loading weights» bar.
+        assert [line.split(" ")[0] for line in err] == ["El", "Modo"], err
+        sentences.append([line for line in err if line.startswith("Modo rápido")])
     [first], [second] = sentences
     assert first.startswith("Modo rápido: precisión ") and "float32 " in first and "medido ahora" in first
     assert second == first.replace("medido ahora", "medido en una ejecución anterior, guardado en caché")
