@@ -38,13 +38,17 @@ def _run(hub, home, *args, deadline=None, env=None, timeout=180, repo=None, **op
          *args, PHOTO], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, **options)
 
 
-@pytest.fixture(scope="module")
-def expected(tiny_model_dir):
-    """The program's lines on the same model read from its folder: what every download must lead to."""
-    done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(tiny_model_dir), "-k", "3", PHOTO],
+def _lines_from_folder(folder):
+    """The program's lines on a model read from its folder: what a download of it must lead to."""
+    done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(folder), "-k", "3", PHOTO],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+@pytest.fixture(scope="module")
+def expected(tiny_model_dir):
+    return _lines_from_folder(tiny_model_dir)
 
 
 CHUNK = 10 * 2**20  # the hub client writes a download to disk in pieces of this size: it resumes from there
@@ -72,10 +76,7 @@ def medium_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def medium_expected(medium_model_dir):
-    done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(medium_model_dir), "-k", "3", PHOTO],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return _lines_from_folder(medium_model_dir)
 
 
 def _slow_rate(model_dir, seconds):
