@@ -34,12 +34,27 @@ def build_random_vit(folder, seed=0):
         id2label=labels, label2id={v: k for k, v in labels.items()},
     )
     torch.manual_seed(seed)
-    ViTForImageClassification(config).save_pretrained(folder)
+    with quiet_saving():
+        ViTForImageClassification(config).save_pretrained(folder)
     ViTImageProcessorPil(
         do_resize=True, size={"height": 224, "width": 224}, resample=2, do_rescale=True, rescale_factor=1 / 255,
         do_normalize=True, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
     ).save_pretrained(folder)
     return folder
+
+
+@contextmanager
+def quiet_saving():
+    """No English «Writing model shards» bar: the README's commands print nothing but what they mean."""
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
 
 
 if __name__ == "__main__":

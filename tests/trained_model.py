@@ -75,7 +75,10 @@ def build_trained_model(folder):
     model = EfficientNetForImageClassification(config).eval()
     state = _converted_state_dict(load_original(), model)
     model.load_state_dict(state, strict=True)
-    model.save_pretrained(folder)
+    from benchmarks.random_vit import quiet_saving
+
+    with quiet_saving():
+        model.save_pretrained(folder)
 
     processor = EfficientNetImageProcessorPil(
         size={"shortest_edge": 256}, do_center_crop=True, crop_size={"height": 224, "width": 224},
@@ -150,3 +153,4 @@ def reference_logits(pixel_values, original=None):
                 index += 1
         x = F.relu6(bn(F.conv2d(x, w["_conv_head.weight"]), "_bn1"))
         return F.linear(x.mean((2, 3)), w["_fc.weight"], w["_fc.bias"])
+
