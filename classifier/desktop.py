@@ -10,13 +10,13 @@ import functools
 import json
 import os
 import signal
-import stat
 import sys
 import threading
 import unicodedata
 
 from .defaults import config_folder
 from .errors import ClassifierError, ModelLoadError, OutputFailed
+from .files import read_small_regular_file
 from .output import format_result
 from .status import ExitStatus, Stopped
 
@@ -397,17 +397,8 @@ def pictures_folder():
 
 
 def _small_text_file(path, limit=_SMALL_FILE_BYTES):
-    """A small UTF-8 text file's content; OSError unless it is a regular file of at most limit bytes.
-
-    A settings file may be a pipe (reading would wait forever) or a link to /dev/zero
-    (it would never end): opened without blocking, judged by what was opened.
-    """
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(descriptor, "rb") as file:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            raise OSError(f"not a small regular file: {path}")
-        return file.read(limit + 1).decode("utf-8")
+    """A small UTF-8 text file's content; OSError unless it is a regular file of at most limit bytes."""
+    return read_small_regular_file(path, limit).decode("utf-8")
 
 
 def has_display():

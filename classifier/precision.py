@@ -14,7 +14,6 @@ import json
 import math
 import os
 import platform
-import stat
 import tempfile
 import time
 from copy import deepcopy
@@ -25,6 +24,7 @@ from torch import nn
 
 from .accel import pack_linear_layers, quantize_linear_layers
 from .defaults import config_folder
+from .files import read_small_regular_file
 
 FLOAT32, BFLOAT16, FLOAT16, INT8 = "float32", "bfloat16", "float16", "int8"
 # The dtype each precision runs the model in (int8 is float32 around its int8 linear layers).
@@ -296,12 +296,7 @@ def _valid_entry(entry, candidates):
 def _read_cache(path):
     """The cache's entries; {} when there is none or it is not a small JSON file (a pipe never blocks)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(descriptor, "rb") as file:
-            info = os.fstat(descriptor)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > _CACHE_LIMIT:
-                return {}
-            data = json.loads(file.read(_CACHE_LIMIT).decode("utf-8"))
+        data = json.loads(read_small_regular_file(path, _CACHE_LIMIT).decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return {}  # none yet, or damaged: measure again
     return data if isinstance(data, dict) else {}

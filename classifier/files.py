@@ -1,0 +1,27 @@
+"""Small settings files read safely: the name may stand for a pipe, /dev/zero or a huge file.
+
+Pillow-free on purpose: the desktop reads its settings before the picker opens.
+"""
+
+import os
+import stat
+
+
+class NotSmallRegularFile(OSError):
+    """The path opened, but what it opened is not a regular file of at most the limit's size."""
+
+
+def read_small_regular_file(path, limit):
+    """The bytes of a regular file of at most limit bytes.
+
+    Opened without blocking (opening a pipe would wait for a writer forever) and judged by
+    what was actually opened (fstat), so a name swapped after a check cannot fool it; at
+    most limit + 1 bytes are read, so a file that grows meanwhile is cut, never unbounded.
+    OSError when it cannot be opened; NotSmallRegularFile when it is something else.
+    """
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise NotSmallRegularFile(f"not a regular file of at most {limit} bytes: {path}")
+        return file.read(limit + 1)
