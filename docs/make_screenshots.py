@@ -81,7 +81,7 @@ def session(model, folder, config):
             screen.settled(window, pause=0.5)
             screen.screenshot(window, frame=True).save(DOCS / "varias.png")
             screen.key(window, "Escape")
-            _read_until(main_fd, "Hasta luego", transcript)
+            _read_until(main_fd, "Hasta luego!\r\n", transcript)
             program.wait(30)
         finally:
             if program.poll() is None:
@@ -135,8 +135,10 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         model = build_trained_model(scratch / "efficientnet-lite0")
-        folder = scratch / "Imágenes"
-        folder.mkdir()
+        # A fixed, readable folder rather than the temporary one: its name shows in the error box.
+        folder = Path(tempfile.gettempdir()) / "ana" / "Imágenes"
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        folder.mkdir(parents=True)
         for name in ("gato.png", "cafe.png", "cohete.jpg"):
             shutil.copy(REPO / "images" / name, folder / name)
         (folder / "roto.jpg").write_bytes(b"\xff\xd8\xff\xe0 esto no es una foto")
@@ -146,6 +148,7 @@ def main():
         print(session(model, folder, config))
         large_window(model, folder, config)
         print(map_file(model, scratch))
+        shutil.rmtree(folder.parent, ignore_errors=True)
     print(f"Capturas en {DOCS}: selector.png, ventana.png, ventana_grande.png, error.png, varias.png, mapa.png, "
           "terminal.txt")
 
