@@ -1,9 +1,11 @@
 """Any file a user can pick -> an upright 8-bit RGB image, or an ImageError in Spanish."""
 
+import bisect
 import codecs
 import os
 import stat
 import struct
+import zlib
 
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
@@ -23,6 +25,8 @@ _WHITE = (255, 255, 255, 255)
 _ORIENTATION = 0x0112  # the EXIF tag
 _SMAX_SAMPLE_VALUE, _BITS_PER_SAMPLE, _SAMPLE_FORMAT = 341, 258, 339  # TIFF tags
 _MAX_CHUNKS = 10_000  # PNG chunks looked through for sBIT before the pixel data
+_COMPRESSED_METADATA = {b"zTXt", b"iCCP", b"iTXt"}
+_INFLATE_STEP = 1 << 20  # bytes unpacked at a time when measuring a compressed PNG text
 
 # Pillow refuses a PNG whose text or colour profile (iCCP) unpacks past 1 MB as damaged; cameras and
 # editors write XMP and profiles of several MB. The bound stays, larger: a 300 MB text is still refused.
@@ -99,7 +103,7 @@ def _open_regular(path):
 def pixel_count(path):
     """Width x height from the file's header alone, or 0 when it cannot be read (open_image will say why)."""
     try:
-        with _open_regular(os.fspath(path)) as fp, Image.open(fp, formats=readable_formats()) as image:
+        with _open_regular(os.fspath(path)) as fp, _pillow_open(fp) as image:
             return image.width * image.height
     except Exception:  # noqa: BLE001 - only a hint for scheduling; the real open reports errors
         return 0
@@ -118,7 +122,7 @@ def readable_formats():
 
 def _decode(fp, head, path, min_size):
     try:
-        image = Image.open(fp, formats=readable_formats())
+        image = _pillow_open(fp)
     except UnidentifiedImageError:
         raise ImageError(path, _not_an_image_reason(head)) from None
     except Image.DecompressionBombError:
@@ -138,6 +142,115 @@ def _decode(fp, head, path, min_size):
     except Exception as exc:
         raise ImageError(path, "el archivo está dañado o incompleto y no se puede decodificar") from exc
     return image
+
+
+def _pillow_open(fp):
+    """Image.open on the formats we read; a PNG is seen without its oversized metadata chunks."""
+    head = fp.read(len(_PNG_SIGNATURE))
+    fp.seek(0)
+    if head == _PNG_SIGNATURE:
+        size = os.fstat(fp.fileno()).st_size
+        hidden = _oversized_png_metadata(fp, size)
+        fp.seek(0)
+        if hidden:
+            fp = _Without(fp, hidden, size)
+    return Image.open(fp, formats=readable_formats())
+
+
+def _oversized_png_metadata(fp, size):
+    """(start, end) of each PNG metadata chunk that Pillow would refuse or keep past its bounds.
+
+    Pillow refuses the whole file («dañado») for one text or colour profile that unpacks past
+    MAX_TEXT_CHUNK, or texts past MAX_TEXT_MEMORY in all, and reads any other metadata chunk
+    whole into memory, however large. None of them makes a pixel: such chunks are left out of
+    what Pillow sees and the picture is read. Any ancillary chunk counts (but fdAT, animation
+    frames), unpacked size for compressed ones, until the budget of MAX_TEXT_MEMORY is spent; a
+    compressed one is unpacked only up to MAX_TEXT_CHUNK, so no bomb costs more than that.
+    """
+    hidden, budget, at = [], PngImagePlugin.MAX_TEXT_MEMORY, len(_PNG_SIGNATURE)
+    while True:
+        fp.seek(at)
+        header = fp.read(8)
+        if len(header) < 8:
+            return hidden
+        length, kind = struct.unpack(">I4s", header)
+        end = at + 12 + length  # length, type, data, CRC
+        if kind == b"IEND" or end > size:  # a truncated chunk is Pillow's to judge
+            return hidden
+        if kind[:1].islower() and kind != b"fdAT":
+            unpacked = _metadata_size(fp, kind, length)
+            if unpacked >= min(PngImagePlugin.MAX_TEXT_CHUNK, budget):
+                hidden.append((at, end))
+            else:
+                budget -= unpacked
+        at = end
+
+
+def _metadata_size(fp, kind, length):
+    """A metadata chunk's size once read (its data read from fp), counting at most MAX_TEXT_CHUNK unpacked."""
+    bound = PngImagePlugin.MAX_TEXT_CHUNK
+    if kind not in _COMPRESSED_METADATA or length >= bound:
+        return length
+    packed = _packed_text(kind, fp.read(length))
+    inflater, unpacked = zlib.decompressobj(), 0
+    try:
+        while packed and unpacked < bound:
+            unpacked += len(inflater.decompress(packed, _INFLATE_STEP))
+            packed = inflater.unconsumed_tail
+    except zlib.error:  # Pillow keeps an empty text for data that is not zlib
+        return length
+    return max(unpacked, length)
+
+
+def _packed_text(kind, data):
+    """The zlib stream of a zTXt, iCCP or compressed iTXt chunk's data; b"" when it has none."""
+    keyword_end = data.find(b"\0")
+    if keyword_end < 0:
+        return b""
+    if kind != b"iTXt":
+        return data[keyword_end + 2:]  # after the keyword's NUL and the compression method
+    if data[keyword_end + 1:keyword_end + 2] != b"\1":  # the compression flag: a plain text
+        return b""
+    rest = data[keyword_end + 3:].split(b"\0", 2)  # language, translated keyword, text
+    return rest[2] if len(rest) == 3 else b""
+
+
+class _Without:
+    """A read-only, seekable view of a file with some byte ranges left out."""
+
+    def __init__(self, fp, hidden, size):
+        self._fp, self._at, self._parts = fp, 0, []  # (view offset, file offset, length)
+        view = kept_from = 0
+        for start, end in [*hidden, (size, size)]:
+            if start > kept_from:
+                self._parts.append((view, kept_from, start - kept_from))
+                view += start - kept_from
+            kept_from = end
+        self._starts = [part[0] for part in self._parts]
+        self._size = view
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._at, os.SEEK_END: self._size}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self):
+        return self._at
+
+    def read(self, count=-1):
+        if count is None or count < 0:
+            count = max(0, self._size - self._at)
+        pieces = []
+        while count > 0 and self._at < self._size:
+            view, start, length = self._parts[bisect.bisect_right(self._starts, self._at) - 1]
+            self._fp.seek(start + self._at - view)
+            piece = self._fp.read(min(count, view + length - self._at))
+            if not piece:
+                break
+            pieces.append(piece)
+            self._at += len(piece)
+            count -= len(piece)
+        return b"".join(pieces)
 
 
 def _too_large_reason():
