@@ -391,10 +391,10 @@ def _high_depth_to_rgb(image, top=None, unsigned=False):
     transparent = image.info.get("transparency")
     transparent = transparent if isinstance(transparent, int) else None
     strips = _strips(image.size)
-    ranges = [_finite_range(samples(box)) for box in strips]
-    if not ranges:
+    if not strips:
         raise ValueError("a picture without pixels")  # open_image turns it into its Spanish sentence
-    low, high = min(low for low, _ in ranges), max(high for _, high in ranges)
+    ranges = [found for found in (_finite_range(samples(box)) for box in strips) if found]
+    low, high = (min(low for low, _ in ranges), max(high for _, high in ranges)) if ranges else (0.0, 0.0)
     rgb = Image.new("RGB", image.size)
     for box in strips:
         values = samples(box)
@@ -405,16 +405,16 @@ def _high_depth_to_rgb(image, top=None, unsigned=False):
     return rgb
 
 
-def _finite_values(samples):
-    values = samples.astype(np.float64)
-    values[~np.isfinite(values)] = 0.0
-    return values
-
-
 def _finite_range(samples):
-    """(minimum, maximum) of the samples as _to_uint8 sees them: NaN and infinities count as 0."""
-    values = _finite_values(samples) if samples.dtype.kind == "f" else samples
-    return float(values.min()), float(values.max())
+    """(minimum, maximum) of the samples' finite values, or None when there are none.
+
+    NaN and the infinities have no place on a scale: counted, one +inf darkened a whole float
+    picture to black, or one counted as 0 stretched the scale down to it.
+    """
+    if samples.dtype.kind != "f":
+        return float(samples.min()), float(samples.max())
+    finite = samples[np.isfinite(samples)]
+    return (float(finite.min()), float(finite.max())) if finite.size else None
 
 
 def _to_uint8(samples, low, high, top=None):
@@ -422,11 +422,16 @@ def _to_uint8(samples, low, high, top=None):
 
     The data keeps its nominal scale when it fits one (the file's declared top value,
     float 0..1, float 0..255, 0..65535 as 16 bits); anything else is stretched from its
-    minimum to its maximum. low, high: the range of the whole picture (_finite_range),
-    samples one strip of it.
+    minimum to its maximum. low, high: the range of the whole picture's finite values
+    (_finite_range), samples one strip of it. -inf is black and +inf white, the ends of
+    the scale; NaN, a sample without a value, is white as transparent pixels are
+    (matplotlib and GIS viewers leave NaN transparent).
     """
-    values = _finite_values(samples)
     is_float = samples.dtype.kind == "f"
+    values = samples.astype(np.float64)
+    if is_float:
+        finite = np.isfinite(values)
+        values[~finite] = low
     if top and not is_float and 0 <= low and high <= top:
         scaled = values * (255.0 / top)
     elif is_float and 0 <= low and high <= 1:
@@ -439,7 +444,10 @@ def _to_uint8(samples, low, high, top=None):
         scaled = (values - low) * (255.0 / (high - low))
     else:
         scaled = np.zeros_like(values)
-    return np.rint(scaled).astype(np.uint8)
+    grey = np.rint(scaled).astype(np.uint8)
+    if is_float:
+        grey[~finite] = np.where(samples[~finite] == -np.inf, 0, 255)
+    return grey
 
 
 def expand_inputs(paths, recursive=False):

@@ -123,6 +123,53 @@ def test_out_of_range_data_is_stretched_not_clipped(tmp_path):
     assert result.min() == 0 and result.max() == 255
 
 
+# Blocks of +inf, -inf and NaN. +inf and -inf are the ends of the scale, white and black; NaN,
+# a sample without a value, is white as a transparent pixel is. The rest must be as if the
+# blocks were not there.
+_NON_FINITE = {np.inf: np.s_[20:60, 30:90], -np.inf: np.s_[80:120, 30:90], np.nan: np.s_[140:180, 30:90]}
+
+
+def _with_non_finite(values):
+    values = values.astype(np.float32)
+    for value, where in _NON_FINITE.items():
+        values[where] = value
+    return values
+
+
+def test_a_float_picture_with_infinities_and_nan_keeps_its_other_pixels(tmp_path, photo):
+    grey = _pixels(_grey(photo))
+    values = _with_non_finite(grey / 255)
+    path = tmp_path / "float-nan.tif"
+    Image.fromarray(values, "F").save(path)
+    assert Image.open(path).mode == "F"
+    expected = grey.copy()  # the 8-bit photo the floats were made from, the blocks painted on it
+    expected[_NON_FINITE[np.inf]] = 255
+    expected[_NON_FINITE[-np.inf]] = 0
+    expected[_NON_FINITE[np.nan]] = 255
+    np.testing.assert_array_equal(_pixels(open_image(path))[..., 0], expected)
+
+
+def test_a_stretched_float_picture_takes_its_range_from_its_finite_values(tmp_path, photo):
+    values = _with_non_finite(_pixels(_grey(photo)).astype(np.float64) * 40.0 - 3000.0)
+    path = tmp_path / "float-wide-nan.tif"
+    Image.fromarray(values, "F").save(path)
+    # The reference, with numpy: the finite values stretched from their minimum to their maximum.
+    finite = np.ma.masked_invalid(values.astype(np.float64))
+    expected = np.rint((finite - finite.min()) * 255.0 / (finite.max() - finite.min())).filled(0).astype(np.uint8)
+    expected[np.isposinf(values) | np.isnan(values)] = 255
+    expected[np.isneginf(values)] = 0
+    result = _pixels(open_image(path))[..., 0]
+    np.testing.assert_array_equal(result, expected)
+    assert result[np.isfinite(values)].min() == 0 and result[np.isfinite(values)].max() == 255
+
+
+@pytest.mark.parametrize(("value", "grey"), [(np.inf, 255), (-np.inf, 0), (np.nan, 255)])
+def test_a_float_picture_without_a_finite_value_is_one_colour(tmp_path, value, grey):
+    path = tmp_path / "float-none.tif"
+    Image.fromarray(np.full((30, 40), value, np.float32), "F").save(path)
+    np.testing.assert_array_equal(_pixels(open_image(path)), np.full((30, 40, 3), grey, np.uint8))
+
+
 # --- transparency -----------------------------------------------------------------------------
 
 
