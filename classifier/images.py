@@ -53,6 +53,8 @@ def open_image(path, min_size=None):
     except OSError as exc:  # gone since the check, a disk error, a network drive that dropped
         raise ImageError(path, f"no se pudo leer el archivo ({system_reason(exc)})") from exc
     try:
+        if _alpha_left_unset(image):
+            image = image.convert("RGB")
         return _to_rgb(_upright(image), samples)
     except Exception as exc:  # Pillow raises many types on exotic modes; none may escape.
         raise ImageError(path, "la imagen no se puede convertir a color RGB") from exc
@@ -290,6 +292,19 @@ def _upright(image):
         return ImageOps.exif_transpose(image) if orientation in range(2, 9) else image
     except Exception:  # a broken EXIF block must not cost the picture: keep it as stored
         return image
+
+
+def _alpha_left_unset(image):
+    """True for a 32-bit BMP whose alpha mask is there but every alpha byte is 0.
+
+    Pillow honours a BMP's alpha mask (BI_BITFIELDS in a V4 or V5 header): all zero, the
+    picture is wholly transparent, white here. Many writers leave the fourth byte 0 as in
+    a BI_RGB file, where it means nothing: browsers (Chromium's decoder) show such a file
+    opaque, and so does this program. Some alpha above 0 is honoured, as written.
+    """
+    if image.format not in ("BMP", "DIB") or image.mode != "RGBA":
+        return False
+    return all(not image.crop(box).getchannel("A").getbbox() for box in _strips(image.size))
 
 
 def _declared_samples(fp, image):

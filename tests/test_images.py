@@ -219,6 +219,45 @@ def test_partial_alpha_is_blended_onto_white(tmp_path):
     assert np.abs(_pixels(open_image(path)).astype(float) - expected).max() <= 1
 
 
+def _bmp32(path, rgb, alpha, header=40, alpha_mask=None):
+    """A 32-bit BMP of rgb and alpha bytes, as Windows writers lay it out (BGRA, bottom row first).
+
+    header 40 (BITMAPINFOHEADER) with no mask: BI_RGB, where the fourth byte means nothing.
+    alpha_mask given: BI_BITFIELDS, and in a V4 (108) or V5 (124) header the mask names that
+    byte as alpha.
+    """
+    height, width, _ = rgb.shape
+    pixels = np.dstack([rgb[..., 2], rgb[..., 1], rgb[..., 0], alpha]).astype(np.uint8)[::-1].tobytes()
+    compression = 0 if alpha_mask is None else 3
+    info = struct.pack("<IiiHHIIiiII", header, width, height, 1, 32, compression, len(pixels), 2835, 2835, 0, 0)
+    if alpha_mask is not None:
+        info += struct.pack("<IIII", 0xFF0000, 0xFF00, 0xFF, alpha_mask)
+    info = info.ljust(header, b"\0")
+    offset = 14 + len(info)
+    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + pixels)
+
+
+@pytest.mark.parametrize(("header", "alpha_mask"), [(40, None), (108, None), (108, 0xFF000000), (124, 0xFF000000)],
+                         ids=["BI_RGB", "BI_RGB V4", "alpha mask V4", "alpha mask V5"])
+def test_a_32_bit_bmp_whose_alpha_bytes_are_all_zero_shows_its_colours(tmp_path, photo, header, alpha_mask):
+    rgb = _pixels(photo)
+    path = tmp_path / "zero-alpha.bmp"
+    _bmp32(path, rgb, np.zeros(rgb.shape[:2], np.uint8), header, alpha_mask)
+    assert Image.open(path).mode == ("RGB" if alpha_mask is None else "RGBA")
+    twin = tmp_path / "twin.bmp"
+    photo.save(twin)  # the same pixels as Pillow writes a 24-bit BMP
+    assert Image.open(twin).info.get("compression", 0) == 0 and Image.open(twin).mode == "RGB"
+    _assert_same_picture(path, Image.open(twin))
+
+
+def test_a_32_bit_bmp_with_a_used_alpha_mask_is_its_transparent_png_twin(tmp_path, photo):
+    transparent, white = _with_hole(photo)
+    rgba = _pixels(transparent)
+    path = tmp_path / "alpha.bmp"
+    _bmp32(path, rgba[..., :3], rgba[..., 3], 124, 0xFF000000)
+    _assert_same_picture(path, white)
+
+
 # --- other modes, frames, formats -------------------------------------------------------------
 
 
