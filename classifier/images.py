@@ -23,6 +23,7 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WHITE = (255, 255, 255, 255)
 _ORIENTATION = 0x0112  # the EXIF tag
+_ALPHA_OPTIONAL_FORMATS = {"BMP", "DIB", "ICO", "TGA"}  # 32-bit pixels whose fourth byte writers often leave 0
 _SMAX_SAMPLE_VALUE, _BITS_PER_SAMPLE, _SAMPLE_FORMAT = 341, 258, 339  # TIFF tags
 _MAX_CHUNKS = 10_000  # PNG chunks looked through for sBIT before the pixel data
 _COMPRESSED_METADATA = {b"zTXt", b"iCCP", b"iTXt"}
@@ -295,14 +296,16 @@ def _upright(image):
 
 
 def _alpha_left_unset(image):
-    """True for a 32-bit BMP whose alpha mask is there but every alpha byte is 0.
+    """True for a 32-bit BMP, ICO or TGA picture whose alpha bytes are all 0.
 
-    Pillow honours a BMP's alpha mask (BI_BITFIELDS in a V4 or V5 header): all zero, the
-    picture is wholly transparent, white here. Many writers leave the fourth byte 0 as in
-    a BI_RGB file, where it means nothing: browsers (Chromium's decoder) show such a file
-    opaque, and so does this program. Some alpha above 0 is honoured, as written.
+    Pillow honours a BMP's alpha mask (BI_BITFIELDS in a V4 or V5 header) and the fourth
+    byte of every 32-bit ICO and TGA: all zero, the picture is wholly transparent, a white
+    page here. Many writers leave that byte 0, as in a BI_RGB file where it means nothing:
+    Chromium's decoder shows such a BMP or ICO opaque, and so does this program (Chromium
+    then applies an ICO's AND mask, which Pillow does not read: here the icon keeps its
+    hidden background colour). Some alpha above 0 is honoured, as written.
     """
-    if image.format not in ("BMP", "DIB") or image.mode != "RGBA":
+    if image.format not in _ALPHA_OPTIONAL_FORMATS or image.mode != "RGBA":
         return False
     return all(not image.crop(box).getchannel("A").getbbox() for box in _strips(image.size))
 

@@ -227,7 +227,7 @@ def _bmp32(path, rgb, alpha, header=40, alpha_mask=None):
     byte as alpha.
     """
     height, width, _ = rgb.shape
-    pixels = np.dstack([rgb[..., 2], rgb[..., 1], rgb[..., 0], alpha]).astype(np.uint8)[::-1].tobytes()
+    pixels = _bgra_rows(rgb, alpha)
     compression = 0 if alpha_mask is None else 3
     info = struct.pack("<IiiHHIIiiII", header, width, height, 1, 32, compression, len(pixels), 2835, 2835, 0, 0)
     if alpha_mask is not None:
@@ -256,6 +256,39 @@ def test_a_32_bit_bmp_with_a_used_alpha_mask_is_its_transparent_png_twin(tmp_pat
     path = tmp_path / "alpha.bmp"
     _bmp32(path, rgba[..., :3], rgba[..., 3], 124, 0xFF000000)
     _assert_same_picture(path, white)
+
+
+def _bgra_rows(rgb, alpha):
+    """BGRA bytes, bottom row first, as BMP, ICO and bottom-up TGA files store 32-bit pixels."""
+    return np.dstack([rgb[..., 2], rgb[..., 1], rgb[..., 0], alpha]).astype(np.uint8)[::-1].tobytes()
+
+
+def test_a_32_bit_icon_whose_alpha_bytes_are_all_zero_shows_its_colours(tmp_path, photo):
+    rgb = _pixels(photo.crop((0, 0, 64, 64)))
+    pixels = _bgra_rows(rgb, np.zeros((64, 64), np.uint8))
+    and_mask = bytes(8 * 64)  # one bit a pixel, rows of 4-byte words; 0: opaque
+    dib = struct.pack("<IiiHHIIiiII", 40, 64, 128, 1, 32, 0, len(pixels) + len(and_mask), 0, 0, 0, 0)
+    dib += pixels + and_mask
+    path = tmp_path / "icono.ico"
+    path.write_bytes(struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 64, 64, 0, 0, 1, 32, len(dib), 22) + dib)
+    assert Image.open(path).mode == "RGBA"
+    twin = tmp_path / "twin.png"
+    Image.fromarray(rgb).save(twin)
+    _assert_same_picture(path, Image.open(twin))
+
+
+@pytest.mark.parametrize("alpha_bits", [0, 8])
+def test_a_32_bit_tga_whose_alpha_bytes_are_all_zero_shows_its_colours(tmp_path, photo, alpha_bits):
+    rgb = _pixels(photo)
+    height, width, _ = rgb.shape
+    header = struct.pack("<BBBHHBHHHHBB", 0, 0, 2, 0, 0, 0, 0, 0, width, height, 32, alpha_bits)  # bottom-up
+    path = tmp_path / "sin-alfa.tga"
+    path.write_bytes(header + _bgra_rows(rgb, np.zeros((height, width), np.uint8)))
+    assert Image.open(path).mode == "RGBA"
+    twin = tmp_path / "twin.tga"
+    photo.save(twin)  # the same pixels as Pillow writes a 24-bit TGA
+    assert Image.open(twin).mode == "RGB"
+    _assert_same_picture(path, Image.open(twin))
 
 
 # --- other modes, frames, formats -------------------------------------------------------------
