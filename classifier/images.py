@@ -23,6 +23,7 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WHITE = (255, 255, 255, 255)
 _ORIENTATION = 0x0112  # the EXIF tag
+_HEVC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}  # iPhone photos
 _ALPHA_OPTIONAL_FORMATS = {"BMP", "DIB", "ICO", "TGA"}  # 32-bit pixels whose fourth byte writers often leave 0
 _SMAX_SAMPLE_VALUE, _BITS_PER_SAMPLE, _SAMPLE_FORMAT = 341, 258, 339  # TIFF tags
 _MAX_CHUNKS = 10_000  # PNG chunks looked through for sBIT before the pixel data
@@ -273,7 +274,22 @@ def _not_an_image_reason(head):
             return ("es un dibujo vectorial (SVG), no una imagen de píxeles: conviértalo a PNG (por ejemplo, "
                     "ábralo en Inkscape o en un navegador y expórtelo o haga una captura)")
         return "es un archivo de texto, no una imagen"
+    if head.startswith((b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")):  # classic and big TIFF
+        return ("es un TIFF de una variante que no se puede leer (por ejemplo, de coma flotante de 16 bits o "
+                "en color, de 16 bits con transparencia o de 12 bits): guárdelo como PNG o como TIFF de 8 o 16 bits")
+    if _is_heic(head):
+        return ("es una foto HEIC/HEIF (el formato de los iPhone), que no se puede leer: conviértala a JPEG "
+                "(en el iPhone, Ajustes > Cámara > Formatos > Más compatible, o ábrala y expórtela como JPEG)")
     return "no es una imagen en un formato que se pueda leer"
+
+
+def _is_heic(head):
+    """An ISO media file (ftyp box) that names an HEVC picture brand and not AVIF, which Pillow reads."""
+    if head[4:8] != b"ftyp":
+        return False
+    size = struct.unpack(">I", head[:4])[0]
+    brands = {head[at:at + 4] for at in range(8, min(size, len(head)) - 3, 4)}  # major, version, compatible
+    return bool(brands & _HEVC_BRANDS) and b"avif" not in brands
 
 
 def _looks_like_text(head):

@@ -627,6 +627,45 @@ def test_oversized_metadata_costs_neither_its_size_nor_its_unpacked_size_in_memo
     assert growth_mib < 32, growth_mib
 
 
+def _half_float_tiff(path, width=8, height=4):
+    """A grey TIFF of 16-bit floats (SampleFormat 3), a variant Pillow cannot decode."""
+    entries = [(256, 3, 1, width), (257, 3, 1, height), (258, 3, 1, 16), (259, 3, 1, 1), (262, 3, 1, 1),
+               (273, 4, 1, 8 + 2 + 12 * 10 + 4), (277, 3, 1, 1), (278, 3, 1, height),
+               (279, 4, 1, width * height * 2), (339, 3, 1, 3)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *entry) for entry in entries)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + bytes(width * height * 2))
+
+
+def test_a_tiff_of_a_variant_pillow_cannot_read_is_called_a_tiff(tmp_path):
+    path = tmp_path / "medio.tif"
+    _half_float_tiff(path)
+    with pytest.raises(ImageError) as caught:
+        open_image(path)
+    assert "es un TIFF de una variante que no se puede leer" in str(caught.value)
+
+
+def _iso_media(major, *compatible):
+    brands = major + b"\0\0\0\0" + b"".join(compatible)
+    return struct.pack(">I", 8 + len(brands)) + b"ftyp" + brands + b"\0\0\0\x08free" + os.urandom(200)
+
+
+@pytest.mark.parametrize("head", [_iso_media(b"heic", b"mif1", b"heic"), _iso_media(b"mif1", b"mif1", b"heic")])
+def test_an_iphone_heic_photo_is_named_with_how_to_convert_it(tmp_path, head):
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(head)
+    with pytest.raises(ImageError) as caught:
+        open_image(path)
+    assert "HEIC" in str(caught.value) and "JPEG" in str(caught.value)
+
+
+def test_an_unreadable_avif_is_not_called_heic(tmp_path):
+    path = tmp_path / "roto.avif"
+    path.write_bytes(_iso_media(b"mif1", b"mif1", b"avif", b"heic"))
+    with pytest.raises(ImageError) as caught:
+        open_image(path)
+    assert "HEIC" not in str(caught.value)
+
+
 ILLUSTRATOR = (b'<?xml version="1.0"?>\n<!-- Generator: ' + b"x" * 400 + b' -->\n<!DOCTYPE svg PUBLIC '
                b'"-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n')
 
