@@ -57,6 +57,7 @@ def open_image(path, min_size=None):
     try:
         if _alpha_left_unset(image):
             image = image.convert("RGB")
+        _transparent_colour_at_eight_bits(image, head)
         return _to_rgb(_upright(image), samples)
     except Exception as exc:  # Pillow raises many types on exotic modes; none may escape.
         raise ImageError(path, "la imagen no se puede convertir a color RGB") from exc
@@ -324,6 +325,18 @@ def _alpha_left_unset(image):
     if image.format not in _ALPHA_OPTIONAL_FORMATS or image.mode != "RGBA":
         return False
     return all(not image.crop(box).getchannel("A").getbbox() for box in _strips(image.size))
+
+
+def _transparent_colour_at_eight_bits(image, head):
+    """A 16-bit RGB PNG's transparent colour (tRNS) brought to the 8 bits Pillow reads its pixels at.
+
+    Pillow keeps the high byte of each sample but matched the 16-bit colour otherwise: unless
+    each value's two bytes were equal (an 8-bit colour scaled up), the transparent pixels kept
+    their colour. At 8 bits, a pixel within 1/256 of the colour is transparent too.
+    """
+    colour = image.info.get("transparency")
+    if image.format == "PNG" and image.mode == "RGB" and isinstance(colour, tuple) and head[24:26] == b"\x10\x02":
+        image.info["transparency"] = tuple(value >> 8 for value in colour)  # IHDR: 16 bits, RGB
 
 
 def _declared_samples(fp, image):

@@ -474,6 +474,9 @@ def test_a_file_that_vanishes_between_the_check_and_the_read(tmp_path, monkeypat
 # --- what a file declares about its samples, big chunks, vector drawings --------------------------
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def _chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -495,6 +498,30 @@ def test_a_sixteen_bit_grey_png_with_a_transparent_value_is_white_backed(tmp_pat
     white = grey.copy()
     white[50:150, 100:250] = 255
     _assert_same_picture(path, Image.fromarray(white, "L"))
+
+
+def test_a_sixteen_bit_rgb_png_with_a_transparent_colour_is_white_backed(tmp_path, photo):
+    rgb = _pixels(photo).copy()
+    colour = (77, 140, 200)
+    rgb[(rgb == colour).all(axis=2)] = (77, 140, 201)  # the colour only where it is set
+    rgb[50:150, 100:250] = colour
+    # True 16-bit samples: the photo in the high bytes, anything in the low ones.
+    sixteen = rgb.astype(np.uint16) * 256 + np.random.default_rng(5).integers(0, 256, rgb.shape, dtype=np.uint16)
+    key = (77 * 256 + 13, 140 * 256 + 200, 200 * 256 + 99)
+    sixteen[50:150, 100:250] = key
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in sixteen)  # filter 0, big-endian samples
+    height, width, _ = rgb.shape
+    path = tmp_path / "trns-rgb16.png"
+    path.write_bytes(_PNG_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
+                     + _chunk(b"tRNS", struct.pack(">3H", *key))
+                     + _chunk(b"IDAT", zlib.compress(rows)) + _chunk(b"IEND", b""))
+    # The reference: the high bytes (the 8 bits Pillow reads) as an 8-bit PNG, the colour transparent.
+    twin = tmp_path / "trns-rgb8.png"
+    Image.fromarray(rgb).save(twin, transparency=colour)
+    white = rgb.copy()
+    white[50:150, 100:250] = 255
+    _assert_same_picture(twin, Image.fromarray(white))
+    _assert_same_picture(path, Image.fromarray(white))
 
 
 @pytest.mark.parametrize("bits", [8, 12])
