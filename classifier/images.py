@@ -28,6 +28,8 @@ _ALPHA_OPTIONAL_FORMATS = {"BMP", "DIB", "ICO", "TGA"}  # 32-bit pixels whose fo
 _SMAX_SAMPLE_VALUE, _BITS_PER_SAMPLE, _SAMPLE_FORMAT = 341, 258, 339  # TIFF tags
 _MAX_CHUNKS = 10_000  # PNG chunks looked through for sBIT before the pixel data
 _COMPRESSED_METADATA = {b"zTXt", b"iCCP", b"iTXt"}
+_ANIMATION_CHUNKS = {b"acTL", b"fcTL", b"fdAT"}  # APNG frames: Pillow streams them, never keeps them
+_MAX_METADATA_CHUNKS = 1000  # other ancillary chunks Pillow sees; a photo has a handful
 _INFLATE_STEP = 1 << 20  # bytes unpacked at a time when measuring a compressed PNG text
 
 # Pillow refuses a PNG whose text or colour profile (iCCP) unpacks past 1 MB as damaged; cameras and
@@ -163,16 +165,18 @@ def _pillow_open(fp):
 
 
 def _oversized_png_metadata(fp, size):
-    """(start, end) of each PNG metadata chunk that Pillow would refuse or keep past its bounds.
+    """(start, end) of the PNG metadata chunks that Pillow would refuse or keep past its bounds.
 
     Pillow refuses the whole file («dañado») for one text or colour profile that unpacks past
-    MAX_TEXT_CHUNK, or texts past MAX_TEXT_MEMORY in all, and reads any other metadata chunk
-    whole into memory, however large. None of them makes a pixel: such chunks are left out of
-    what Pillow sees and the picture is read. Any ancillary chunk counts (but fdAT, animation
-    frames), unpacked size for compressed ones, until the budget of MAX_TEXT_MEMORY is spent; a
-    compressed one is unpacked only up to MAX_TEXT_CHUNK, so no bomb costs more than that.
+    MAX_TEXT_CHUNK, or texts past MAX_TEXT_MEMORY in all; it reads any other metadata chunk
+    whole into memory, however large, and keeps every private one (two million empty ones:
+    9 s and 230 MB). None of them makes a pixel: such chunks are left out of what Pillow sees
+    and the picture is read. Every ancillary chunk but tRNS and the APNG frames counts,
+    unpacked size for compressed ones, until MAX_TEXT_MEMORY or _MAX_METADATA_CHUNKS
+    is spent; a compressed one is unpacked only up to MAX_TEXT_CHUNK, so no bomb costs more.
+    Neighbouring ranges are merged.
     """
-    hidden, budget, at = [], PngImagePlugin.MAX_TEXT_MEMORY, len(_PNG_SIGNATURE)
+    hidden, budget, count, at = [], PngImagePlugin.MAX_TEXT_MEMORY, 0, len(_PNG_SIGNATURE)
     while True:
         fp.seek(at)
         header = fp.read(8)
@@ -182,12 +186,18 @@ def _oversized_png_metadata(fp, size):
         end = at + 12 + length  # length, type, data, CRC
         if kind == b"IEND" or end > size:  # a truncated chunk is Pillow's to judge
             return hidden
-        if kind[:1].islower() and kind != b"fdAT":
-            unpacked = _metadata_size(fp, kind, length)
-            if unpacked >= min(PngImagePlugin.MAX_TEXT_CHUNK, budget):
-                hidden.append((at, end))
+        if kind[:1].islower() and kind not in _ANIMATION_CHUNKS:  # ancillary, not a frame
+            if kind == b"tRNS":  # it does change the pixels: only a nonsense size is left out
+                drop = length >= PngImagePlugin.MAX_TEXT_CHUNK
             else:
-                budget -= unpacked
+                unpacked = _metadata_size(fp, kind, length)
+                count += 1
+                drop = unpacked >= min(PngImagePlugin.MAX_TEXT_CHUNK, budget) or count > _MAX_METADATA_CHUNKS
+                budget -= 0 if drop else unpacked
+            if drop and hidden and hidden[-1][1] == at:
+                hidden[-1] = (hidden[-1][0], end)
+            elif drop:
+                hidden.append((at, end))
         at = end
 
 
