@@ -621,6 +621,28 @@ def test_only_the_oversized_chunk_is_left_out_the_orientation_beside_it_still_co
     _assert_same_picture(path, photo)
 
 
+def test_the_view_without_chunks_reads_as_the_bytes_without_them():
+    """Random cuts, random seeks and reads of any size, against the bytes with the cuts removed."""
+    import io
+
+    from classifier.images import _Without
+
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    for _ in range(200):
+        bounds = sorted(rng.choice(5001, size=2 * int(rng.integers(0, 6)), replace=False).tolist())
+        hidden = list(zip(bounds[::2], bounds[1::2], strict=True))
+        kept = b"".join(data[start:end] for start, end in zip([0, *bounds[1::2]], [*bounds[::2], 5000], strict=True))
+        view = _Without(io.BytesIO(data), hidden, len(data))
+        assert view.read() == kept and view.tell() == len(kept)
+        for _ in range(20):
+            at, count = int(rng.integers(0, len(kept) + 10)), int(rng.integers(-1, 300))
+            assert view.seek(at) == at
+            expected = kept[at:] if count < 0 else kept[at:at + count]
+            assert view.read(count) == expected and view.tell() == max(at, min(at + len(expected), len(kept)))
+        assert view.seek(-3, os.SEEK_END) == max(0, len(kept) - 3) and view.read() == kept[-3:]
+
+
 _PEAK_OF_ONE_OPEN = """
 import resource, sys
 from classifier.images import open_image
