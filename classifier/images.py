@@ -33,7 +33,8 @@ _MAX_METADATA_CHUNKS = 1000  # other ancillary chunks Pillow sees; a photo has a
 _INFLATE_STEP = 1 << 20  # bytes unpacked at a time when measuring a compressed PNG text
 
 # Pillow refuses a PNG whose text or colour profile (iCCP) unpacks past 1 MB as damaged; cameras and
-# editors write XMP and profiles of several MB. The bound stays, larger: a 300 MB text is still refused.
+# editors write XMP and profiles of several MB. The bounds stay, larger; what passes them Pillow
+# does not see (_oversized_png_metadata).
 PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, 32 * 1024 * 1024)
 PngImagePlugin.MAX_TEXT_MEMORY = max(PngImagePlugin.MAX_TEXT_MEMORY, 64 * 1024 * 1024)
 
@@ -173,10 +174,12 @@ def _oversized_png_metadata(fp, size):
     9 s and 230 MB). None of them makes a pixel: such chunks are left out of what Pillow sees
     and the picture is read. Every ancillary chunk but tRNS and the APNG frames counts,
     unpacked size for compressed ones, until MAX_TEXT_MEMORY or _MAX_METADATA_CHUNKS
-    is spent; a compressed one is unpacked only up to MAX_TEXT_CHUNK, so no bomb costs more.
+    is spent. A compressed one is unpacked only up to MAX_TEXT_CHUNK, and all of them together
+    only up to twice MAX_TEXT_MEMORY: past that, the next compressed ones are left out unread.
     Neighbouring ranges are merged.
     """
     hidden, budget, count, at = [], PngImagePlugin.MAX_TEXT_MEMORY, 0, len(_PNG_SIGNATURE)
+    inflate_left = 2 * PngImagePlugin.MAX_TEXT_MEMORY  # measuring 200 bombs of 32 MB took 34 s
     while True:
         fp.seek(at)
         header = fp.read(8)
@@ -190,9 +193,13 @@ def _oversized_png_metadata(fp, size):
             if kind == b"tRNS":  # it does change the pixels: only a nonsense size is left out
                 drop = length >= PngImagePlugin.MAX_TEXT_CHUNK
             else:
-                unpacked = _metadata_size(fp, kind, length)
+                limit = min(PngImagePlugin.MAX_TEXT_CHUNK, budget)
+                if kind in _COMPRESSED_METADATA:
+                    limit = min(limit, inflate_left)
+                unpacked, inflated = _metadata_size(fp, kind, length, limit)
+                inflate_left -= inflated
                 count += 1
-                drop = unpacked >= min(PngImagePlugin.MAX_TEXT_CHUNK, budget) or count > _MAX_METADATA_CHUNKS
+                drop = unpacked >= limit or count > _MAX_METADATA_CHUNKS
                 budget -= 0 if drop else unpacked
             if drop and hidden and hidden[-1][1] == at:
                 hidden[-1] = (hidden[-1][0], end)
@@ -201,20 +208,25 @@ def _oversized_png_metadata(fp, size):
         at = end
 
 
-def _metadata_size(fp, kind, length):
-    """A metadata chunk's size once read (its data read from fp), counting at most MAX_TEXT_CHUNK unpacked."""
-    bound = PngImagePlugin.MAX_TEXT_CHUNK
-    if kind not in _COMPRESSED_METADATA or length >= bound:
-        return length
+def _metadata_size(fp, kind, length, limit):
+    """(a metadata chunk's size once read, bytes unpacked to measure it); its data is read from fp.
+
+    A compressed one is unpacked only until its size reaches limit.
+    """
+    if kind not in _COMPRESSED_METADATA or length >= limit:
+        return length, 0
     packed = _packed_text(kind, fp.read(length))
     inflater, unpacked = zlib.decompressobj(), 0
     try:
-        while packed and unpacked < bound:
-            unpacked += len(inflater.decompress(packed, _INFLATE_STEP))
+        while unpacked < limit and not inflater.eof:
+            piece = inflater.decompress(packed, _INFLATE_STEP)
             packed = inflater.unconsumed_tail
+            if not piece and not packed:
+                break
+            unpacked += len(piece)
     except zlib.error:  # Pillow keeps an empty text for data that is not zlib
-        return length
-    return max(unpacked, length)
+        return length, unpacked
+    return max(unpacked, length), unpacked
 
 
 def _packed_text(kind, data):
