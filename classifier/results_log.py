@@ -1,9 +1,10 @@
 """The --guardar log: one record per classified image, appended and flushed as it comes.
 
-Rerunning the same command reopens the log, drops a torn last record (Ctrl+C, kill -9,
-a power cut), and `pending` tells the front-end which inputs are left to do: those without
-a record, and those whose latest record is an error. A photo is one photo however its path
-is spelt (./a.jpg, a.jpg, dir/../a.jpg, the absolute path).
+Records name each photo by its absolute path, so that a rerun from another folder knows them.
+Rerunning the same command reopens the log, drops a torn last record (a power cut, a full
+disk) and keeps a whole one that only lacks its newline; `pending` tells the front-end which
+inputs are left to do: those without a record, and those whose latest record is an error. A
+photo is one photo however its path is spelt (./a.jpg, a.jpg, dir/../a.jpg, the absolute path).
 """
 
 import csv
@@ -11,9 +12,12 @@ import errno
 import io
 import json
 import os
+import re
 import stat
+import struct
 import sys
 import time
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from .errors import ClassifierError, quoted, system_reason
@@ -42,7 +46,7 @@ class ResultsLogError(ClassifierError):
 class ResultsLog:
     """An append-only results file in CSV (plain or Spanish spreadsheet) or JSON Lines.
 
-    recorded: the paths in the file (after repair), plus every one written since, as spelt.
+    recorded: the paths in the file (after repair), plus every one written since, as recorded.
     """
 
     def __init__(self, path, fd, top_k, spreadsheet, json_lines):
@@ -55,6 +59,7 @@ class ResultsLog:
         self._prediction_counts = set()  # of the records that hold predictions
         self._fd = fd
         self._synced_at = time.monotonic()
+        self._unended = b""  # the newline a whole last record lacks: written with the next record
 
     @classmethod
     def open(cls, path, top_k, spreadsheet=False):
@@ -111,7 +116,7 @@ class ResultsLog:
                 f"elija otro archivo o pida {saved} {_KEPT}.")
 
     def write(self, result):
-        """Append one record with a single write; fsync at most once a second.
+        """Append one record, under the photo's absolute path, with a single write; fsync at most once a second.
 
         A photo already recorded with its predictions is not recorded again (picked twice in the
         desktop, say); a new record of a photo whose latest one is an error becomes its state.
@@ -119,9 +124,11 @@ class ResultsLog:
         key = same_photo(result.path)
         if self._classified.get(key, False):
             return
-        data = self._json_record(result) if self.json_lines else self._csv_record(result)
+        result = result._replace(path=photo_path(result.path))
+        data = self._unended + (self._json_record(result) if self.json_lines else self._csv_record(result))
         try:
             self._write_all(data)  # a regular file takes it all at once unless the disk fills up
+            self._unended = b""
             now = time.monotonic()
             if now - self._synced_at >= SYNC_INTERVAL_S:
                 os.fsync(self._fd)
@@ -221,36 +228,44 @@ class ResultsLog:
         if self.spreadsheet:
             rows = [(end, None if record is None else record._replace(path=_undefused(record.path)))
                     for end, record in rows]
-        return self._keep_whole(data, len(header), rows, torn=lambda tail: _torn_csv(tail, delimiter, width))
+        return self._keep_whole(data, len(header), rows,
+                                ending=lambda tail: _csv_ending(tail, delimiter, width, self.spreadsheet),
+                                torn=lambda tail: _torn_csv(tail, delimiter, width))
 
     def _resume_json_lines(self):
         head = self._read(len(_JSON_START))
         if not _JSON_START.startswith(head):  # nor a file that begins with zeros: that is no tail
             raise ResultsLogError(_foreign(self.path))
         data = self._read()
-        keep = self._keep_whole(data, 0, _json_lines(data), torn=_torn_json)
+        keep = self._keep_whole(data, 0, _json_lines(data), ending=_json_ending, torn=_torn_json)
         if max(self._prediction_counts, default=0) > self.top_k:  # more saved than asked: wrong for any model
             self.check_predictions(self.top_k)
         return keep
 
-    def _keep_whole(self, data, start, rows, torn):
+    def _keep_whole(self, data, start, rows, ending, torn):
         """Fill the records from rows [(end, _Record or None)]; return the size to truncate to, or None.
 
-        Only a torn tail goes: one last row cut short (torn(tail) says it may be one), or rows
-        with the zero bytes a power cut can leave. Anything else is not ours to delete.
+        Only a last row without its newline may be cut short. It stays when it is a whole record
+        (ending(tail): the bytes it lacks and its record; they are written before the next record),
+        and goes when it is the start of one that this program writes (torn(tail)). Rows with the
+        zero bytes a power cut can leave go too. Anything else is not ours to delete: refused.
         """
         whole = next((number for number, (_, record) in enumerate(rows) if record is None), len(rows))
         end = rows[whole - 1][0] if whole else start
+        tail = data[end:]
+        unended = whole + 1 == len(rows) and not tail.endswith(b"\n") and b"\0" not in tail
+        if unended and (kept := ending(tail)) is not None:
+            self._unended, record = kept
+            rows, whole, end, tail = rows[:whole] + [(len(data), record)], whole + 1, len(data), b""
         for _, record in rows[:whole]:  # in file order: the latest record of a photo is its state
             self.recorded.add(record.path)
-            self._classified[same_photo(record.path)] = record.predictions is not None
+            if os.path.isabs(record.path):  # a relative one (older versions) was relative to a folder nobody knows
+                self._classified[same_photo(record.path)] = record.predictions is not None
             if record.predictions is not None:
                 self._prediction_counts.add(record.predictions)
         if whole == len(rows):
             return None
-        tail = data[end:]
-        if any(record is not None for _, record in rows[whole:]) or not (
-                (whole + 1 == len(rows) and torn(tail)) or b"\0" in tail):
+        if any(record is not None for _, record in rows[whole:]) or not ((unended and torn(tail)) or b"\0" in tail):
             line = data[:end].count(b"\n") + 1
             raise ResultsLogError(_foreign(self.path, f": la línea {line} no es un resultado"))
         return end
@@ -304,15 +319,43 @@ class _Record(NamedTuple):
 
 
 def same_photo(path):
-    """One key per photo, however its path is spelt: ./a.jpg, a.jpg, d//a.jpg, d/../d/a.jpg, /abs/a.jpg.
+    """One key per photo, however its path is spelt: ./a.jpg, a.jpg, d//a.jpg, d/../d/a.jpg, /abs/a.jpg."""
+    return os.path.normcase(photo_path(path))
 
-    Links are not followed: two names of one file are two photos to the user, as in the folder.
+
+def photo_path(path):
+    """The path a record keeps: absolute, so that a rerun from any folder knows the photo, and spelt
+    one way: no "." or empty parts, and no "d/.." where d is a real folder.
+
+    Links are not resolved: two names of one file are two photos to the user, as in the folder,
+    and the record keeps the name the user knows. "link/.." stays: the system goes up from the
+    link's target there, so dropping the pair could name another file.
     """
     path = os.fsdecode(path)
     try:
-        return os.path.normcase(os.path.abspath(path))
-    except (ValueError, OSError):  # a NUL in the name, or no current folder: the name as spelt
+        absolute = os.path.join(os.getcwd(), path)  # an absolute path stays as it is
+    except OSError:  # no current folder (it was deleted): nothing relative opens either
         return path
+    drive, rest = os.path.splitdrive(absolute)
+    parts = re.split("[" + re.escape(os.sep + (os.altsep or "")) + "]", rest)
+    kept = []
+    for part in parts:
+        if part in ("", "."):
+            continue
+        if part == ".." and (not kept or kept[-1] != ".." and _real_folder(drive + os.sep + os.sep.join(kept))):
+            del kept[-1:]  # at the root, ".." is the root
+            continue
+        kept.append(part)
+    # "gato.png/" or "gato.png/." is not the photo gato.png (the system says it is not a folder).
+    trailing = os.sep if kept and parts[-1] in ("", ".", "..") else ""
+    return drive + os.sep + os.sep.join(kept) + trailing
+
+
+def _real_folder(path):
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (OSError, ValueError):  # missing, unreadable, or a NUL in the name
+        return False
 
 
 def _columns(top_k):
@@ -337,8 +380,8 @@ def _undefused(cell):
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(_DEFUSED_STARTS) else cell
 
 
-def _csv_line(cells, spreadsheet):
-    if spreadsheet:
+def _csv_line(cells, spreadsheet, defuse=True):
+    if spreadsheet and defuse:
         cells = [_defused(cell) for cell in cells]
     buffer = io.StringIO()
     # With "\r\n" as terminator QUOTE_MINIMAL also quotes a lone "\r"; with "\n" it would not.
@@ -360,12 +403,17 @@ def _lines(data, start=0):
 
 def _csv_rows(data, start, delimiter, width):
     """[(end offset, _Record)] per row after the header; None for a row that is not whole."""
-    consumed = [start]
+    with _long_fields():
+        return _csv_records(data, start, delimiter, width, [start])
+
+
+@contextmanager
+def _long_fields():
     # The csv module refuses fields over 131,072 characters; this program writes longer ones (a long
     # label, a deep path), so the limit is lifted while its own file is read.
     previous = csv.field_size_limit(sys.maxsize)
     try:
-        return _csv_records(data, start, delimiter, width, consumed)
+        yield
     finally:
         csv.field_size_limit(previous)
 
@@ -398,13 +446,100 @@ def _csv_record_of(row):
     return _Record(row[0], sum(1 for cell in row[2::3] if cell != ""))
 
 
-def _torn_csv(tail, delimiter, width):
-    """A record of ours cut short: its last line lacks the newline, and none of its later lines
-    reads as a whole row by itself (a quote opened by hand above them is not a torn record)."""
-    if tail.endswith(b"\n"):
+def _csv_ending(tail, delimiter, width, spreadsheet):
+    """(the bytes it lacks, its record) when a last row without its newline is a whole record as this
+    program writes it; else None.
+
+    Only the last cell could still be cut short. Empty, it is whole (the row has all its separators);
+    a score is whole when it has every digit the program writes for one (_written_score).
+    """
+    missing = (b"\n" if tail.endswith(b"\r") else b"\r\n") if spreadsheet else b"\n"
+    line = tail + missing
+    with _long_fields():
+        try:
+            rows = list(csv.reader((part.decode("utf-8", "surrogateescape") for part in _lines(line)),
+                                   delimiter=delimiter, strict=True))
+        except csv.Error:
+            return None
+    if len(rows) != 1 or len(rows[0]) != width or _csv_line(rows[0], spreadsheet, defuse=False) != line:
+        return None
+    row = rows[0]
+    # A record's predictions fill whole (id, label, score) groups, none after an error: a row cut just
+    # after its last separator has a group without its score.
+    groups = [row[column:column + 3] for column in range(2, width, 3)]
+    if any(bool(group[0]) != bool(group[2]) or row[1] and group[0] for group in groups):
+        return None
+    if row[-1] and not _written_score(row[-1], spreadsheet):
+        return None
+    record = _csv_record_of(row)
+    return missing, record._replace(path=_undefused(record.path)) if spreadsheet else record
+
+
+def _written_score(cell, spreadsheet):
+    """Whether a score cell has all its digits: the scores are float32 probabilities (Model.probabilities),
+    written as the shortest text that reads back as the same number (repr).
+
+    A cut one ("0.07" of "0.0704585…") is almost never such a number; "0.0", the start of every score
+    under 0.1, counts as cut, which costs at most classifying that photo again.
+    """
+    text = cell.replace(",", ".") if spreadsheet else cell
+    try:
+        value = float(text)
+    except ValueError:
         return False
+    return 0 < value <= 1 and repr(value) == text and struct.unpack("f", struct.pack("f", value))[0] == value
+
+
+def _torn_csv(tail, delimiter, width):
+    """The start of a row this program writes, cut short: none of its later lines reads as a whole
+    row by itself (a quote opened by hand above them is not a torn record), and its cells are what
+    the writer puts in each column, the path first: an absolute one."""
     later = list(_lines(tail))[1:]
-    return not any(_csv_rows(line, 0, delimiter, width)[:1] not in ([], [(len(line), None)]) for line in later)
+    if any(_csv_rows(line, 0, delimiter, width)[:1] not in ([], [(len(line), None)]) for line in later):
+        return False
+    text, cells, start = tail.decode("utf-8", "surrogateescape"), [], 0
+    while len(cells) < width:
+        if text.startswith('"', start):  # quoted: doubled quotes inside, and the delimiter or the end after
+            end = start + 1
+            while (end := text.find('"', end)) >= 0 and text.startswith('"', end + 1):
+                end += 2
+            if end < 0 or end + 1 == len(text):  # the quote is still open (or this one may be the first of two)
+                return _cell_starts(cells, text[start + 1:].replace('""', '"'))
+            if text[end + 1] != delimiter:
+                return False
+            cell, start = text[start + 1:end].replace('""', '"'), end + 2
+        else:
+            end = text.find(delimiter, start)
+            cell = text[start:] if end < 0 else text[start:end]
+            if any(c in cell for c in '"\r\n'):  # the writer quotes a cell with any of these
+                return False
+            if end < 0:
+                return _cell_starts(cells, cell)
+            start = end + 1
+        if not _cell_starts(cells, cell):
+            return False
+        cells.append(cell)
+    return False
+
+
+def _cell_starts(cells, cell):
+    """Whether the next cell of a row that has `cells` may begin with (or be) `cell`."""
+    column = len(cells)
+    if column == 0:
+        return _could_be_absolute(_undefused(cell))
+    if column >= 2 and cells[1]:  # an error record has nothing after the error
+        return cell == ""
+    kind = (column - 2) % 3 if column >= 2 else None
+    if kind == 0:  # id
+        return cell == "" or cell.isdigit() and cell.isascii()
+    if kind == 2:  # score: digits, a point or a comma, an exponent
+        return all(c in "0123456789.,e-+" for c in cell)
+    return True  # the error, a label
+
+
+def _could_be_absolute(start):
+    """Whether a path that begins so may be absolute, as every path this program records is."""
+    return start == "" or os.path.isabs(start) or (os.name == "nt" and re.fullmatch(r"[A-Za-z]:?|[\\/]", start))
 
 
 def _json_lines(data):
@@ -431,9 +566,131 @@ def _json_record_of(line):
     return None
 
 
+def _json_ending(tail):
+    """(b"\\n", its record) when a last line without its newline is a whole record; else None."""
+    record = _json_record_of(tail + b"\n")
+    return None if record is None else (b"\n", record)
+
+
 def _torn_json(tail):
-    """A record of ours cut short (no newline yet: records never hold a raw one), not someone's text."""
-    return b"\n" not in tail and (tail.startswith(_JSON_START) or _JSON_START.startswith(tail))
+    """The start of a record as this program writes it, cut short, not someone's text: our keys in
+    our order, an absolute path, and no raw newline (records never hold one)."""
+    try:
+        text = tail.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut in the middle
+        if exc.end != len(tail) or exc.reason != "unexpected end of data":
+            return False
+        text = tail[:exc.start].decode("utf-8", "replace")
+    reader = _JsonPrefix(text)
+    try:
+        reader.record()
+    except _CutShort:
+        return True
+    except _NotOurs:
+        return False
+    return False  # a whole record with more after it, or one the full reader refused
+
+
+class _CutShort(Exception):
+    pass
+
+
+class _NotOurs(Exception):
+    pass
+
+
+_JSON_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_JSON_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+class _JsonPrefix:
+    """Reads a JSON Lines record as json_line writes it; _CutShort where the text ends first."""
+
+    def __init__(self, text):
+        self.text, self.at = text, 0
+
+    def record(self):
+        self.literal('{"path": ')
+        self.string(path=True)
+        self.literal(', "')
+        if self.next() == "e":
+            self.literal('error": ')
+            self.string()
+        else:
+            self.literal('predictions": [')
+            while True:
+                self.literal('{"id": ')
+                self.number(integer=True)
+                self.literal(', "label": ')
+                self.string()
+                self.literal(', "score": ')
+                self.number()
+                self.literal("}")
+                if self.next() == "]":
+                    break
+                self.literal(", ")
+            self.literal("]")
+        self.literal("}")
+        if self.at < len(self.text):
+            raise _NotOurs
+
+    def next(self):
+        if self.at >= len(self.text):
+            raise _CutShort
+        return self.text[self.at]
+
+    def literal(self, expected):
+        for c in expected:
+            if self.next() != c:
+                raise _NotOurs
+            self.at += 1
+
+    def string(self, path=False):
+        self.literal('"')
+        value = []
+        try:
+            while (c := self.next()) != '"':
+                self.at += 1
+                if c == "\\":
+                    escape = self.next()
+                    self.at += 1
+                    if escape == "u":
+                        digits = "".join(self.next_char() for _ in range(4))
+                        if not all(d in "0123456789abcdefABCDEF" for d in digits):
+                            raise _NotOurs
+                        value.append(chr(int(digits, 16)))
+                    elif escape in _JSON_ESCAPES:
+                        value.append(_JSON_ESCAPES[escape])
+                    else:
+                        raise _NotOurs
+                elif not c.isprintable():  # json_line escapes every invisible character
+                    raise _NotOurs
+                else:
+                    value.append(c)
+        except _CutShort:
+            if path and not _could_be_absolute("".join(value)):
+                raise _NotOurs from None
+            raise
+        self.at += 1
+        if path and not os.path.isabs("".join(value)):
+            raise _NotOurs
+
+    def next_char(self):
+        c = self.next()
+        self.at += 1
+        return c
+
+    def number(self, integer=False):
+        start = self.at
+        while self.at < len(self.text) and self.text[self.at] in "0123456789.eE-+":
+            self.at += 1
+        if self.at == len(self.text):
+            if not all(c in "0123456789" for c in self.text[start:]) and integer:
+                raise _NotOurs
+            raise _CutShort
+        number = self.text[start:self.at]
+        if not _JSON_NUMBER.fullmatch(number) or integer and not number.isdigit():
+            raise _NotOurs
 
 
 def _foreign(path, detail=""):

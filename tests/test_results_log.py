@@ -16,7 +16,7 @@ import pytest
 from classifier import results_log
 from classifier.output import Result
 from classifier.results_log import ResultsLog, ResultsLogError
-from conftest import PHOTOS
+from conftest import LINE, PHOTOS, REPO, without_screen
 
 
 class P(NamedTuple):
@@ -35,6 +35,11 @@ SCORES = [1 / 3, 0.1, 1e-05, 2.5e-08, 0.123456789012345678, 1.0]
 LABELS = ["tabby, tabby cat", 'say "cheese"', "grey whale; Eschrichtius", "niño", "x\ny", "café"]
 ERROR = "No se puede clasificar «roto.jpg»: el archivo está vacío (0 bytes)."
 TOP_K = 3
+FOLDER = "/fotos"  # the log records absolute paths: these are, and none of their parts is "." or ".."
+
+
+def at(name):
+    return f"{FOLDER}/{name}"
 FLAVOURS = [("r.csv", False), ("r.csv", True), ("r.jsonl", False)]
 FLAVOUR_IDS = ["csv", "csv-es", "jsonl"]
 
@@ -44,9 +49,9 @@ def predictions(seed, k=TOP_K):
 
 
 def sample_results():
-    results = [Result(name, predictions(i)) for i, name in enumerate(TRICKY_NAMES)]
-    results.append(Result("dos.jpg", predictions(3, k=2)))  # fewer than top_k: empty cells
-    results.append(Result("roto.jpg", error=ERROR))
+    results = [Result(at(name), predictions(i)) for i, name in enumerate(TRICKY_NAMES)]
+    results.append(Result(at("dos.jpg"), predictions(3, k=2)))  # fewer than top_k: empty cells
+    results.append(Result(at("roto.jpg"), error=ERROR))
     return results
 
 
@@ -119,11 +124,11 @@ def test_csv_round_trip(tmp_path):
     check_csv(path, results, spreadsheet=False)
     data = path.read_bytes()
     assert data.startswith(b"path,error,id_1,label_1,score_1,id_2,label_2,score_2,id_3,label_3,score_3\n")
-    assert b"\r\n" not in data.replace(b'"crlf\r\nname.jpg"', b"")
-    assert b'"cr\ronly.jpg"' in data  # a lone "\r" is quoted too, or readers would end the row there
+    assert b"\r\n" not in data.replace(b'"/fotos/crlf\r\nname.jpg"', b"")
+    assert b'"/fotos/cr\ronly.jpg"' in data  # a lone "\r" is quoted too, or readers would end the row there
     assert b"raw\xffbyte.jpg" in data  # the file name's own bytes, not a replacement character
-    assert os.fsencode(read_paths(path)[TRICKY_NAMES.index(RAW_NAME)]) == b"raw\xffbyte.jpg"
-    assert b"\n=1+2.jpg," in data
+    assert os.fsencode(read_paths(path)[TRICKY_NAMES.index(RAW_NAME)]) == b"/fotos/raw\xffbyte.jpg"
+    assert b"\n/fotos/=1+2.jpg," in data
 
 
 def test_spreadsheet_round_trip(tmp_path):
@@ -135,7 +140,7 @@ def test_spreadsheet_round_trip(tmp_path):
     assert data.endswith(b"\r\n")
     assert data.count(b"\r\n") == len(results) + 1 + 1  # every row, and the "crlf" name
     assert b";0,3333333333333333;" in data and b";1e-05;" in data and b";2,5e-08;" in data
-    assert b'"cr\ronly.jpg"' in data and b'"semi;colon.jpg"' in data
+    assert b'"/fotos/cr\ronly.jpg"' in data and b'"/fotos/semi;colon.jpg"' in data
     assert b"raw\xffbyte.jpg" in data
 
 
@@ -152,21 +157,21 @@ def test_json_lines_round_trip(tmp_path):
                 {"id": p.id, "label": p.label, "score": p.score} for p in result.predictions]}
     raw_line = path.read_bytes().split(b"\n")[TRICKY_NAMES.index(RAW_NAME)]
     assert b"\\udcff" in raw_line
-    assert os.fsencode(records[TRICKY_NAMES.index(RAW_NAME)]["path"]) == b"raw\xffbyte.jpg"
+    assert os.fsencode(records[TRICKY_NAMES.index(RAW_NAME)]["path"]) == b"/fotos/raw\xffbyte.jpg"
     assert "niño ñandú.jpg".encode() in path.read_bytes()  # readable where nothing forces escapes
 
 
 @pytest.mark.parametrize("extension", [".json", ".ndjson", ".JSONL"])
 def test_other_json_lines_extensions(tmp_path, extension):
     path = tmp_path / f"r{extension}"
-    write_log(path, [Result("a.jpg", predictions(0))])
-    assert json.loads(path.read_text())["path"] == "a.jpg"
+    write_log(path, [Result(at("a.jpg"), predictions(0))])
+    assert json.loads(path.read_text())["path"] == at("a.jpg")
 
 
 def test_upper_case_csv_extension(tmp_path):
     path = tmp_path / "R.CSV"
-    write_log(path, [Result("a.jpg", predictions(0))])
-    assert read_csv(path, False)[1][0] == "a.jpg"
+    write_log(path, [Result(at("a.jpg"), predictions(0))])
+    assert read_csv(path, False)[1][0] == at("a.jpg")
 
 
 def test_more_predictions_than_top_k_is_a_bug(tmp_path):
@@ -188,29 +193,42 @@ def snapshots(path, results, spreadsheet):
 
 
 # The fourth record is cut everywhere: inside the quoted name right after its "\n", in a
-# label, in a score, between "\r" and "\n"; the JSON one also inside a "\udcff" escape.
-RESUME_RESULTS = [Result("uno.jpg", predictions(0)), Result("a,b.jpg", predictions(1)),
-                  Result("roto.jpg", error=ERROR)]
-FOURTH = Result(f"nl\n{RAW_NAME}\r\"x\".jpg", predictions(2))
+# label, in a score, between "\r" and "\n"; the JSON one also inside a "\udcff" escape. Its
+# last score is a float32 probability, as the program's are: each cut in it leaves a shorter number.
+RESUME_RESULTS = [Result(at("uno.jpg"), predictions(0)), Result(at("a,b.jpg"), predictions(1)),
+                  Result(at("roto.jpg"), error=ERROR)]
+FLOAT32_SCORE = 0.0704585388302803  # a score the program printed (ViT, float32)
+FOURTH = Result(at(f"nl\n{RAW_NAME}\r\"x\".jpg"), predictions(2)[:-1] + [P("x\ny", FLOAT32_SCORE, 202)])
+FIFTH = Result(at("cinco.jpg"), predictions(3))
 
 
 @pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
 def test_resume_after_every_possible_cut(tmp_path, name, spreadsheet):
     path = tmp_path / name
-    states = snapshots(path, RESUME_RESULTS + [FOURTH], spreadsheet)
-    three, four = states[3], states[4]
+    states = snapshots(path, RESUME_RESULTS + [FOURTH, FIFTH], spreadsheet)
+    three, four, five = states[3:6]
     fourth = four[len(three):]
+    assert fourth.endswith(f"{FLOAT32_SCORE}".replace(".", "," if spreadsheet else ".").encode()
+                           + (b"}]}\n" if name.endswith(".jsonl") else b"\r\n" if spreadsheet else b"\n"))
     if name.endswith(".jsonl"):
         assert b"\\udcff" in fourth
     else:
         assert b"\n" in fourth[:-1]  # the name's newline, inside a quoted field
     paths = [r.path for r in RESUME_RESULTS]
+    whole = len(fourth) - (2 if spreadsheet else 1)  # from this cut on, only the newline (or "\r\n") is missing
     for cut in range(1, len(fourth)):
         path.write_bytes(three + fourth[:cut])
         if fourth[:cut].endswith(b"\n"):  # right after the name's newline: a complete line, never deleted
             refused(path, spreadsheet=spreadsheet)
             continue
         with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+            if cut >= whole:  # a whole record: kept as it is, its newline written before the next record
+                assert log.recorded == set(paths + [FOURTH.path]), cut
+                assert path.read_bytes() == three + fourth[:cut], cut
+                log.write(FOURTH)  # already recorded: not again
+                log.write(FIFTH)
+                assert path.read_bytes() == five, cut
+                continue
             assert log.recorded == set(paths), cut
             assert path.read_bytes() == three, cut
             log.write(FOURTH)
@@ -236,7 +254,7 @@ def test_resume_after_a_power_cut_left_zeros(tmp_path, name, spreadsheet):
 def test_resume_drops_a_last_row_cut_short(tmp_path, spreadsheet):
     path = tmp_path / "r.csv"
     three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    path.write_bytes(three + (b"mitad.jpg;;7;gato" if spreadsheet else b"mitad.jpg,,7,gato"))
+    path.write_bytes(three + (b"/fotos/mitad.jpg;;7;gato" if spreadsheet else b"/fotos/mitad.jpg,,7,gato"))
     with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
         assert log.recorded == {r.path for r in RESUME_RESULTS}
     assert path.read_bytes() == three
@@ -255,7 +273,7 @@ def test_a_file_cut_while_being_created_starts_again(tmp_path, name, spreadsheet
 
 def test_json_lines_first_record_cut(tmp_path):
     path = tmp_path / "r.jsonl"
-    path.write_bytes(b'{"path": "a.jpg", "predic')
+    path.write_bytes(b'{"path": "/fotos/a.jpg", "predic')
     with ResultsLog.open(path, TOP_K) as log:
         assert log.recorded == set()
     assert path.read_bytes() == b""
@@ -264,12 +282,12 @@ def test_json_lines_first_record_cut(tmp_path):
 def test_rerun_classifies_only_what_is_missing(tmp_path):
     """What the front-end will do: skip `recorded`, write the rest; every input once at the end."""
     path = tmp_path / "r.csv"
-    inputs = [f"img{i}.jpg" for i in range(10)]
+    inputs = [at(f"img{i}.jpg") for i in range(10)]
     with ResultsLog.open(path, TOP_K) as log:
         for name in inputs[:4]:
             log.write(Result(name, predictions(1)))
     with open(path, "ab") as f:
-        f.write(b"img4.jpg,,1,ga")  # killed in the middle of the fifth
+        f.write(b"/fotos/img4.jpg,,1,ga")  # killed in the middle of the fifth
     with ResultsLog.open(path, TOP_K) as log:
         assert log.recorded == set(inputs[:4])
         todo = [name for name in inputs if name not in log.recorded]
@@ -283,10 +301,10 @@ def test_a_symlink_to_the_log_is_followed(tmp_path):
     target = tmp_path / "real.csv"
     link = tmp_path / "link.csv"
     link.symlink_to(target)
-    write_log(link, [Result("a.jpg", predictions(0))])
-    write_log(link, [Result("b.jpg", predictions(0))])
+    write_log(link, [Result(at("a.jpg"), predictions(0))])
+    write_log(link, [Result(at("b.jpg"), predictions(0))])
     assert link.is_symlink()
-    assert read_paths(target) == ["a.jpg", "b.jpg"]
+    assert read_paths(target) == [at("a.jpg"), at("b.jpg")]
 
 
 # --- refusals ---------------------------------------------------------------------------------
@@ -426,11 +444,11 @@ def test_a_full_disk_is_a_spanish_sentence(tmp_path, monkeypatch):
 
         monkeypatch.setattr(results_log.os, "write", no_space)
         with pytest.raises(ResultsLogError) as caught:
-            log.write(Result("a.jpg", predictions(0)))
+            log.write(Result(at("a.jpg"), predictions(0)))
         monkeypatch.undo()
         assert "no queda espacio en el disco" in str(caught.value)
         assert_spanish_sentence(str(caught.value))
-        assert "a.jpg" not in log.recorded
+        assert at("a.jpg") not in log.recorded
 
 
 @pytest.mark.parametrize(("code", "words"), [
@@ -498,7 +516,7 @@ def test_kill_9_in_the_middle_of_a_batch(tmp_path):
         "from test_results_log import predictions\n"
         "log = ResultsLog.open(sys.argv[1], 3)\n"
         "for i in range(10**9):\n"
-        "    log.write(Result(f'img{i}.jpg', predictions(i % 5)))\n"
+        "    log.write(Result(f'/fotos/img{i}.jpg', predictions(i % 5)))\n"
     )
     tests = Path(__file__).resolve().parent
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tests.parent), str(tests)]))
@@ -512,8 +530,8 @@ def test_kill_9_in_the_middle_of_a_batch(tmp_path):
         child.wait()
     written = read_paths(path)
     assert len(written) > 50
-    assert written == [f"img{i}.jpg" for i in range(len(written))]
-    inputs = [f"img{i}.jpg" for i in range(len(written) + 20)]
+    assert written == [at(f"img{i}.jpg") for i in range(len(written))]
+    inputs = [at(f"img{i}.jpg") for i in range(len(written) + 20)]
     with ResultsLog.open(path, TOP_K) as log:
         assert log.recorded == set(written)
         for name in inputs:
@@ -529,9 +547,9 @@ def test_kill_9_in_the_middle_of_a_batch(tmp_path):
 def test_an_unbalanced_quote_added_by_hand_loses_no_row(tmp_path, spreadsheet):
     path = tmp_path / "r.csv"
     plain = [P("gato", 0.5, 1)] * TOP_K
-    write_log(path, [Result(f"{name}.jpg", plain) for name in ("uno", "dos", "tres", "cuatro")], spreadsheet)
+    write_log(path, [Result(at(f"{name}.jpg"), plain) for name in ("uno", "dos", "tres", "cuatro")], spreadsheet)
     lines = path.read_bytes().split(b"\n")
-    assert lines[2].startswith(b"dos.jpg")
+    assert lines[2].startswith(b"/fotos/dos.jpg")
     lines[2] = b'"' + lines[2]  # by hand, in line 3: the quote is never closed and reads to the end
     path.write_bytes(b"\n".join(lines))
     message = refused(path, spreadsheet=spreadsheet)
@@ -551,16 +569,16 @@ def test_a_complete_last_line_that_is_not_a_record_is_never_deleted(tmp_path, na
 @pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
 def test_a_field_longer_than_the_csv_modules_limit_reads_back(tmp_path, name, spreadsheet):
     path = tmp_path / name
-    long_path = "carpeta/" + "a" * 200_000 + ".jpg"
+    long_path = at("a" * 200_000 + ".jpg")
     long_label = [P("gato " * 40_000, 0.5, 1)]
-    write_log(path, [Result(long_path, predictions(1)), Result("b.jpg", long_label)], spreadsheet=spreadsheet,
+    write_log(path, [Result(long_path, predictions(1)), Result(at("b.jpg"), long_label)], spreadsheet=spreadsheet,
               top_k=TOP_K)
     with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
-        assert log.recorded == {long_path, "b.jpg"}
+        assert log.recorded == {long_path, at("b.jpg")}
     assert csv.field_size_limit() == 131_072  # lifted only while the log reads its own file
     previous = csv.field_size_limit(1 << 30)
     try:
-        assert read_paths(path, spreadsheet) == [long_path, "b.jpg"]
+        assert read_paths(path, spreadsheet) == [long_path, at("b.jpg")]
     finally:
         csv.field_size_limit(previous)
 
@@ -577,19 +595,20 @@ def test_one_photo_is_one_record_whatever_its_spelling(tmp_path, monkeypatch):
     with ResultsLog.open("r.jsonl", TOP_K) as log:
         assert log.pending([(spelling, None) for spelling in reversed(spellings)]) == []
         log.write(Result(spellings[-1], predictions(0)))  # picked again in the desktop, by its absolute path
-    assert read_paths(tmp_path / "r.jsonl") == ["images/gato.png"]
+    assert read_paths(tmp_path / "r.jsonl") == [str(tmp_path / "images" / "gato.png")]
 
 
 @pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
 def test_a_failed_image_is_pending_again_and_its_latest_record_is_its_state(tmp_path, name, spreadsheet):
     path = tmp_path / name
-    write_log(path, [Result("a.jpg", predictions(0)), Result("roto.jpg", error=ERROR)], spreadsheet=spreadsheet)
+    write_log(path, [Result(at("a.jpg"), predictions(0)), Result(at("roto.jpg"), error=ERROR)],
+              spreadsheet=spreadsheet)
     with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
-        assert log.pending([("a.jpg", None), ("roto.jpg", None)]) == [("roto.jpg", None)]
-        log.write(Result("roto.jpg", predictions(1)))
+        assert log.pending([(at("a.jpg"), None), (at("roto.jpg"), None)]) == [(at("roto.jpg"), None)]
+        log.write(Result(at("roto.jpg"), predictions(1)))
     with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
-        assert log.pending([("a.jpg", None), ("roto.jpg", None)]) == []
-    assert read_paths(path, spreadsheet) == ["a.jpg", "roto.jpg", "roto.jpg"]
+        assert log.pending([(at("a.jpg"), None), (at("roto.jpg"), None)]) == []
+    assert read_paths(path, spreadsheet) == [at("a.jpg"), at("roto.jpg"), at("roto.jpg")]
 
 
 def test_a_json_lines_log_refuses_another_top_k(tmp_path):
@@ -602,3 +621,214 @@ def test_a_json_lines_log_refuses_another_top_k(tmp_path):
             log.check_predictions(5)
         assert "3 predicciones" in str(caught.value)
         log.check_predictions(3)  # a model with three classes gives three whatever -k asks
+
+
+# --- the program itself: a last line without its newline, a photo named from two folders ------------
+
+
+def run_program(model, cwd, *args, typed=None):
+    """script_modelo.py as a user starts it from the folder cwd (no screen: typed paths in the terminal mode)."""
+    return subprocess.run([sys.executable, str(REPO / "script_modelo.py"), "--modelo", str(model), "--lote", "1",
+                           *map(str, args)], cwd=cwd, input=typed, capture_output=True, text=True, timeout=300,
+                          env=without_screen())
+
+
+def foreign_sentence(saved, line):
+    return (f"Error: «{saved}» no es un archivo de resultados de este programa: la línea {line} no es un resultado; "
+            f"elija otro archivo (este no se modificará).\n")
+
+
+@pytest.mark.parametrize(("name", "spreadsheet", "note"), [
+    ("r.csv", False, b"revisar: la del gato sali\xc3\xb3 movida"),
+    ("r.csv", True, b"revisar; la del gato sali\xc3\xb3 movida"),
+    ("r.jsonl", False, b'{"path": "gato.png", "nota": "revisar"}'),
+    ("r.jsonl", False, b'{"path": "/fotos/gato.png", "nota": "revisar"}'),
+], ids=["csv", "csv-es", "jsonl", "jsonl-absolute"])
+def test_a_note_without_its_newline_is_refused_and_kept(tiny_model_dir, tmp_path, name, spreadsheet, note):
+    """Written by hand at the end, with no newline after it: the start of no record this program writes."""
+    from classifier.cli import main
+
+    saved = tmp_path / name
+    sheet = ["--csv-es"] if spreadsheet else []
+    assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), *sheet, str(PHOTOS[0])]) == 0
+    with open(saved, "ab") as file:
+        file.write(note)
+    before = saved.read_bytes()
+    done = run_program(tiny_model_dir, tmp_path, "--guardar", saved, *sheet, PHOTOS[1])
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", foreign_sentence(saved, 3 if name.endswith(".csv")
+                                                                                   else 2))
+    assert saved.read_bytes() == before
+
+
+@pytest.mark.parametrize(("name", "newline"), [("r.csv", b"\n"), ("r.jsonl", b"\n")], ids=["csv", "jsonl"])
+def test_a_whole_record_without_its_newline_is_kept_and_not_classified_again(tiny_model_dir, tmp_path, name, newline):
+    """The reference: one run that classified both photos. The log under test holds the first record
+    only, its newline removed (an editor that strips it): the rerun classifies the second photo only."""
+    reference, saved = tmp_path / "referencia" / name, tmp_path / name
+    reference.parent.mkdir()
+    first = run_program(tiny_model_dir, tmp_path, "--guardar", reference, PHOTOS[0], PHOTOS[1])
+    assert (first.returncode, first.stderr) == (0, "")
+    expected = reference.read_bytes()
+    records = expected.split(newline)
+    assert len(records) == (4 if name.endswith(".csv") else 3) and records[-1] == b""
+    saved.write_bytes(newline.join(records[:-2]))  # the header and the first record, its newline gone
+    done = run_program(tiny_model_dir, tmp_path, "-f", "json", "--guardar", saved, PHOTOS[0], PHOTOS[1])
+    assert (done.returncode, done.stderr) == (0, "")
+    assert [json.loads(line)["path"] for line in done.stdout.splitlines()] == [str(PHOTOS[1])]
+    assert saved.read_bytes() == expected
+
+
+def photo_folders(tmp_path):
+    """Two folders, each with its own gato.png: two different photos with one relative name."""
+    import shutil
+
+    for folder, photo in (("a", PHOTOS[0]), ("b", PHOTOS[1])):
+        (tmp_path / folder).mkdir()
+        shutil.copy(photo, tmp_path / folder / "gato.png")
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_one_photo_named_from_two_folders_is_one_record_and_two_photos_stay_two(tiny_model_dir, tmp_path):
+    a, b = photo_folders(tmp_path)
+    saved = tmp_path / "r.jsonl"
+    first = run_program(tiny_model_dir, a, "--guardar", "../r.jsonl", "gato.png")
+    assert (first.returncode, first.stderr) == (0, "")
+    after_first = saved.read_bytes()
+    assert [record["path"] for record in read_json_lines(saved)] == [str(a / "gato.png")]
+    # From b: a's photo again, by another relative name, and b's own gato.png, another photo.
+    second = run_program(tiny_model_dir, b, "-f", "json", "--guardar", "../r.jsonl", "../a/gato.png", "gato.png")
+    assert (second.returncode, second.stderr) == (0, "")
+    assert [json.loads(line)["path"] for line in second.stdout.splitlines()] == ["gato.png"]
+    assert saved.read_bytes().startswith(after_first)
+    assert [record["path"] for record in read_json_lines(saved)] == [str(a / "gato.png"), str(b / "gato.png")]
+    after_second = saved.read_bytes()
+    third = run_program(tiny_model_dir, tmp_path, "--guardar", "r.jsonl", "a/gato.png", "b/./gato.png")
+    assert (third.returncode, third.stdout) == (0, "")
+    assert third.stderr == ("Todas las imágenes ya están en «r.jsonl»: no queda nada por clasificar "
+                            "(para repetirlas, elija otro archivo).\n")
+    assert saved.read_bytes() == after_second
+
+
+def test_the_desktop_knows_a_photo_typed_from_another_folder(tiny_model_dir, tmp_path):
+    """The terminal session of the desktop mode (no screen), with --guardar: a photo typed with a
+    relative path in one session and another from another folder is one record."""
+    a, b = photo_folders(tmp_path)
+    saved = tmp_path / "sesion.csv"
+    first = run_program(tiny_model_dir, a, "--guardar", saved, typed="gato.png\nn\n")
+    assert (first.returncode, first.stderr) == (0, "")
+    after_first = saved.read_bytes()
+    assert [row[0] for row in read_csv(saved, False)[1:]] == [str(a / "gato.png")]
+    second = run_program(tiny_model_dir, b, "--guardar", saved, typed="../a/gato.png\ns\ngato.png\nn\n")
+    assert (second.returncode, second.stderr) == (0, "")
+    assert sum(1 for line in second.stdout.splitlines() if LINE.match(line)) == 2 * 7  # both shown
+    assert saved.read_bytes().startswith(after_first)
+    assert [row[0] for row in read_csv(saved, False)[1:]] == [str(a / "gato.png"), str(b / "gato.png")]
+
+
+def test_a_relative_record_of_an_older_version_never_stands_for_another_photo(tiny_model_dir, tmp_path):
+    """Older versions recorded paths as typed, relative to a folder the log does not say. Such a record
+    is kept, but it counts for no photo: the same name from another folder is another photo."""
+    a, b = photo_folders(tmp_path)
+    saved = tmp_path / "r.jsonl"
+    old = (b'{"path": "gato.png", "predictions": [{"id": 5, "label": "coffee mug", "score": 0.838219404220581}]}\n'
+           b'{"path": "roto.png", "error": "No se puede clasificar \xc2\xabroto.png\xc2\xbb: el archivo no existe."}\n')
+    saved.write_bytes(old)
+    done = run_program(tiny_model_dir, b, "-f", "json", "-k", "1", "--guardar", saved, "gato.png")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert [json.loads(line)["path"] for line in done.stdout.splitlines()] == ["gato.png"]
+    assert saved.read_bytes().startswith(old)
+    assert [record["path"] for record in read_json_lines(saved)] == ["gato.png", "roto.png", str(b / "gato.png")]
+
+
+# --- the rules behind those runs, case by case ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "spreadsheet", "tail"), [
+    ("r.csv", False, b"/fo"),
+    ("r.csv", False, b'"/fotos/a,b'),  # a quote still open
+    ("r.csv", False, b'"/fotos/di ""hola'),
+    ("r.csv", False, b"/fotos/a.jpg,,5,gato,0.0"),  # the start of any score under 0.1
+    ("r.csv", False, b"/fotos/a.jpg,,5,gato,0.07045"),  # not a float32: cut short
+    ("r.csv", False, b"/fotos/a.jpg,,5,gato,0.0704585388302803,"),  # the next group is missing
+    ("r.csv", False, b"/fotos/a.jpg,,5,gato,0.0704585388302803,6,perro,0.0704585388302803,7,pez,"),
+    ("r.csv", True, b"/fotos/a.jpg;;5;gato;0,5;6;perro;0,25;7;pez;0,12"),
+    ("r.csv", False, b"/fotos/roto.jpg,No se puede clasificar,,"),
+    ("r.jsonl", False, b"{"),
+    ("r.jsonl", False, b'{"path": "/fotos/a.jpg", "predictions": [{"id": 5, "label": "ga'),
+    ("r.jsonl", False, b'{"path": "/fotos/\\u00'),
+    ("r.jsonl", False, b'{"path": "/fotos/ni\xc3'),  # in the middle of a character
+    ("r.jsonl", False, b'{"path": "/fotos/a.jpg", "predictions": [{"id": 5, "label": "gato", "score": 0.5}'),
+    ("r.jsonl", False, b'{"path": "/fotos/a.jpg", "error": "No se puede'),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_the_start_of_a_record_of_ours_is_torn_and_goes(tmp_path, name, spreadsheet, tail):
+    path = tmp_path / name
+    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
+    path.write_bytes(three + tail)
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        assert log.recorded == {r.path for r in RESUME_RESULTS}
+    assert path.read_bytes() == three
+
+
+@pytest.mark.parametrize(("name", "spreadsheet", "tail"), [
+    ("r.csv", False, b"nota sin salto"),
+    ("r.csv", False, b'"nota entre comillas'),
+    ("r.csv", False, b"a.jpg,,5,gato,0.5"),  # relative: no record this program writes now
+    ("r.csv", False, b"/fotos/a.jpg,,cinco"),  # an id is digits
+    ("r.csv", False, b"/fotos/a.jpg,error,5"),  # nothing after an error
+    ("r.csv", False, b"/fotos/a.jpg,,5,gato,0.5 aprox"),
+    ("r.csv", False, b'"/fotos/a.jpg" y algo'),  # text after a closing quote
+    ("r.csv", False, b"/fotos/a\rb.jpg"),  # the writer quotes a "\r"
+    ("r.csv", True, b"nota; sin salto"),
+    ("r.jsonl", False, b'{"path": "a.jpg", "predic'),  # relative
+    ("r.jsonl", False, b'{"path": "/fotos/a.jpg", "nota'),
+    ("r.jsonl", False, b'{"path": "/fotos/a.jpg", "predictions": [{"id": -1'),
+    ("r.jsonl", False, b'{"path": "/fotos/a\tb'),  # a raw tab: json_line escapes it
+    ("r.jsonl", False, b'{"path": 5'),
+    ("r.jsonl", False, b'{"path": "/fotos/a.jpg", "error": "x"} y algo'),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_a_last_line_without_newline_that_no_record_of_ours_starts_is_refused(tmp_path, name, spreadsheet, tail):
+    path = tmp_path / name
+    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
+    path.write_bytes(three + tail)
+    line = three.count(b"\n") + 1
+    assert refused(path, spreadsheet=spreadsheet) == (
+        f"«{path}» no es un archivo de resultados de este programa: la línea {line} no es un resultado; "
+        f"elija otro archivo (este no se modificará).")
+
+
+@pytest.mark.parametrize(("name", "spreadsheet", "missing"), [
+    ("r.csv", False, b"\n"), ("r.csv", True, b"\r\n"), ("r.csv", True, b"\n"), ("r.jsonl", False, b"\n"),
+], ids=["csv", "csv-es", "csv-es-cr", "jsonl"])
+@pytest.mark.parametrize("last", [
+    FOURTH, Result(at("roto2.jpg"), error=ERROR), Result(at("dos.jpg"), predictions(3, 2)),
+], ids=["predictions", "error", "fewer"])
+def test_a_whole_last_record_without_its_newline_stays(tmp_path, name, spreadsheet, missing, last):
+    path = tmp_path / name
+    states = snapshots(path, RESUME_RESULTS + [last, FIFTH], spreadsheet)
+    assert states[4].endswith(missing)
+    path.write_bytes(states[4][:-len(missing)])
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        assert log.recorded == {r.path for r in RESUME_RESULTS + [last]}
+        assert log.pending([(last.path, None)]) == ([(last.path, None)] if last.error else [])
+    assert path.read_bytes() == states[4][:-len(missing)]  # nothing to write: untouched
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        log.write(FIFTH)
+    assert path.read_bytes() == states[5]
+
+
+def test_a_folder_link_followed_by_dotdot_is_not_collapsed(tmp_path, monkeypatch):
+    """"link/.." goes up from the link's target: it names another folder than the one holding the link."""
+    from classifier.results_log import same_photo
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lejos" / "dentro").mkdir(parents=True)
+    (tmp_path / "enlace").symlink_to(tmp_path / "lejos" / "dentro")
+    (tmp_path / "carpeta").mkdir()
+    for photo in (tmp_path / "gato.png", tmp_path / "lejos" / "gato.png"):
+        photo.write_bytes(b"")
+    assert os.path.samefile("carpeta/../gato.png", "gato.png")
+    assert not os.path.samefile("enlace/../gato.png", "gato.png")  # lejos/gato.png
+    assert same_photo("carpeta/../gato.png") == same_photo("gato.png") == str(tmp_path / "gato.png")
+    assert same_photo("enlace/../gato.png") != same_photo("gato.png")
+    assert same_photo("enlace/../gato.png") == same_photo(tmp_path / "enlace" / ".." / "gato.png")
+    assert same_photo("gato.png/") != same_photo("gato.png")  # not the photo: «no es una carpeta»

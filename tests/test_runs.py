@@ -168,7 +168,8 @@ def test_a_saved_run_resumes_after_an_interruption_and_records_each_image_once(t
     program.communicate(timeout=60)
     if how == "kill -9":
         with open(saved, "ab") as file:
-            file.write(b'{"path": "' if name.endswith("jsonl") else b'"half a ro')  # a power cut's torn line
+            # A power cut's torn line: the start of a record (the log records absolute paths).
+            file.write(b'{"path": "' if name.endswith("jsonl") else os.fsencode(folder / "foto_1"))
     done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(tiny_model_dir), "--lote", "4",
                            "-f", "json", "--guardar", str(saved), str(folder)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -323,20 +324,21 @@ def test_a_path_named_twice_is_recorded_once(capsys, tiny_model_dir, tmp_path):
     assert [json.loads(line)["path"] for line in saved.read_text().splitlines()] == [str(PHOTOS[0])]
 
 
-def test_the_spreadsheet_csv_defuses_formulas_and_still_resumes(capsys, tiny_model_dir, tmp_path, monkeypatch):
+def test_the_spreadsheet_csv_never_starts_a_cell_with_a_formula_name_and_still_resumes(capsys, tiny_model_dir,
+                                                                                       tmp_path, monkeypatch):
     import shutil
 
     from classifier.cli import main
 
     monkeypatch.chdir(tmp_path)
-    photo = "=HYPERLINK(1).png"  # relative, as typed: the name itself starts the cell
+    photo = "=HYPERLINK(1).png"  # relative, as typed
     shutil.copy(PHOTOS[0], photo)
     args = ["--modelo", str(tiny_model_dir), "--guardar", "hoja.csv", "--csv-es", "-k", "1", photo]
     assert main(args) == 0
     rows = list(csv.reader((tmp_path / "hoja.csv").read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
-    assert rows[1][0] == "'=HYPERLINK(1).png"
+    assert rows[1][0] == str(tmp_path / photo)  # absolute: the cell starts with "/", never like a formula
     capsys.readouterr()
-    assert main([*args[:-1], f"./{photo}"]) == 0  # the rerun knows the defused name as this photo
+    assert main([*args[:-1], f"./{photo}"]) == 0  # the rerun knows it as this photo
     assert capsys.readouterr().err.startswith("Todas las imágenes ya están en")
 
 
@@ -370,7 +372,7 @@ def test_one_photo_spelt_five_ways_is_one_record(capsys, tiny_model_dir, tmp_pat
                  str(tmp_path / "images" / "gato.png")]
     args = ["--modelo", str(tiny_model_dir), "-f", "json", "--guardar", "r.jsonl"]
     assert main([*args, *spellings]) == 0
-    assert [json.loads(line)["path"] for line in (tmp_path / "r.jsonl").read_text().splitlines()] == spellings[:1]
+    assert [json.loads(line)["path"] for line in (tmp_path / "r.jsonl").read_text().splitlines()] == spellings[-1:]
     capsys.readouterr()
     assert main([*args, spellings[-1]]) == 0
     assert capsys.readouterr().err.startswith("Todas las imágenes ya están en")
