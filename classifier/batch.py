@@ -9,14 +9,12 @@ from contextlib import contextmanager, nullcontext
 
 from . import memory
 from .cli import (
-    _INTERRUPTED,
     PACK_MIN_IMAGES,
-    _is_terminal,
-    _say,
     load_classifier,
     loaded_sentence,
     open_results_log,
 )
+from .console import INTERRUPTED, is_terminal, say
 from .errors import ClassifierError, ModelLoadError, OutputFailed, quoted
 from .status import ExitStatus, stop_signal_handler
 
@@ -36,7 +34,7 @@ def run_batch(args):
         memory.small_footprint()
     maps = MapFolder(args.mapa) if args.mapa else None
     if maps is not None and maps.error:
-        _say(f"Error: {maps.error}")
+        say(f"Error: {maps.error}")
         return ExitStatus.USAGE
     try:
         return _log_and_classify(args, inputs, maps)
@@ -49,14 +47,14 @@ def _log_and_classify(args, inputs, maps):
     try:
         log = open_results_log(args)
     except ClassifierError as exc:
-        _say(f"Error: {exc}")
+        say(f"Error: {exc}")
         return ExitStatus.USAGE
     with log or nullcontext():
         if log is not None:  # a rerun after an interruption goes on where it stopped, and retries failures
             given = len(inputs)
             inputs = log.pending(inputs)  # each photo once, however its path is spelt
             if given and not inputs:
-                _say(f"Todas las imágenes ya están en {quoted(args.save)}: no queda nada por clasificar "
+                say(f"Todas las imágenes ya están en {quoted(args.save)}: no queda nada por clasificar "
                      "(para repetirlas, elija otro archivo).")
                 return ExitStatus.OK
         return _classify_and_write(args, inputs, maps, log)
@@ -69,21 +67,21 @@ def _classify_and_write(args, inputs, maps, log):
     try:
         classifier = load_classifier(args, images_expected=len(inputs))
     except ModelLoadError as exc:
-        _say(f"Error: {exc}")
+        say(f"Error: {exc}")
         return ExitStatus.MODEL_FAILED
-    _INTERRUPTED.raise_if_set()
+    INTERRUPTED.raise_if_set()
     if log is not None:
         try:
             log.check_predictions(min(args.top_k, classifier.num_labels))
         except ClassifierError as exc:
-            _say(f"Error: {exc}")
+            say(f"Error: {exc}")
             return ExitStatus.USAGE
-    if args.verbose or _is_terminal(sys.stderr):
-        _say(loaded_sentence(classifier, args.verbose))
+    if args.verbose or is_terminal(sys.stderr):
+        say(loaded_sentence(classifier, args.verbose))
 
     def no_map(reason):
         maps.discard()  # nothing will be written there: no empty folder is left behind
-        _say(NO_MAP_SENTENCE)
+        say(NO_MAP_SENTENCE)
 
     engine = Engine(classifier, args.top_k, maps=maps is not None, on_no_map=no_map)
     with _uninterrupted():
@@ -99,7 +97,7 @@ def _classify_and_write(args, inputs, maps, log):
             if log is not None:
                 log.write(result)
             # A signal that landed in a destructor (a weakref callback, say) was only noted: act on it now.
-            _INTERRUPTED.raise_if_set()
+            INTERRUPTED.raise_if_set()
     finally:
         writer.close()
     return ExitStatus.SOME_FAILED if failed else ExitStatus.OK
@@ -138,7 +136,7 @@ class _ProgressWriter:
     def __init__(self, writer, total):
         self.writer = writer
         self.bar = None
-        if total >= PROGRESS_MIN_IMAGES and _is_terminal(sys.stderr):
+        if total >= PROGRESS_MIN_IMAGES and is_terminal(sys.stderr):
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="img", desc="Clasificando", file=sys.stderr, leave=False)
@@ -167,5 +165,5 @@ def _uninterrupted():
     with stop_signal_handler(lambda signum, frame: received.append(signum)):
         yield
     if received:
-        _INTERRUPTED.stop(received[0])
-        _INTERRUPTED.raise_if_set()
+        INTERRUPTED.stop(received[0])
+        INTERRUPTED.raise_if_set()

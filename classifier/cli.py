@@ -12,6 +12,7 @@ import sys
 from contextlib import contextmanager, nullcontext
 
 from . import __version__, memory
+from .console import INTERRUPTED, is_terminal, say
 from .defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MODEL,
@@ -22,7 +23,7 @@ from .defaults import (
 from .errors import ClassifierError, ModelLoadError, OutputFailed
 from .labels import DEFAULT_LANGUAGE, LANGUAGES
 from .results_log import ResultsLogError
-from .status import STOP_SIGNALS, ExitStatus, StopEvent, Stopped, stop_exception, stop_signal_handler
+from .status import STOP_SIGNALS, ExitStatus, Stopped, stop_exception, stop_signal_handler
 
 PACK_MIN_IMAGES = 10
 PROG = "clasificar"
@@ -219,7 +220,7 @@ def main(argv=None):
     if isinstance(streams, ExitStatus):
         return streams
     _quiet_libraries(args.verbose)
-    _INTERRUPTED.clear()
+    INTERRUPTED.clear()
     with _stop_signals_raise(), _interrupts_hidden():
         try:
             if not args.paths:
@@ -228,10 +229,10 @@ def main(argv=None):
 
             return run_batch(args)
         except Stopped as exc:
-            _say("\nDetenido.")
+            say("\nDetenido.")
             return exc.status
         except KeyboardInterrupt:
-            _say("\nInterrumpido.")
+            say("\nInterrumpido.")
             return ExitStatus.INTERRUPTED
         except BrokenPipeError:
             # The reader went away (| head -1): stop quietly, as a tool killed by SIGPIPE does.
@@ -239,10 +240,10 @@ def main(argv=None):
             return ExitStatus.BROKEN_PIPE
         except OutputFailed as exc:
             _discard_stdout()
-            _say(f"Error: {exc}")
+            say(f"Error: {exc}")
             return ExitStatus.OUTPUT_FAILED
         except ResultsLogError as exc:  # the --guardar file could not be written (a full disk, say)
-            _say(f"Error: {exc}")
+            say(f"Error: {exc}")
             return ExitStatus.OUTPUT_FAILED
 
 
@@ -255,18 +256,12 @@ def run():
     sys.exit(int(status))
 
 
-# Set by Ctrl+C. Some libraries swallow KeyboardInterrupt while they import (a bare
-# "except:"), and a signal landing in a destructor goes to sys.unraisablehook; the
-# flag lets us notice afterwards all the same.
-_INTERRUPTED = StopEvent()
-
-
 @contextmanager
 def _stop_signals_raise():
     """Ctrl+C, SIGTERM and SIGHUP raise at the next Python line; their handlers are put back after."""
 
     def stop(signum, frame):
-        _INTERRUPTED.stop(signum)
+        INTERRUPTED.stop(signum)
         raise stop_exception(signum)
 
     with stop_signal_handler(stop):
@@ -366,7 +361,7 @@ def run_desktop_mode(args):
     try:
         log = open_results_log(args)
     except ClassifierError as exc:
-        _say(f"Error: {exc}")
+        say(f"Error: {exc}")
         return ExitStatus.USAGE
 
     def load():
@@ -383,13 +378,6 @@ def run_desktop_mode(args):
                            fetch=lambda window: fetch_model(args, window))
 
 
-def _is_terminal(stream):
-    try:
-        return stream is not None and stream.isatty()
-    except (OSError, ValueError):
-        return False
-
-
 def _discard_stdout():
     # Python flushes stdout at exit: into a closed pipe or a full disk that would raise once more.
     try:
@@ -401,22 +389,15 @@ def _discard_stdout():
     os.close(devnull)
 
 
-def _say(message):
-    try:
-        print(message, file=sys.stderr, flush=True)
-    except (OSError, ValueError, AttributeError):
-        pass  # stderr closed or full: nothing more can be told
-
-
 def _prepare_streams():
     """UTF-8 output, and odd bytes escaped rather than fatal; a closed stdout is reported."""
     if sys.stdout is None:
-        _say("Error: la salida estándar está cerrada: no hay dónde escribir los resultados.")
+        say("Error: la salida estándar está cerrada: no hay dónde escribir los resultados.")
         return ExitStatus.OUTPUT_FAILED
     for stream in (sys.stdout, sys.stderr):
         if not hasattr(stream, "reconfigure"):
             continue
-        if _is_terminal(stream):
+        if is_terminal(stream):
             stream.reconfigure(errors="backslashreplace")
         else:  # redirected output on Windows would use a legacy code page; labels need UTF-8
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
