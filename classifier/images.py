@@ -25,7 +25,7 @@ _WHITE = (255, 255, 255, 255)
 _ORIENTATION = 0x0112  # the EXIF tag
 _HEVC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}  # iPhone photos
 _ALPHA_OPTIONAL_FORMATS = {"BMP", "DIB", "ICO", "TGA"}  # 32-bit pixels whose fourth byte writers often leave 0
-_SMAX_SAMPLE_VALUE, _BITS_PER_SAMPLE, _SAMPLE_FORMAT = 341, 258, 339  # TIFF tags
+_SMAX_SAMPLE_VALUE, _BITS_PER_SAMPLE, _SAMPLE_FORMAT, _PHOTOMETRIC = 341, 258, 339, 262  # TIFF tags
 _MAX_CHUNKS = 10_000  # PNG chunks looked through for sBIT before the pixel data
 _COMPRESSED_METADATA = {b"zTXt", b"iCCP", b"iTXt"}
 _ANIMATION_CHUNKS = {b"acTL", b"fcTL", b"fdAT"}  # APNG frames: Pillow streams them, never keeps them
@@ -362,20 +362,25 @@ def _transparent_colour_at_eight_bits(image, head):
 
 
 def _declared_samples(fp, image):
-    """(largest sample value the data use, or None; unsigned 32-bit) as the file declares them.
+    """(largest sample value the data use, or None; unsigned 32-bit; min-is-white) as the file declares them.
 
     A 16-bit PNG may say in sBIT that its data use 8 or 12 bits, a TIFF in SMaxSampleValue or
-    BitsPerSample; Pillow reads unsigned 32-bit TIFF samples as signed. Only integer pictures
-    of more than 8 bits ask.
+    BitsPerSample; Pillow reads unsigned 32-bit TIFF samples as signed. A TIFF may store its
+    grey as min-is-white (PhotometricInterpretation 0: X-rays, scanners): Pillow inverts such
+    pictures of 1 to 8 bits, never those of 16 bits or floats. Only pictures of more than
+    8 bits ask.
     """
-    if image.mode not in _SIXTEEN_BIT_MODES and image.mode != "I":
-        return None, False
+    if image.mode not in _SIXTEEN_BIT_MODES and image.mode not in ("I", "F"):
+        return None, False, False
     try:
         if image.format == "PNG":
             bits = _png_significant_bits(fp)
-            return (2**bits - 1 if bits and bits < 16 else None), False
+            return (2**bits - 1 if bits and bits < 16 else None), False, False
         if image.format == "TIFF":
             tags = image.tag_v2
+            min_is_white = _first(tags.get(_PHOTOMETRIC, 1)) == 0
+            if image.mode == "F":
+                return None, False, min_is_white
             unsigned = image.mode == "I" and _first(tags.get(_SAMPLE_FORMAT, 1)) == 1 and \
                 _first(tags.get(_BITS_PER_SAMPLE, 0)) == 32
             top = _first(tags.get(_SMAX_SAMPLE_VALUE, 0))
@@ -384,10 +389,10 @@ def _declared_samples(fp, image):
                 top = 2**bits - 1
             if not top and unsigned:
                 top = 2**32 - 1
-            return (int(top) if top and top > 0 else None), unsigned
+            return (int(top) if top and top > 0 else None), unsigned, min_is_white
     except (OSError, ValueError, TypeError, struct.error):  # a declaration that cannot be read: the container's scale
         pass
-    return None, False
+    return None, False, False
 
 
 def _first(value):
@@ -411,7 +416,7 @@ def _png_significant_bits(fp):
     return None
 
 
-def _to_rgb(image, samples=(None, False)):
+def _to_rgb(image, samples=(None, False, False)):
     mode = image.mode
     if mode == "RGB" and "transparency" not in image.info:  # an RGB PNG may name one colour transparent
         return image
@@ -444,13 +449,15 @@ def _strips(size):
     return [(0, top, width, min(top + rows, height)) for top in range(0, height, rows)]
 
 
-def _high_depth_to_rgb(image, top=None, unsigned=False):
+def _high_depth_to_rgb(image, top=None, unsigned=False, min_is_white=False):
     """A grey picture of 16 or 32 bits -> RGB, scaled as _to_uint8 scales the whole, strip by strip.
 
     At once, the float64 copies of the whole picture lifted the peak to 2.85 GB for a
     9400 x 9400 16-bit PNG of 194 KB. By strips of rows, memory holds the decoded
     picture, the RGB result and one strip; every pixel comes out as it did.
-    top: the largest value the file says its data use; unsigned: 32-bit samples Pillow read as signed.
+    top: the largest value the file says its data use; unsigned: 32-bit samples Pillow read as signed;
+    min_is_white: the scale runs from white to black, as TIFF's PhotometricInterpretation 0 says:
+    each grey is mirrored on the scale (NaN, no value, stays white).
     A PNG's transparent grey value (tRNS) comes out white, as the other transparent pictures do.
     """
     def samples(box):
@@ -468,6 +475,10 @@ def _high_depth_to_rgb(image, top=None, unsigned=False):
     for box in strips:
         values = samples(box)
         grey = _to_uint8(values, low, high, top)
+        if min_is_white:
+            # 255 - round(v * 255 / top) is round((top - v) * 255 / top): the spec's 2**bits - 1 - v.
+            valued = ~np.isnan(values) if values.dtype.kind == "f" else slice(None)
+            grey[valued] = 255 - grey[valued]
         if transparent is not None:
             grey[values == transparent] = 255
         rgb.paste(Image.fromarray(grey, "L").convert("RGB"), box[:2])

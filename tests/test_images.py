@@ -551,12 +551,17 @@ def _unsigned_32_bit_tiff(path, values):
     """A TIFF of unsigned 32-bit samples (SampleFormat 1), which Pillow writes only as signed."""
     image = Image.frombytes("I", values.shape[::-1], values.astype("<u4").tobytes(), "raw", "I;32")
     image.save(path, tiffinfo={339: 1})
+    _set_short_tiff_tag(path, 339, 1)
+
+
+def _set_short_tiff_tag(path, tag, value):
+    """Rewrite a SHORT tag of a little-endian TIFF's first IFD in place (Pillow chooses some itself)."""
     data = bytearray(path.read_bytes())
     first = struct.unpack("<I", data[4:8])[0]
     for index in range(struct.unpack("<H", data[first:first + 2])[0]):
         entry = first + 2 + 12 * index
-        if struct.unpack("<H", data[entry:entry + 2])[0] == 339:
-            data[entry + 8:entry + 10] = struct.pack("<H", 1)
+        if struct.unpack("<H", data[entry:entry + 2])[0] == tag:
+            data[entry + 8:entry + 10] = struct.pack("<H", value)
     path.write_bytes(bytes(data))
 
 
@@ -566,6 +571,28 @@ def test_an_unsigned_thirty_two_bit_tiff_is_its_eight_bit_twin(tmp_path, photo):
     _unsigned_32_bit_tiff(path, grey * 16843009)  # 255 -> 2**32 - 1
     assert Image.open(path).tag_v2.get(339) in (1, (1,))
     _assert_same_picture(path, _grey(photo))
+
+
+@pytest.mark.parametrize("compression", [None, "tiff_lzw"])  # Pillow's own decoder, then libtiff's
+@pytest.mark.parametrize("kind", ["uint16", "float32"])
+def test_a_min_is_white_high_depth_tiff_is_its_eight_bit_twin(tmp_path, photo, kind, compression):
+    """PhotometricInterpretation 0 (X-rays, scanners): 0 is white. Pillow inverts such a TIFF of
+    8 bits, not of 16 bits or floats; the twin is the same picture as an 8-bit min-is-white TIFF."""
+    grey = _pixels(_grey(photo))
+    twin = tmp_path / "twin8.tif"
+    Image.fromarray(grey).save(twin, compression=compression)
+    _set_short_tiff_tag(twin, 262, 0)
+    if kind == "uint16":
+        deep = Image.fromarray(grey.astype(np.uint16) * 257)
+    else:
+        deep = Image.fromarray((grey / np.float32(255)).astype(np.float32), "F")
+    path = tmp_path / f"deep-{kind}.tif"
+    deep.save(path, compression=compression)
+    _set_short_tiff_tag(path, 262, 0)
+    assert Image.open(path).tag_v2.get(262) == 0 and Image.open(twin).tag_v2.get(262) == 0
+    expected = _pixels(open_image(twin))
+    np.testing.assert_array_equal(expected[..., 0], 255 - grey)  # the twin is the negative of the stored grey
+    np.testing.assert_array_equal(_pixels(open_image(path)), expected)
 
 
 @pytest.mark.parametrize("kind", [b"tEXt", b"zTXt", b"iCCP"])
