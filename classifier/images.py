@@ -2,7 +2,9 @@
 
 import bisect
 import codecs
+import mmap
 import os
+import re
 import stat
 import struct
 import zlib
@@ -31,6 +33,17 @@ _COMPRESSED_METADATA = {b"zTXt", b"iCCP", b"iTXt"}
 _ANIMATION_CHUNKS = {b"acTL", b"fcTL", b"fdAT"}  # APNG frames: Pillow streams them, never keeps them
 _MAX_METADATA_CHUNKS = 1000  # other ancillary chunks Pillow sees; a photo has a handful
 _INFLATE_STEP = 1 << 20  # bytes unpacked at a time when measuring a compressed PNG text
+# A progressive JPEG of ~100 KB per scan can repeat a tiny scan without end, and libjpeg goes
+# over the whole picture for each one: 20 000 empty scans of 8000 x 8000 (2.1 MB) took 70 s.
+# Encoders write ~10 (libjpeg: 10 in colour, 6 in grey); Skia, the decoder of Chrome and
+# Android, gives up at the 100th scan, as this program does.
+MAX_JPEG_SCANS = 100
+# The next JPEG marker: FF (fill FFs), then a byte that is not 00 (a stuffed FF inside the
+# entropy-coded data) nor RST0-7 (restart markers, part of a scan's data). libjpeg reads the
+# stream the same way.
+_JPEG_MARKER = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+_JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
+_JPEG_NO_LENGTH = {0x01, 0xD8}  # TEM, SOI: markers without a segment (RST never matches)
 
 # Pillow refuses a PNG whose text or colour profile (iCCP) unpacks past 1 MB as damaged; cameras and
 # editors write XMP and profiles of several MB. The bounds stay, larger; what passes them Pillow
@@ -79,7 +92,30 @@ def _check_regular_file(path):
         raise ImageError(path, "la ruta no es válida") from exc
     _check_file_type(path, info)
     if info.st_size == 0:
-        raise ImageError(path, "el archivo está vacío (0 bytes)")
+        raise ImageError(path, _zero_size_reason(path))
+
+
+def _zero_size_reason(path):
+    """Why a file whose size says 0 bytes is no picture: empty, or a system file that reads as more.
+
+    The files of /proc and /sys say 0 bytes and have content made on reading. Only the
+    first bytes are read, without waiting: some (/proc/kmsg) wait for data that may never come.
+    """
+    try:
+        descriptor = os.open(path, _OPEN_FLAGS | _NONBLOCK)
+    except OSError:
+        return "el archivo está vacío (0 bytes)"  # gone or locked since the stat: its size is all we know
+    try:
+        head = os.read(descriptor, _HEAD_BYTES)
+    except OSError:  # no data yet (EAGAIN), or one that refuses to be read
+        head = None
+    finally:
+        os.close(descriptor)
+    if head == b"":
+        return "el archivo está vacío (0 bytes)"
+    if head and _looks_like_text(head):
+        return "es un archivo de texto, no una imagen"
+    return "es un archivo especial del sistema (dice medir 0 bytes, como los de /proc), no una imagen"
 
 
 def _check_file_type(path, info):
@@ -141,6 +177,9 @@ def _decode(fp, head, path, min_size):
     limit = Image.MAX_IMAGE_PIXELS
     if limit and image.width * image.height > limit:
         raise ImageError(path, _too_large_reason())
+    if image.format == "JPEG" and _jpeg_scans(fp, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:
+        raise ImageError(path, f"el JPEG tiene más de {MAX_JPEG_SCANS} pasadas (scans; una foto tiene unas 10) "
+                               "y decodificarlo podría llevar minutos: podría ser una bomba de descompresión")
     if min_size is not None and image.format == "JPEG":
         image.draft("RGB", min_size)
     try:
@@ -150,6 +189,39 @@ def _decode(fp, head, path, min_size):
     except Exception as exc:
         raise ImageError(path, "el archivo está dañado o incompleto y no se puede decodificar") from exc
     return image
+
+
+def _jpeg_scans(fp, limit):
+    """The number of scans (SOS markers) of a JPEG file's first picture, counted up to limit + 1.
+
+    Marker by marker, as libjpeg reads the stream, jumping over each segment by its length
+    and over each scan's data to the next marker: no pixel is decoded. The file is mapped,
+    not read, into memory; a stream that ends early is Pillow's to judge.
+    """
+    try:
+        data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # a file system that cannot map files
+        fp.seek(0)
+        data = fp.read()
+    try:
+        scans, at, size = 0, 2, len(data)  # after SOI
+        while scans <= limit:
+            found = _JPEG_MARKER.search(data, at)
+            if not found:
+                break
+            marker, at = data[found.end() - 1], found.end()
+            if marker == _JPEG_EOI:
+                break
+            if marker in _JPEG_NO_LENGTH:
+                continue
+            if at + 2 > size:
+                break
+            scans += marker == _JPEG_SOS
+            at += struct.unpack(">H", data[at:at + 2])[0]
+        return scans
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
 
 
 def _pillow_open(fp):

@@ -152,6 +152,122 @@ def test_a_regular_file_still_reads_after_the_non_blocking_open(tmp_path):
     np.testing.assert_array_equal(np.asarray(open_image(path)), np.asarray(Image.open(path).convert("RGB")))
 
 
+# --- system files that say they are empty ----------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.isfile("/proc/cpuinfo"), reason="a system without /proc")
+def test_a_system_file_that_says_zero_bytes_is_called_what_it_is_not_empty():
+    """/proc/cpuinfo says 0 bytes (st_size) and reads as text: it is no picture, and not empty."""
+    assert os.stat("/proc/cpuinfo").st_size == 0
+    with open("/proc/cpuinfo", "rb") as fp:
+        assert fp.read(64)  # the reference: it does read as something
+    with pytest.raises(ImageError) as caught:
+        _within_time_bound(open_image, "/proc/cpuinfo")
+    message = str(caught.value)
+    assert "es un archivo de texto, no una imagen" in message and "vacío" not in message, message
+
+
+def test_a_zero_byte_system_file_that_would_wait_for_data_is_refused_at_once(tmp_path, monkeypatch):
+    """/proc/kmsg says 0 bytes and a read waits for the next kernel message: a pipe with no writer
+    behaves the same, and stands in for it once the stat has said «regular file, 0 bytes»."""
+    fifo = tmp_path / "kmsg.jpg"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # a writer that never writes: a blocking read would wait forever
+    real_stat = os.stat
+    monkeypatch.setattr("os.stat", lambda path, *a, **k: os.stat_result((0o100644,) + real_stat(path)[1:6] + (0,)
+                                                                       + real_stat(path)[7:10]))
+    try:
+        with pytest.raises(ImageError) as caught:
+            _within_time_bound(open_image, fifo)
+    finally:
+        os.close(writer)
+    assert "archivo especial del sistema" in str(caught.value), str(caught.value)
+
+
+# --- a progressive JPEG that repeats its scans ------------------------------------------------------
+
+
+def _jpeg_segments(data):
+    """(marker, bytes) of each segment of a JPEG after SOI; a scan's data goes with its SOS header."""
+    at, segments = 2, []
+    while data[at + 1] != 0xD9:
+        end = at + 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
+        if data[at + 1] == 0xDA:  # entropy-coded data runs to the next marker that is not FF00 or RSTn
+            while not (data[end] == 0xFF and data[end + 1] != 0 and not 0xD0 <= data[end + 1] <= 0xD7):
+                end += 1
+        segments.append((data[at + 1], data[at:end]))
+        at = end
+    return segments
+
+
+def _scan_bomb(plain, path, scans):
+    """The progressive JPEG plain with its smallest first AC scan repeated until it has `scans` scans.
+
+    A first AC scan sets its band of coefficients: sent again right after itself, before the
+    scans that refine that band, it sets them to the same values, and the pixels stay those
+    of plain. Each one costs libjpeg a pass over the whole picture.
+    """
+    segments = _jpeg_segments(plain)
+    written = [data for marker, data in segments if marker == 0xDA]
+    # After the component list: spectral start, spectral end, successive approximation high | low.
+    first_ac = [data for data in written if data[5 + 2 * data[4]] > 0 and data[7 + 2 * data[4]] >> 4 == 0]
+    repeat = min(first_ac, key=len)
+    path.write_bytes(b"\xff\xd8" + b"".join(data * (1 + (data is repeat) * (scans - len(written)))
+                                             for _, data in segments) + b"\xff\xd9")
+    return len(written)
+
+
+def test_a_scan_bomb_is_refused_before_a_single_scan_is_decoded(tmp_path, monkeypatch):
+    """A 2.1 MB progressive JPEG that repeats one empty scan 20 000 times took 70 s to decode. The
+    scans are counted before Pillow decodes: past MAX_JPEG_SCANS, the file is refused and libjpeg
+    never runs; at the limit, the picture is decoded and is that of the file without repeats."""
+    from PIL import ImageFile
+
+    plain = tmp_path / "plain.jpg"
+    Image.open(PHOTOS[0]).convert("RGB").save(plain, progressive=True, quality=90, restart_marker_blocks=4)
+    original = np.asarray(Image.open(plain).convert("RGB"))
+    bomb = tmp_path / "bomba.jpg"
+    assert _scan_bomb(plain.read_bytes(), bomb, 20_000) == 10  # libjpeg's colour progression
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+
+    def load(self):
+        decoded.append(self.filename)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    with pytest.raises(ImageError) as caught:
+        _within_time_bound(open_image, bomb)
+    assert "pasadas" in str(caught.value) and "bomba de descompresión" in str(caught.value), str(caught.value)
+    assert decoded == []
+
+    from classifier.images import MAX_JPEG_SCANS
+
+    at_limit, past = tmp_path / "at-limit.jpg", tmp_path / "one-more.jpg"
+    _scan_bomb(plain.read_bytes(), at_limit, MAX_JPEG_SCANS)
+    _scan_bomb(plain.read_bytes(), past, MAX_JPEG_SCANS + 1)
+    np.testing.assert_array_equal(np.asarray(open_image(at_limit)), original)
+    decoded.clear()
+    with pytest.raises(ImageError, match=f"más de {MAX_JPEG_SCANS} pasadas"):
+        open_image(past)
+    assert decoded == []
+
+
+def test_scans_are_counted_through_stuffed_bytes_and_restart_markers(tmp_path):
+    """libjpeg writes 10 scans for a progressive colour JPEG, 6 for grey, 1 for a baseline one;
+    a photo's scan data is full of stuffed FF00 bytes, and restart markers cut it every 4 blocks."""
+    from classifier.images import _jpeg_scans
+
+    photo = Image.open(PHOTOS[0]).convert("RGB")
+    for mode, progressive, expected in (("RGB", True, 10), ("L", True, 6), ("RGB", False, 1)):
+        path = tmp_path / f"{mode}-{progressive}.jpg"
+        photo.convert(mode).save(path, progressive=progressive, quality=95, restart_marker_blocks=4)
+        data = path.read_bytes()
+        assert data.count(b"\xff\x00") > 100 and data.count(b"\xff\xd0") > 10
+        with open(path, "rb") as fp:
+            assert _jpeg_scans(fp, 1000) == expected, (mode, progressive)
+
+
 # --- folders that cannot be read ------------------------------------------------------------------
 
 
