@@ -2,6 +2,9 @@
 
 import bisect
 import codecs
+import ctypes
+import functools
+import glob
 import mmap
 import os
 import re
@@ -180,6 +183,8 @@ def _decode(fp, head, path, min_size):
     if image.format == "JPEG" and _jpeg_scans(fp, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:
         raise ImageError(path, f"el JPEG tiene más de {MAX_JPEG_SCANS} pasadas (scans; una foto tiene unas 10) "
                                "y decodificarlo podría llevar minutos: podría ser una bomba de descompresión")
+    if image.format == "TIFF":
+        _quiet_libtiff()
     if min_size is not None and image.format == "JPEG":
         image.draft("RGB", min_size)
     try:
@@ -189,6 +194,42 @@ def _decode(fp, head, path, min_size):
     except Exception as exc:
         raise ImageError(path, "el archivo está dañado o incompleto y no se puede decodificar") from exc
     return image
+
+
+@functools.cache
+def _quiet_libtiff():
+    """Keep libtiff's errors off the terminal: Pillow turns them into exceptions all the same.
+
+    Pillow decodes compressed TIFFs with libtiff, whose default error handler writes English
+    lines on stderr from C («tempfile.tif: Using code not yet in table.»); Pillow silences only
+    its warnings. libtiff's global error handlers are set to none, once, in the copy of libtiff
+    Pillow loaded: one pointer for the whole process, safe with the desktop's decoding thread,
+    where moving file descriptor 2 around a decode would hide the other threads' lines too.
+    Where that copy cannot be found (Windows, where it is built into Pillow), nothing changes.
+    """
+    for path in _loaded_libtiff_paths():
+        try:
+            library = ctypes.CDLL(path)
+            for name in ("TIFFSetErrorHandler", "TIFFSetErrorHandlerExt"):
+                setter = getattr(library, name)
+                setter.argtypes, setter.restype = [ctypes.c_void_p], ctypes.c_void_p
+                setter(None)
+        except (OSError, AttributeError):  # not a libtiff after all, or an older one without Ext
+            continue
+
+
+def _loaded_libtiff_paths():
+    """The files of the libtiff this process has loaded (Linux), else the one Pillow's wheel ships (macOS)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            found = {line.split(None, 5)[5].strip() for line in maps if line.count(" ") >= 5 and "/libtiff" in line}
+        found = {path for path in found if os.path.basename(path).startswith("libtiff")}
+        if found:
+            return sorted(found)
+    except OSError:
+        pass
+    pillow = os.path.dirname(Image.__file__)
+    return sorted(glob.glob(os.path.join(pillow, ".dylibs", "libtiff*")))
 
 
 def _jpeg_scans(fp, limit):

@@ -784,6 +784,42 @@ def test_a_tiff_of_a_variant_pillow_cannot_read_is_called_a_tiff(tmp_path):
     assert "es un TIFF de una variante que no se puede leer" in str(caught.value)
 
 
+@pytest.mark.parametrize("in_thread", [False, True])  # the desktop decodes in a background thread
+def test_a_damaged_lzw_tiff_gets_its_sentence_and_no_libtiff_line(tmp_path, photo, capfd, in_thread):
+    """Pillow decodes an LZW TIFF with libtiff, whose errors went to stderr from C, in English:
+    «tempfile.tif: Using code not yet in table.» before the Spanish sentence."""
+    import threading
+
+    whole = tmp_path / "foto.tif"
+    photo.save(whole, compression="tiff_lzw")
+    assert Image.open(whole).tag_v2.get(259) == 5  # LZW: libtiff's to decode
+    _assert_same_picture(whole, photo)
+    data = bytearray(whole.read_bytes())
+    strip = Image.open(whole).tag_v2.get(273)[0]
+    for at in range(strip + 20, strip + 60):
+        data[at] ^= 0x55
+    damaged = tmp_path / "rota.tif"
+    damaged.write_bytes(bytes(data))
+    capfd.readouterr()
+    caught = []
+
+    def attempt():
+        try:
+            open_image(damaged)
+        except ImageError as exc:
+            caught.append(str(exc))
+
+    if in_thread:
+        worker = threading.Thread(target=attempt)
+        worker.start()
+        worker.join()
+    else:
+        attempt()
+    out, err = capfd.readouterr()
+    assert len(caught) == 1 and "dañado o incompleto" in caught[0], caught
+    assert (out, err) == ("", "")
+
+
 def _iso_media(major, *compatible):
     brands = major + b"\0\0\0\0" + b"".join(compatible)
     return struct.pack(">I", 8 + len(brands)) + b"ftyp" + brands + b"\0\0\0\x08free" + os.urandom(200)
