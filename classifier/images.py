@@ -41,11 +41,17 @@ _INFLATE_STEP = 1 << 20  # bytes unpacked at a time when measuring a compressed 
 # Encoders write ~10 (libjpeg: 10 in colour, 6 in grey); Skia, the decoder of Chrome and
 # Android, gives up at the 100th scan, as this program does.
 MAX_JPEG_SCANS = 100
-# The next JPEG marker: FF (fill FFs), then a byte that is not 00 (a stuffed FF inside the
-# entropy-coded data) nor RST0-7 (restart markers, part of a scan's data). libjpeg reads the
-# stream the same way.
-_JPEG_MARKER = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+# The next JPEG marker: FF, then a byte that is not 00 (a stuffed FF inside the entropy-coded
+# data), nor RST0-7 (restart markers, part of a scan's data), nor FF (fill: the marker is the
+# last FF's). libjpeg reads the stream the same way. A plain FF prefix lets the regex engine
+# jump from FF to FF: 50 times as fast as "FF+" on a photo's data.
+_JPEG_MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
+# Huffman sequential and lossless frames: every scan spends at least a bit per block or sample,
+# so its decoding costs what its bytes do, as in any picture. Progressive scans (EOB runs)
+# and arithmetic coding can cover the whole picture in a few bytes.
+_JPEG_BOUNDED_FRAMES = {0xC0, 0xC1, 0xC3}
+_JPEG_FRAMES = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOF0-15 but DHT, JPG and DAC
 _JPEG_NO_LENGTH = {0x01, 0xD8}  # TEM, SOI: markers without a segment (RST never matches)
 
 # Pillow refuses a PNG whose text or colour profile (iCCP) unpacks past 1 MB as damaged; cameras and
@@ -180,7 +186,7 @@ def _decode(fp, head, path, min_size):
     limit = Image.MAX_IMAGE_PIXELS
     if limit and image.width * image.height > limit:
         raise ImageError(path, _too_large_reason())
-    if image.format == "JPEG" and _jpeg_scans(fp, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:
+    if image.format in ("JPEG", "MPO") and _jpeg_scans(fp, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:  # MPO: camera files
         raise ImageError(path, f"el JPEG tiene más de {MAX_JPEG_SCANS} pasadas (scans; una foto tiene unas 10) "
                                "y decodificarlo podría llevar minutos: podría ser una bomba de descompresión")
     if image.format == "TIFF":
@@ -237,7 +243,8 @@ def _jpeg_scans(fp, limit):
 
     Marker by marker, as libjpeg reads the stream, jumping over each segment by its length
     and over each scan's data to the next marker: no pixel is decoded. The file is mapped,
-    not read, into memory; a stream that ends early is Pillow's to judge.
+    not read, into memory; a stream that ends early is Pillow's to judge. A baseline photo
+    (Huffman sequential) is not walked through: 1 at its first scan.
     """
     try:
         data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
@@ -245,7 +252,7 @@ def _jpeg_scans(fp, limit):
         fp.seek(0)
         data = fp.read()
     try:
-        scans, at, size = 0, 2, len(data)  # after SOI
+        scans, at, size, frame = 0, 2, len(data), None  # after SOI
         while scans <= limit:
             found = _JPEG_MARKER.search(data, at)
             if not found:
@@ -257,7 +264,12 @@ def _jpeg_scans(fp, limit):
                 continue
             if at + 2 > size:
                 break
-            scans += marker == _JPEG_SOS
+            if marker in _JPEG_FRAMES:
+                frame = marker
+            if marker == _JPEG_SOS:
+                scans += 1
+                if frame in _JPEG_BOUNDED_FRAMES:
+                    break
             at += struct.unpack(">H", data[at:at + 2])[0]
         return scans
     finally:

@@ -235,10 +235,18 @@ def test_a_scan_bomb_is_refused_before_a_single_scan_is_decoded(tmp_path, monkey
         decoded.append(self.filename)
         return real_load(self)
 
+    # The same bomb in the first picture of a camera's multi-picture file, which Pillow opens as MPO.
+    two = tmp_path / "two.mpo"
+    Image.open(plain).save(two, format="MPO", save_all=True, append_images=[Image.open(plain).rotate(90)],
+                           progressive=True, quality=90)
+    camera_bomb = tmp_path / "bomba-camara.jpg"
+    _scan_bomb(two.read_bytes(), camera_bomb, 20_000)
+    assert Image.open(camera_bomb).format == "MPO"
     monkeypatch.setattr(ImageFile.ImageFile, "load", load)
-    with pytest.raises(ImageError) as caught:
-        _within_time_bound(open_image, bomb)
-    assert "pasadas" in str(caught.value) and "bomba de descompresión" in str(caught.value), str(caught.value)
+    for path in (bomb, camera_bomb):
+        with pytest.raises(ImageError) as caught:
+            _within_time_bound(open_image, path)
+        assert "pasadas" in str(caught.value) and "bomba de descompresión" in str(caught.value), str(caught.value)
     assert decoded == []
 
     from classifier.images import MAX_JPEG_SCANS
@@ -266,6 +274,14 @@ def test_scans_are_counted_through_stuffed_bytes_and_restart_markers(tmp_path):
         assert data.count(b"\xff\x00") > 100 and data.count(b"\xff\xd0") > 10
         with open(path, "rb") as fp:
             assert _jpeg_scans(fp, 1000) == expected, (mode, progressive)
+    # Fill bytes: any number of FF may come before a marker; libjpeg reads the same picture.
+    filled = tmp_path / "filled.jpg"
+    progressive = tmp_path / "RGB-True.jpg"
+    filled.write_bytes(progressive.read_bytes()[:2] + progressive.read_bytes()[2:]
+                       .replace(b"\xff\xda", b"\xff\xff\xff\xda").replace(b"\xff\xc4", b"\xff\xff\xc4"))
+    with open(filled, "rb") as fp:
+        assert _jpeg_scans(fp, 1000) == 10
+    np.testing.assert_array_equal(np.asarray(open_image(filled)), np.asarray(Image.open(progressive).convert("RGB")))
 
 
 # --- folders that cannot be read ------------------------------------------------------------------
