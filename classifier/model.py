@@ -8,6 +8,7 @@ import json
 import os
 import re
 import stat
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import pairwise
@@ -370,33 +371,213 @@ def _weight_progress_bars_hidden():
 
 
 _SETTINGS_BYTES = 16 * 1024 * 1024  # a config.json is a few KB; a larger "settings file" is not one
+# An image classifier's safetensors header lists a few hundred tensors in ~100 KB (safetensors itself allows 100 MB).
+_HEADER_BYTES = 16 * 1024 * 1024
+_SPARE_TENSORS = 64  # what a network may register beyond twice its stored tensors (tied weights, buffers)
 
 
-class _NotSettings(Exception):
-    """A settings file that is a pipe, a device or huge: nothing should read it."""
+class _NotPlain(Exception):
+    """A file of the folder that is a pipe, a device, a folder or too large to be what it says; args[0]
+    says what it is, in Spanish («no es un archivo normal, sino una tubería (FIFO)»)."""
 
 
-def _asks_for_remote_code(path):
-    """True when a settings file names code of its own (auto_map).
+class _DamagedWeights(Exception):
+    """A safetensors header that does not describe the file it heads."""
 
-    Read without blocking and bounded: a pipe or /dev/zero named config.json must not stall
-    the check (_NotSettings). A file that is missing or is not JSON says nothing here;
-    transformers' reading reports it.
+
+class _TooManyTensors(Exception):
+    """Building a network registered more tensors than its weights file could fill."""
+
+
+def _kind(mode):
+    if stat.S_ISDIR(mode):
+        return "una carpeta"
+    if stat.S_ISFIFO(mode):
+        return "una tubería (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "un dispositivo"
+    if stat.S_ISSOCK(mode):
+        return "un socket"
+    return "un archivo especial"
+
+
+@contextmanager
+def _plain_file(path, limit=None):
+    """(file, size) of path opened for reading, once known to be a plain file of at most limit bytes.
+
+    Looked at before it is opened (a pipe would block the open or the read, /dev/zero never
+    ends) and again once open, in case it was swapped. FileNotFoundError when missing.
     """
-    try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return False
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _NotPlain(f"no es un archivo normal, sino {_kind(mode)}")
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(descriptor, "rb") as file:
         info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > _SETTINGS_BYTES:
-            raise _NotSettings(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotPlain(f"no es un archivo normal, sino {_kind(info.st_mode)}")
+        if limit is not None and info.st_size > limit:
+            raise _NotPlain(f"mide más de {limit // (1024 * 1024)} MB, y un archivo de ajustes ocupa unos KB")
+        yield file, info.st_size
+
+
+def _read_settings(path):
+    """The JSON value a settings file holds, read bounded; None when it is not JSON (transformers'
+    own reading reports that). FileNotFoundError when missing; _NotPlain for a pipe, a device, a
+    folder or a file over _SETTINGS_BYTES."""
+    with _plain_file(path, _SETTINGS_BYTES) as (file, _):
         data = file.read(_SETTINGS_BYTES + 1)
+    if len(data) > _SETTINGS_BYTES:  # it grew while it was read
+        raise _NotPlain(f"mide más de {_SETTINGS_BYTES // (1024 * 1024)} MB, y un archivo de ajustes ocupa unos KB")
     try:
-        settings = json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
+        return None
+
+
+def _header_tensors(path):
+    """{name: shape} from a safetensors file's header alone: 8 bytes of length, then JSON, bounded.
+
+    _DamagedWeights when the header does not describe the file (cut short, offsets past its end).
+    """
+    with _plain_file(path) as (file, size):
+        start = file.read(8)
+        length = int.from_bytes(start, "little") if len(start) == 8 else -1
+        if not 0 < length <= min(_HEADER_BYTES, size - 8):
+            raise _DamagedWeights(path)
+        text = file.read(length)
+    try:
+        header = json.loads(text.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise _DamagedWeights(path) from None
+    if not isinstance(header, dict):
+        raise _DamagedWeights(path)
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)
+                and isinstance(offsets, list) and len(offsets) == 2
+                and all(type(n) is int and 0 <= n <= size - 8 - length for n in offsets)):
+            raise _DamagedWeights(path)
+        tensors[name] = tuple(shape)
+    return tensors
+
+
+def _stored_tensors(folder):
+    """{name: shape} of every tensor the weights that transformers would read hold, from their headers:
+    model.safetensors, else the shards model.safetensors.index.json names. None when there are neither
+    (transformers then finds no weights, and says so). _NotPlain («model.safetensors no es…»),
+    _DamagedWeights."""
+    single = os.path.join(folder, "model.safetensors")
+    index = os.path.join(folder, "model.safetensors.index.json")
+    if os.path.lexists(single):
+        files = ["model.safetensors"]
+    elif os.path.lexists(index):
+        try:
+            weight_map = _read_settings(index)
+        except _NotPlain as exc:
+            raise _NotPlain(f"model.safetensors.index.json {exc}") from None
+        weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+        if not isinstance(weight_map, dict) or not all(
+                isinstance(shard, str) and shard not in ("", ".", "..") and os.path.basename(shard) == shard
+                and "\\" not in shard for shard in weight_map.values()):
+            raise _DamagedWeights(index)  # a shard outside the folder is not this model's
+        files = sorted(set(weight_map.values()))
+    else:
+        return None
+    tensors = {}
+    for name in files:
+        try:
+            tensors.update(_header_tensors(os.path.join(folder, name)))
+        except _NotPlain as exc:
+            raise _NotPlain(f"{name} {exc}") from None
+        except OSError:  # missing or unreadable: transformers' reading says so
+            raise _DamagedWeights(name) from None
+    return tensors
+
+
+def _network_tensors(config, budget):
+    """{name: shape} of the state dict of the network config describes, built on the meta device
+    (shapes without memory); None when building it registers more than budget tensors.
+
+    A config.json asking for a million layers is stopped after a few: built in full, even
+    without memory for the weights, its modules alone took a minute and gigabytes.
+    """
+    from torch.nn.modules import module as torch_module
+    from transformers import AutoModelForImageClassification
+
+    registered = 0
+
+    def count(module, name, value):
+        nonlocal registered
+        if value is not None:
+            registered += 1
+            if registered > budget:
+                raise _TooManyTensors
+
+    hooks = [torch_module.register_module_parameter_registration_hook(count),
+             torch_module.register_module_buffer_registration_hook(count)]
+    try:
+        with torch.device("meta"):
+            network = AutoModelForImageClassification.from_config(config, trust_remote_code=False)
+    except _TooManyTensors:
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if registered > budget:  # stopped, even if some code on the way swallowed the exception
+        return None
+    tensors, seen = {}, set()
+    for name, tensor in network.state_dict(keep_vars=True).items():
+        if id(tensor) not in seen:  # a tied weight is stored once
+            seen.add(id(tensor))
+            tensors[name] = tuple(tensor.shape)
+    return tensors
+
+
+def _check_network_fits(config, stored, name):
+    """Refuse a config.json whose network the weights cannot fill, before transformers builds it.
+
+    By shapes, not names: transformers renames keys as it loads them (its ViT's layers are
+    vit.layers.N where files say vit.encoder.layer.N); the exact names are checked after the
+    load, from transformers' own account (missing, mismatched and unexpected keys).
+    """
+    budget = 2 * len(stored) + _SPARE_TENSORS
+    try:
+        network = _network_tensors(config, budget)
+    except Exception as exc:  # transformers' own load would build the same network and fail the same way
+        raise _broken(name, "su config.json describe una red que no se puede construir") from exc
+    if network is None:
+        raise _broken(name, f"su config.json describe una red de más de {_thousands(budget)} tensores, y sus "
+                            f"pesos solo guardan {_thousands(len(stored))}")
+    available = Counter(stored.values())
+    lacking = []
+    for shape in network.values():
+        if available[shape]:
+            available[shape] -= 1
+        else:
+            lacking.append(shape)
+    if lacking:
+        shape = lacking[0]
+        raise _broken(name, f"sus pesos no corresponden a su config.json ({_thousands(len(lacking))} de los "
+                            f"{_thousands(len(network))} tensores de la red que describe no están en ellos con su "
+                            f"forma, como uno de {' × '.join(map(_thousands, shape)) or '1'})")
+
+
+def _unnamed_classes(name, detail):
+    return ModelLoadError(f"El archivo config.json del modelo {quoted(name)} no da un nombre a cada una de sus "
+                          f"clases ({detail}).")
+
+
+def _is_class_number(key):
+    try:
+        int(key)
+    except (TypeError, ValueError):
         return False
-    return isinstance(settings, dict) and "auto_map" in settings
+    return True
 
 
 def _load_folder(folder, name):
@@ -404,21 +585,30 @@ def _load_folder(folder, name):
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
-    if not os.path.isfile(os.path.join(folder, "config.json")):
-        raise ModelLoadError(f"La carpeta {quoted(name)} no contiene un modelo de Hugging Face (falta config.json).")
-    # Before transformers reads either file: given an auto_map it may ask on stdout whether to run the folder's code.
-    for settings in ("config.json", "preprocessor_config.json"):
+    settings = {}
+    for file_name in ("config.json", "preprocessor_config.json"):
         try:
-            asks = _asks_for_remote_code(os.path.join(folder, settings))
-        except _NotSettings:
+            settings[file_name] = _read_settings(os.path.join(folder, file_name))
+        except (FileNotFoundError, NotADirectoryError):
+            if file_name == "config.json":
+                raise ModelLoadError(
+                    f"La carpeta {quoted(name)} no contiene un modelo de Hugging Face (falta config.json)."
+                ) from None
+            settings[file_name] = None  # AutoImageProcessor says it is missing
+        except _NotPlain as exc:
+            raise _broken(name, f"su {file_name} {exc}") from None
+        except OSError:  # unreadable: transformers' own reading reports it
+            settings[file_name] = None
+        # Before transformers reads either file: given an auto_map it may ask on stdout whether to run its code.
+        if isinstance(settings[file_name], dict) and "auto_map" in settings[file_name]:
             raise ModelLoadError(
-                f"El archivo {settings} del modelo {quoted(name)} no es un archivo normal o es demasiado grande."
-            ) from None
-        if asks:
-            raise ModelLoadError(
-                f"El modelo {quoted(name)} necesita ejecutar su propio código Python (auto_map en {settings}); "
+                f"El modelo {quoted(name)} necesita ejecutar su propio código Python (auto_map en {file_name}); "
                 "por seguridad este programa nunca ejecuta código que venga con un modelo."
             )
+    raw = settings["config.json"]
+    raw_labels = raw.get("id2label") if isinstance(raw, dict) else None
+    if raw_labels is not None and not (isinstance(raw_labels, dict) and all(map(_is_class_number, raw_labels))):
+        raise _unnamed_classes(name, "id2label debe ir de 0 al número de clases menos uno")
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     except Exception as exc:
@@ -429,11 +619,12 @@ def _load_folder(folder, name):
         )
     labels = getattr(config, "id2label", None) or {}
     if set(labels) != set(range(getattr(config, "num_labels", len(labels)))):
-        raise ModelLoadError(
-            f"El archivo config.json del modelo {quoted(name)} no da un nombre a cada una de sus clases "
-            "(id2label debe ir de 0 al número de clases menos uno)."
-        )
-    if not labels or all(_GENERIC_LABEL.fullmatch(str(label)) for label in labels.values()):
+        raise _unnamed_classes(name, "id2label debe ir de 0 al número de clases menos uno")
+    unnamed = [i for i in sorted(labels) if not (isinstance(labels[i], str) and labels[i].strip())]
+    if unnamed:  # null, a list, a number...: shown as Python writes it, it would name nothing
+        raise _unnamed_classes(name, f"cada nombre de id2label debe ser un texto, y el de la clase {unnamed[0]} "
+                                     "no lo es")
+    if not labels or all(_GENERIC_LABEL.fullmatch(label) for label in labels.values()):
         raise ModelLoadError(
             f"El modelo {quoted(name)} no trae los nombres de sus clases (id2label en config.json): "
             "sus predicciones no se podrían leer."
@@ -446,21 +637,39 @@ def _load_folder(folder, name):
             ".safetensors."
             if pickled else f"La carpeta del modelo {quoted(name)} no contiene los pesos (model.safetensors)."
         )
+    damaged = ModelLoadError(
+        f"Los pesos del modelo {quoted(name)} están dañados, incompletos o no corresponden a su config.json."
+    )
+    try:
+        stored = _stored_tensors(folder)
+    except _NotPlain as exc:
+        raise _broken(name, f"su {exc}") from None
+    except _DamagedWeights:
+        raise damaged from None
+    if stored is not None:
+        _check_network_fits(config, stored, name)
     try:
         with _weight_progress_bars_hidden():
             model, info = AutoModelForImageClassification.from_pretrained(
                 folder, config=config, use_safetensors=True, trust_remote_code=False, output_loading_info=True
             )
     except Exception as exc:
-        raise ModelLoadError(
-            f"Los pesos del modelo {quoted(name)} están dañados, incompletos o no corresponden a su config.json."
-        ) from exc
+        raise damaged from exc
     if info.get("missing_keys") or info.get("mismatched_keys"):
         # transformers would fill the gaps with random numbers: the answers would be noise.
         raise ModelLoadError(
             f"Los pesos del modelo {quoted(name)} no corresponden a su config.json "
             "(faltan tensores o no tienen la forma esperada); sus predicciones serían aleatorias."
         )
+    # Tensors the network has no place for are dropped by transformers: a checkpoint with more layers than
+    # config.json says would answer as another network. Non-persistent buffers (position ids in older
+    # checkpoints) are computed by the network itself; transformers already drops the ones it knows.
+    computed = {key for key, _ in model.named_buffers()} - set(model.state_dict())
+    unexpected = sorted(set(info.get("unexpected_keys") or ()) - computed)
+    if unexpected:
+        raise _broken(name, f"sus pesos no corresponden a su config.json (traen {_thousands(len(unexpected))} "
+                            "tensores que la red que describe no tiene), y sus respuestas no serían las del modelo "
+                            "guardado")
     try:
         processor = AutoImageProcessor.from_pretrained(folder, backend="pil", trust_remote_code=False)
     except Exception as exc:

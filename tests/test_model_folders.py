@@ -5,8 +5,10 @@ terminal session alike, before the first real picture; no code that came with it
 """
 
 import json
+import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from PIL import Image
@@ -213,3 +215,154 @@ def test_a_size_no_memory_holds_is_a_broken_model_at_once(capsys, tiny_model_cop
     _processor(lambda c: c.update(image_processor_type="ViTImageProcessor", **settings))(tiny_model_copy)
     _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]))
     TRIED.add(f"preprocesador: {case}")
+
+
+# --- 6. a config.json that describes another network than its weights -------------------------
+
+
+def _stored_keys(folder):
+    """The tensor names model.safetensors holds, as the safetensors library reads them."""
+    from safetensors import safe_open
+
+    with safe_open(folder / "model.safetensors", "pt") as weights:
+        return list(weights.keys())
+
+
+@pytest.mark.parametrize("layers", [20_000, 1_000_000])
+def test_a_config_asking_for_a_huge_network_is_refused_before_it_is_built(capsys, tiny_model_copy, layers):
+    # The weights hold 2 layers. Built in full before the weights were compared, 20,000 layers took
+    # 59 s and 2.1 GB; 1,000,000 ran out of memory with no sentence.
+    stored = len(_stored_keys(tiny_model_copy))
+    _edit(tiny_model_copy, "config.json", lambda c: c.update(num_hidden_layers=layers))
+    code, out, err = _run(capsys, tiny_model_copy, PHOTOS[0])
+    _assert_broken(code, out, err, "su config.json describe una red de más de")
+    assert f"y sus pesos solo guardan {stored}." in err, err
+    TRIED.add("config.json con num_hidden_layers = " + format(layers, ",").replace(",", " "))
+
+
+@pytest.mark.parametrize(("case", "change"), [
+    ("una capa más que los pesos", {"num_hidden_layers": 3}),
+    # 100,000 x 100,000 floats are 40 GB: allocated for the mismatched tensors if the network were built first.
+    ("hidden_size de 100 000", {"hidden_size": 100_000}),
+])
+def test_a_config_whose_network_the_weights_cannot_fill_is_refused_before_the_load(capsys, tiny_model_copy, case,
+                                                                                 change):
+    _edit(tiny_model_copy, "config.json", lambda c: c.update(change))
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]), "no están en ellos con su forma")
+    TRIED.add(f"config.json: {case}")
+
+
+def _extra_tensor(folder):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(folder / "model.safetensors")
+    weights["vit.encoder.layer.0.output.extra.weight"] = weights["vit.encoder.layer.0.output.dense.weight"].clone()
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+
+
+EXTRA_WEIGHTS = {  # case: (breaker, which stored tensors the network has no place for)
+    "num_hidden_layers menor que las capas guardadas": (
+        lambda f: _edit(f, "config.json", lambda c: c.update(num_hidden_layers=1)), ".layer.1."),
+    "num_hidden_layers = -1": (lambda f: _edit(f, "config.json", lambda c: c.update(num_hidden_layers=-1)), ".layer."),
+    "un tensor de más en los pesos": (_extra_tensor, ".extra."),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXTRA_WEIGHTS))
+def test_weights_the_network_has_no_place_for_are_a_broken_model(capsys, tiny_model_copy, case):
+    # transformers drops them and loads the rest: the model answered as another network, with status 0.
+    breaker, marker = EXTRA_WEIGHTS[case]
+    breaker(tiny_model_copy)
+    extra = sum(marker in key for key in _stored_keys(tiny_model_copy))
+    code, out, err = _run(capsys, tiny_model_copy, PHOTOS[0])
+    _assert_broken(code, out, err, f"sus pesos no corresponden a su config.json (traen {extra} tensores que la red")
+    TRIED.add(f"pesos de más: {case}")
+
+
+def test_buffers_older_checkpoints_stored_still_load(capsys, tmp_path):
+    # Swin V2 once saved its relative-position tables; transformers now computes them (non-persistent
+    # buffers) and reports the stored ones as unexpected. They change nothing: the model loads.
+    from safetensors.torch import load_file, save_file
+    from transformers import Swinv2Config, Swinv2ForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    config = Swinv2Config(image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4,
+                          id2label={0: "gato", 1: "perro"}, label2id={"gato": 0, "perro": 1})
+    network = Swinv2ForImageClassification(config)
+    network.save_pretrained(tmp_path)
+    ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    stored = network.state_dict()
+    weights = load_file(tmp_path / "model.safetensors")
+    computed = {key: buffer.contiguous() for key, buffer in network.named_buffers() if key not in stored}
+    assert computed
+    save_file({**weights, **computed}, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    code, out, err = _run(capsys, tmp_path, PHOTOS[0])
+    assert code == 0 and err == "", err
+
+
+def test_the_terminal_session_refuses_a_huge_config_once(tiny_model_copy):
+    _edit(tiny_model_copy, "config.json", lambda c: c.update(num_hidden_layers=1_000_000))
+    done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(tiny_model_copy)], cwd=REPO,
+                          input=f"{PHOTOS[0]}\nn\n", capture_output=True, text=True, timeout=120,
+                          env=without_screen())
+    assert done.returncode == 2, done
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "su config.json describe una red de más de" in errors[0], done
+    assert "Traceback" not in done.stderr
+
+
+# --- 7. class names that are not text --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("case", "name"), [
+    ("null", None), ("una lista", [1, 2]), ("un objeto", {"a": 1}), ("un entero", 3), ("un decimal", 2.5),
+    ("un booleano", True), ("un texto vacío", ""), ("solo espacios", "   "),
+])
+def test_a_class_name_that_is_not_text_is_refused(capsys, tiny_model_copy, case, name):
+    # Shown as Python writes it («None», «[1, 2]»), with status 0.
+    _edit(tiny_model_copy, "config.json", lambda c: c["id2label"].update({"3": name}))
+    code, out, err = _run(capsys, tiny_model_copy, PHOTOS[0])
+    _assert_broken(code, out, err, "no da un nombre a cada una de sus clases")
+    assert "clase 3 " in err, err
+    TRIED.add(f"id2label con un nombre que es {case}")
+
+
+@pytest.mark.parametrize(("case", "labels"), [
+    ("una clave que no es un número", lambda n: {**{str(i): f"c{i}" for i in range(n - 1)}, "tres": "c"}),
+    ("una clave decimal", lambda n: {**{str(i): f"c{i}" for i in range(n - 1)}, "1.5": "c"}),
+    ("una lista", lambda n: [f"c{i}" for i in range(n)]),
+])
+def test_class_numbers_that_are_not_numbers_are_refused_with_the_same_sentence(capsys, tiny_model_copy, case, labels):
+    _edit(tiny_model_copy, "config.json", lambda c: c.update(id2label=labels(len(c["id2label"]))))
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]), "no da un nombre a cada una de sus clases")
+    TRIED.add(f"id2label con {case}")
+
+
+# --- 8. a settings or weights file that is not a plain file --------------------------------------
+
+
+def _special(path, kind):
+    path.unlink()
+    if kind == "tubería (FIFO)":
+        os.mkfifo(path)
+    elif kind == "carpeta":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="POSIX special files")
+@pytest.mark.parametrize("kind", ["tubería (FIFO)", "carpeta", "dispositivo"])
+@pytest.mark.parametrize("file_name", ["config.json", "preprocessor_config.json", "model.safetensors"])
+def test_a_model_file_that_is_no_plain_file_is_named_for_what_it_is(capsys, tiny_model_copy, file_name, kind):
+    # config.json was «falta config.json»; a pipe must never block the load, nor /dev/zero be read.
+    _special(tiny_model_copy / file_name, kind)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(result=_run(capsys, tiny_model_copy, PHOTOS[0])),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert "result" in outcome, "the load blocked"
+    article = "una" if kind != "dispositivo" else "un"
+    _assert_broken(*outcome["result"], f"su {file_name} no es un archivo normal, sino {article} {kind}")
+    TRIED.add(f"{file_name} que es {article} {kind}")
