@@ -620,11 +620,14 @@ def _load_folder(folder, name):
     labels = getattr(config, "id2label", None) or {}
     if set(labels) != set(range(getattr(config, "num_labels", len(labels)))):
         raise _unnamed_classes(name, "id2label debe ir de 0 al número de clases menos uno")
-    unnamed = [i for i in sorted(labels) if not (isinstance(labels[i], str) and labels[i].strip())]
-    if unnamed:  # null, a list, a number...: shown as Python writes it, it would name nothing
+    # A name is text, or a whole number (a digit model's «7», shown as written); null, a list, an object,
+    # true or 2.5 would be shown as Python writes them («None», «[1, 2]», «True»).
+    unnamed = [i for i in sorted(labels) if not (isinstance(labels[i], str) and labels[i].strip()
+                                                 or type(labels[i]) is int)]
+    if unnamed:
         raise _unnamed_classes(name, f"cada nombre de id2label debe ser un texto, y el de la clase {unnamed[0]} "
                                      "no lo es")
-    if not labels or all(_GENERIC_LABEL.fullmatch(label) for label in labels.values()):
+    if not labels or all(_GENERIC_LABEL.fullmatch(str(label)) for label in labels.values()):
         raise ModelLoadError(
             f"El modelo {quoted(name)} no trae los nombres de sus clases (id2label en config.json): "
             "sus predicciones no se podrían leer."
