@@ -18,6 +18,7 @@ from .drawing import display_copy
 from .errors import ClassifierError, ImageError, PictureError
 from .images import open_image, pixel_count
 from .maps import MapUnavailable
+from .model import by_shape
 from .results import Result
 
 MAPS_IF_POSSIBLE = "auto"  # maps= value, the same as True: the map when the model has one, else none
@@ -29,6 +30,9 @@ MAX_BATCH = 64
 BIG_PICTURE_PIXELS = 40_000_000
 _BIG_PICTURES = threading.Lock()
 _NOT_NUMBERS = "el modelo dio puntuaciones que no son números con esta imagen"
+# The load's probe ran the network on another input shape; this one, which the picture's proportions gave, fails.
+_UNFIT_INPUT = ("la red de este modelo no acepta la entrada de {width} × {height} píxeles que su preprocesador "
+                "hace de ella")
 
 
 class Engine:
@@ -135,14 +139,28 @@ class Engine:
                 results[index] = Result(path, error=str(exc))
         if loaded:
             memory.give_back()  # the decoded photos are gone: their pages are not needed by the forward pass
-            probs, heatmaps = self._forward(torch.cat([item[0] for item in loaded]))
-            for index, row, heatmap, (_, picture, seen) in zip(ready, probs, heatmaps, loaded, strict=True):
-                if not torch.isfinite(row).all():  # the load's probe passed: this picture alone broke the model
-                    path = batch[index][0]
-                    results[index] = Result(path, error=str(ImageError(path, _NOT_NUMBERS)))
+            # Inputs of one shape run together (a processor that keeps proportions gives several shapes).
+            for group, pixels in by_shape([item[0] for item in loaded]):
+                try:
+                    probs, heatmaps = self._forward(pixels)
+                except MemoryError:
+                    raise
+                except Exception:
+                    if self.classifier.probed(pixels):  # the load's probe ran this shape: the model is at fault
+                        raise
+                    reason = _UNFIT_INPUT.format(height=pixels.shape[-2], width=pixels.shape[-1])
+                    for position in group:
+                        path = batch[ready[position]][0]
+                        results[ready[position]] = Result(path, error=str(ImageError(path, reason)))
                     continue
-                results[index] = Result(batch[index][0], predictions=self.classifier.top_k(row, self.top_k),
-                                        heatmap=heatmap, picture=picture, seen=seen)
+                for position, row, heatmap in zip(group, probs, heatmaps, strict=True):
+                    index, (_, picture, seen) = ready[position], loaded[position]
+                    path = batch[index][0]
+                    if not torch.isfinite(row).all():  # the load's probe passed: this picture alone broke the model
+                        results[index] = Result(path, error=str(ImageError(path, _NOT_NUMBERS)))
+                        continue
+                    results[index] = Result(path, predictions=self.classifier.top_k(row, self.top_k),
+                                            heatmap=heatmap, picture=picture, seen=seen)
         return results
 
     def _forward(self, pixels):

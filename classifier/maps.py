@@ -122,17 +122,18 @@ def grad_cam(features, gradients):
     return (weights * features.float()).sum(dim=1).clamp(min=0)
 
 
-def attention_maps(model, pixel_values, grid, weighted=False):
-    """(probabilities, maps) from a model run with output_attentions (eager attention on).
+def attention_maps(model, pixel_values, grid, weighted=False, scores=None):
+    """(scores, maps) from a model run with output_attentions (eager attention on).
 
     weighted: gradient-weighted attention for each image's top class, else the rollout.
+    scores: logits -> scores (default softmax); the top class is the top logit either way.
     """
     import torch
 
     if not weighted:
         with torch.inference_mode():
             outputs = model(pixel_values=pixel_values, output_attentions=True)
-            return _probabilities(outputs.logits), class_token_maps(getattr(outputs, "attentions", None), grid)
+            return _probabilities(outputs.logits, scores), class_token_maps(getattr(outputs, "attentions", None), grid)
     probs, maps = [], []
     for chunk in pixel_values.split(MAP_CHUNK):
         with torch.enable_grad():
@@ -141,14 +142,15 @@ def attention_maps(model, pixel_values, grid, weighted=False):
             _patch_prefix(attentions, grid)
             gradients = torch.autograd.grad(_top_scores(outputs.logits), attentions)
         maps.append(class_token_maps([a.detach() for a in attentions], grid, gradients))
-        probs.append(_probabilities(outputs.logits.detach()))
+        probs.append(_probabilities(outputs.logits.detach(), scores))
     return torch.cat(probs), torch.cat(maps)
 
 
-def grad_cam_maps(model, pixel_values, classes=None):
-    """(probabilities, maps): Grad-CAM on the feature map the backbone hands to the pooling and head.
+def grad_cam_maps(model, pixel_values, classes=None, scores=None):
+    """(scores, maps): Grad-CAM on the feature map the backbone hands to the pooling and head.
 
     classes: one class index per image to explain (default: each image's top class).
+    scores: logits -> scores (default softmax); the top class is the top logit either way.
     """
     import torch
 
@@ -168,7 +170,7 @@ def grad_cam_maps(model, pixel_values, classes=None):
             if channels_last:
                 features, gradients = features.permute(0, 3, 1, 2), gradients.permute(0, 3, 1, 2)
             maps.append(grad_cam(features, gradients))
-            probs.append(_probabilities(logits.detach()))
+            probs.append(_probabilities(logits.detach(), scores))
     finally:
         hook.remove()
     return torch.cat(probs), torch.cat(maps)
@@ -202,7 +204,9 @@ def _top_scores(logits, classes=None):
     return logits.gather(1, top[:, None]).sum()
 
 
-def _probabilities(logits):
+def _probabilities(logits, scores=None):
     import torch
 
+    if scores is not None:
+        return scores(logits.float()).cpu()
     return torch.softmax(logits.float(), dim=-1).cpu()

@@ -1,7 +1,8 @@
 """Load an image classifier once; turn RGB images into sorted (label, score) lists.
 
-Stages: PIL image -> pixel_values (the model's own image processor) -> softmax
-probabilities -> top-k predictions. Nothing here prints.
+Stages: PIL image -> pixel_values (the model's own image processor) -> scores (softmax
+probabilities, or one sigmoid per class where the transformers pipeline uses it) ->
+top-k predictions. Nothing here prints.
 """
 
 import json
@@ -51,6 +52,11 @@ class Classifier:
         config = model.config
         self.labels = display_labels([str(config.id2label[i]) for i in range(config.num_labels)], language)
         self._resize_to = _plain_resize_target(processor)
+        self.scores_of = score_function(config)
+        # The input shapes the load's probe ran through the network: a failure on another shape belongs to the
+        # picture that gave it, not to the model (Classifier.run_network).
+        self._probed_shapes = set()
+        self._processor_probed = False
         self._attention = model.config._attn_implementation  # the fast one, kept for runs without maps
         self.attention_method = ATTENTION_DEFAULT  # for ViT-type models
         self.map_method = None  # how this model's maps are drawn, once the first one is
@@ -95,13 +101,17 @@ class Classifier:
         A folder whose settings break on a plain photo would break on every picture: it is
         told once, as «el modelo … está roto: …» (ModelLoadError), before the first real file.
         """
+        if getattr(self.model.config, "problem_type", None) == "regression":
+            raise ModelLoadError(f"El modelo {quoted(name)} es de regresión (problem_type «regression» en "
+                                 "config.json): da valores, no puntuaciones de clases, y este programa clasifica.")
         probe = _probe_photo()
         try:
             pixels = self.preprocess(probe)
         except PictureError:
             width, height = _PROBE_SIZE
             raise _broken(name, f"su preprocesador rechaza una foto normal de {width} × {height} píxeles "
-                                "(size o crop_size en preprocessor_config.json piden un tamaño imposible)") from None
+                                "(size, crop_size o crop_pct en preprocessor_config.json piden un tamaño "
+                                "imposible)") from None
         except Exception as exc:  # settings that load but fail at use raise anything: ValueError, TypeError...
             raise _broken(name, "su preprocesador (preprocessor_config.json) falla con una foto de prueba") from exc
         try:
@@ -114,6 +124,8 @@ class Classifier:
         except Exception as exc:
             raise _broken(name, "la red falla con la imagen que le prepara su preprocesador (¿config.json y "
                                 "preprocessor_config.json piden tamaños distintos?)") from exc
+        self._processor_probed = True
+        self._probed_shapes.add(tuple(pixels.shape[1:]))
         if not torch.isfinite(probs).all():
             raise _broken(name, "da puntuaciones que no son números con una foto de prueba "
                                 "(revise image_std en preprocessor_config.json y los pesos)")
@@ -143,24 +155,42 @@ class Classifier:
         if self._resize_to is not None:
             image = resize_in_bands(image, self._resize_to, self.processor.resample, self._band_pool,
                                     self._band_count)
-            inputs = self.processor(images=image, do_resize=False, return_tensors="pt")
-        else:
-            inputs = self.processor(images=image, return_tensors="pt")
-        return inputs["pixel_values"]
+            return self._process(image, do_resize=False)
+        return self._process(image)
+
+    def _process(self, image, **settings):
+        """The processor on one picture. Once it has taken the load's probe, what it raises is about this
+        picture (its shape is all that differs: every picture reaches it as RGB): a PictureError. Before
+        that, it is about the model, and Classifier.check says so."""
+        try:
+            return self.processor(images=image, return_tensors="pt", **settings)["pixel_values"]
+        except MemoryError:
+            raise
+        except Exception as exc:
+            if not self._processor_probed:
+                raise
+            width, height = image.size
+            raise PictureError(f"el preprocesador de este modelo no puede con una imagen de {_thousands(width)} × "
+                               f"{_thousands(height)} píxeles") from exc
 
     def _check_resized_size(self, image):
         """A processor that keeps the aspect ratio would make a 1 x 100000 strip 256 x 25,600,000:
-        gigabytes before the crop. Such a picture is refused, in words. A size or crop that would
-        be that large for any picture is caught by the load's probe (Classifier.check)."""
+        gigabytes before the crop; and would make a 1 x 1000 strip 0 x 32 in a 32 x 32 box. Such a
+        picture is refused, in words. A size or crop that would be that large for any picture is
+        caught by the load's probe (Classifier.check)."""
         processor = self.processor
         width, height = image.size
-        size = getattr(processor, "size", None)
-        if size is not None and getattr(processor, "do_resize", True):
-            resized = _resized_size(size, max(width, 1), max(height, 1))
+        if getattr(processor, "size", None) is not None and getattr(processor, "do_resize", True):
+            resized = _resize_bound(processor, max(width, 1), max(height, 1))
             if resized is not None and resized[0] * resized[1] > MAX_RESIZED_PIXELS:
                 raise PictureError(
                     f"la imagen es demasiado alargada ({width} × {height} píxeles) para este modelo, que la "
                     f"ampliaría hasta {_thousands(round(resized[0]))} × {_thousands(round(resized[1]))} píxeles"
+                )
+            if resized is not None and min(resized) < 1:
+                raise PictureError(
+                    f"la imagen es demasiado alargada ({_thousands(width)} × {_thousands(height)} píxeles) para "
+                    "este modelo, que la reduciría a menos de un píxel de ancho o de alto"
                 )
         crop = getattr(processor, "crop_size", None)
         if getattr(processor, "do_center_crop", False) and crop is not None and (crop.height or 0) * (
@@ -170,9 +200,10 @@ class Classifier:
 
     @torch.inference_mode()
     def probabilities(self, pixel_values):
-        """pixel_values (N, C, H, W) -> softmax probabilities (N, num_labels), float32 on the CPU."""
+        """pixel_values (N, C, H, W) -> scores (N, num_labels), float32 on the CPU: softmax probabilities, or
+        each class's sigmoid for the models the transformers pipeline scores so (score_function)."""
         logits = self.model(pixel_values=pixel_values.to(self.device, self.dtype)).logits
-        return torch.softmax(logits.float(), dim=-1).cpu()
+        return self.scores_of(logits.float()).cpu()
 
     def probabilities_and_maps(self, pixel_values):
         """Like probabilities(), plus each image's map: a list of Heatmap (NumPy values and method).
@@ -201,7 +232,7 @@ class Classifier:
 
     def _maps_by(self, method, pixel_values):
         if method is GRAD_CAM:
-            probs, maps = grad_cam_maps(self.model, pixel_values)
+            probs, maps = grad_cam_maps(self.model, pixel_values, scores=self.scores_of)
         else:
             grid = self._patch_grid(pixel_values)
             # Attention weights come only from the eager attention: switched on for this call alone,
@@ -211,7 +242,8 @@ class Classifier:
             except (ValueError, AttributeError) as exc:
                 raise MapUnavailable("Este modelo no puede devolver su atención.") from exc
             try:
-                probs, maps = attention_maps(self.model, pixel_values, grid, weighted=method is GRADIENT_ATTENTION)
+                probs, maps = attention_maps(self.model, pixel_values, grid, weighted=method is GRADIENT_ATTENTION,
+                                             scores=self.scores_of)
             except TypeError as exc:  # a forward that takes no output_attentions
                 raise MapUnavailable("Este modelo no puede devolver su atención.") from exc
             finally:
@@ -249,15 +281,49 @@ class Classifier:
 
     def classify(self, images, k):
         """RGB PIL images -> one list of the k best predictions per image."""
-        if not images:
-            return []
-        probs = self.probabilities(torch.cat([self.preprocess(image) for image in images]))
-        return [self.top_k(row, k) for row in probs]
+        rows = [None] * len(images)
+        for indices, pixels in by_shape([self.preprocess(image) for image in images]):
+            for index, row in zip(indices, self.probabilities(pixels), strict=True):
+                rows[index] = self.top_k(row, k)
+        return rows
 
     def classify_with_maps(self, images, k):
         """RGB PIL images -> (k best predictions, Heatmap) per image."""
-        probs, maps = self.probabilities_and_maps(torch.cat([self.preprocess(image) for image in images]))
-        return [(self.top_k(row, k), heatmap) for row, heatmap in zip(probs, maps, strict=True)]
+        rows = [None] * len(images)
+        for indices, pixels in by_shape([self.preprocess(image) for image in images]):
+            probs, maps = self.probabilities_and_maps(pixels)
+            for index, row, heatmap in zip(indices, probs, maps, strict=True):
+                rows[index] = (self.top_k(row, k), heatmap)
+        return rows
+
+    def probed(self, pixel_values):
+        """Whether the load's probe ran the network on inputs of this shape (a failure on them is the model's)."""
+        return tuple(pixel_values.shape[1:]) in self._probed_shapes
+
+
+def by_shape(inputs):
+    """[(indices, stacked inputs)], one per input shape, in order of first appearance.
+
+    A processor that keeps each photo's proportions (BitImageProcessor with no crop) gives inputs of
+    different shapes, which cannot be stacked into one batch; a fixed-size one gives a single group.
+    """
+    groups = {}
+    for index, tensor in enumerate(inputs):
+        groups.setdefault(tuple(tensor.shape[1:]), []).append(index)
+    return [(indices, torch.cat([inputs[i] for i in indices])) for indices in groups.values()]
+
+
+def score_function(config):
+    """logits -> scores, by the transformers pipeline's rule (ImageClassificationPipeline.postprocess, with
+    function_to_apply left to its default): one sigmoid per class for a multi-label model or a single-class
+    one (a «¿es un perro?» detector, whose softmax would always be 1), softmax over the classes otherwise."""
+    if getattr(config, "problem_type", None) == "multi_label_classification" or config.num_labels == 1:
+        return torch.sigmoid
+    return _softmax
+
+
+def _softmax(logits):
+    return torch.softmax(logits, dim=-1)
 
 
 _PROBE_SIZE = (640, 480)  # a plain photo's shape, small enough to cost a few milliseconds
@@ -295,6 +361,17 @@ def _resized_size(size, width, height):
     else:
         return None
     return width * scale, height * scale
+
+
+def _resize_bound(processor, width, height):
+    """(width, height) of the largest picture the processor's resize makes of a width x height one; None if
+    unknown. A crop_pct (ConvNeXT, PoolFormer) resizes to size / crop_pct before cropping back to size: a
+    crop_pct of 0.0015 turns a 32-pixel shortest edge into 21,333 pixels."""
+    resized = _resized_size(processor.size, width, height)
+    crop_pct = getattr(processor, "crop_pct", None)
+    if resized is None or isinstance(crop_pct, bool) or not isinstance(crop_pct, int | float) or not 0 < crop_pct < 1:
+        return resized  # no crop_pct, or one that does not enlarge (a bad one fails the load's probe)
+    return resized[0] / crop_pct, resized[1] / crop_pct
 
 
 def resize_in_bands(image, size, resample, pool, bands):
