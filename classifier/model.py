@@ -170,14 +170,19 @@ class Classifier:
             if not self._processor_probed:
                 raise
             width, height = image.size
+            resized = _resize_bound(self.processor, width, height) if getattr(self.processor, "size", None) else None
+            if resized is not None and min(resized) < 1:  # said only once it fails: some processors round up
+                raise PictureError(
+                    f"la imagen es demasiado alargada ({_thousands(width)} × {_thousands(height)} píxeles) para "
+                    "este modelo, que la reduciría a menos de un píxel de ancho o de alto"
+                ) from exc
             raise PictureError(f"el preprocesador de este modelo no puede con una imagen de {_thousands(width)} × "
                                f"{_thousands(height)} píxeles") from exc
 
     def _check_resized_size(self, image):
         """A processor that keeps the aspect ratio would make a 1 x 100000 strip 256 x 25,600,000:
-        gigabytes before the crop; and would make a 1 x 1000 strip 0 x 32 in a 32 x 32 box. Such a
-        picture is refused, in words. A size or crop that would be that large for any picture is
-        caught by the load's probe (Classifier.check)."""
+        gigabytes before the crop. Such a picture is refused, in words. A size or crop that would be
+        that large for any picture is caught by the load's probe (Classifier.check)."""
         processor = self.processor
         width, height = image.size
         if getattr(processor, "size", None) is not None and getattr(processor, "do_resize", True):
@@ -186,11 +191,6 @@ class Classifier:
                 raise PictureError(
                     f"la imagen es demasiado alargada ({width} × {height} píxeles) para este modelo, que la "
                     f"ampliaría hasta {_thousands(round(resized[0]))} × {_thousands(round(resized[1]))} píxeles"
-                )
-            if resized is not None and min(resized) < 1:
-                raise PictureError(
-                    f"la imagen es demasiado alargada ({_thousands(width)} × {_thousands(height)} píxeles) para "
-                    "este modelo, que la reduciría a menos de un píxel de ancho o de alto"
                 )
         crop = getattr(processor, "crop_size", None)
         if getattr(processor, "do_center_crop", False) and crop is not None and (crop.height or 0) * (

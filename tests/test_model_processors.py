@@ -151,13 +151,40 @@ def _assert_same_as_pipeline_json(predictions, expected):
     np.testing.assert_allclose([p["score"] for p in predictions], [e["score"] for e in expected], atol=1e-5)
 
 
-def test_whatever_the_processor_raises_on_one_picture_is_that_pictures_error(capsys, tmp_path, monkeypatch):
-    # Without the check that foresees the 0-pixel strip, the processor's own ValueError reaches the engine:
-    # after the load's probe, a processor failure is the picture's (its shape is all that differs).
+@pytest.mark.parametrize("case", sorted(SHRINKING) + ["SAM, lado largo 32 y relleno"])
+def test_thin_strips_are_refused_exactly_when_transformers_cannot_take_them(tmp_path, case):
+    # Some processors truncate a 0.9-pixel side to 0, others round it to 1: the pipeline decides.
+    model = _square_vit(tmp_path / "modelo")
+    _processor(model, **SHRINKING.get(case, {"image_processor_type": "SamImageProcessor", "do_pad": True,
+                                             "size": {"longest_edge": 32}, "pad_size": {"height": 32, "width": 32}}))
+    classifier, reference = Classifier.load(str(model), device="cpu"), _pipeline(model)
+    files, expected = [], []
+    for index, size in enumerate([(1, 32), (1, 33), (1, 41), (1, 44), (46, 1), (2, 60), (2, 70), (5, 100), (1, 200),
+                                        (3, 5000), (1, 1000)]):
+        path = tmp_path / f"tira-{index}.png"
+        Image.new("RGB", size, (index * 30, 90, 200)).save(path)
+        files.append((str(path), None))
+        try:
+            expected.append(reference(str(path), top_k=2))
+        except ValueError:
+            expected.append(None)
+    assert None in expected and any(e is not None for e in expected)  # both kinds, for each processor
+    for (path, _), result, reference_result in zip(files, Engine(classifier, 2).run(files, 8), expected, strict=True):
+        if reference_result is None:
+            assert result.error.startswith(f"No se puede clasificar «{path}»: la imagen es demasiado alargada (")
+            assert result.error.endswith("para este modelo, que la reduciría a menos de un píxel de ancho o de alto.")
+        else:
+            assert result.error is None, result.error
+            _assert_same_as_pipeline(result.predictions, reference_result)
+
+
+def test_whatever_the_processor_raises_on_one_picture_is_that_pictures_error(tmp_path, monkeypatch):
+    # A size this program cannot foresee (_resize_bound gives None): the processor's own ValueError reaches
+    # the engine. After the load's probe, a processor failure is the picture's (its shape is all that differs).
     model = _square_vit(tmp_path / "modelo")
     _processor(model, **SHRINKING["caja de 32 × 32 y recorte"])
-    monkeypatch.setattr(Classifier, "_check_resized_size", lambda self, image: None)
     classifier = Classifier.load(str(model), device="cpu")
+    monkeypatch.setattr("classifier.model._resize_bound", lambda processor, width, height: None)
     strip, green = tmp_path / "tira.png", tmp_path / "verde.png"
     Image.new("RGB", (1, 1000)).save(strip)
     Image.new("RGB", (40, 40), (0, 200, 0)).save(green)
