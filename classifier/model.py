@@ -259,16 +259,15 @@ class Classifier:
 
     def seen_region(self, image):
         """The part of a picture the model input covers: all of it, unless the processor crops."""
-        processor = self.processor
-        crop = getattr(processor, "crop_size", None)
-        if not getattr(processor, "do_center_crop", False) or not crop or not crop.height:
+        crop = _crop_after_resize(self.processor)
+        if crop is None:
             return image
         width, height = image.size
-        resized = _resized_size(processor.size, width, height)
+        resized = _resize_bound(self.processor, width, height)
         if resized is None:  # a size this program cannot follow: show the whole picture
             return image
         scale_x, scale_y = resized[0] / width, resized[1] / height
-        crop_width, crop_height = crop.width / scale_x, crop.height / scale_y
+        crop_width, crop_height = crop[0] / scale_x, crop[1] / scale_y
         left, top = (width - crop_width) / 2, (height - crop_height) / 2
         return image.crop((round(left), round(top), round(left + crop_width), round(top + crop_height)))
 
@@ -363,12 +362,36 @@ def _resized_size(size, width, height):
     return width * scale, height * scale
 
 
+def _crop_after_resize(processor):
+    """(width, height) of the centre crop the processor takes after its resize; None when it takes none."""
+    from transformers.models.convnext.image_processing_pil_convnext import ConvNextImageProcessorPil
+
+    size = getattr(processor, "size", None)
+    if isinstance(processor, ConvNextImageProcessorPil):
+        # Its resize crops shortest_edge x shortest_edge below 384 pixels, and warps without a crop above.
+        edge = size.shortest_edge if size is not None and getattr(processor, "do_resize", True) else None
+        return (edge, edge) if edge and edge < 384 else None
+    crop = getattr(processor, "crop_size", None)
+    if not getattr(processor, "do_center_crop", False) or not crop or not crop.height or size is None:
+        return None
+    return crop.width, crop.height
+
+
 def _resize_bound(processor, width, height):
     """(width, height) of the largest picture the processor's resize makes of a width x height one; None if
     unknown. A crop_pct (ConvNeXT, PoolFormer) resizes to size / crop_pct before cropping back to size: a
     crop_pct of 0.0015 turns a 32-pixel shortest edge into 21,333 pixels."""
-    resized = _resized_size(processor.size, width, height)
+    from transformers.image_processing_backends import SizeDict
+    from transformers.models.poolformer.image_processing_pil_poolformer import PoolFormerImageProcessorPil
+
+    size = processor.size
     crop_pct = getattr(processor, "crop_pct", None)
+    if isinstance(processor, PoolFormerImageProcessorPil) and crop_pct is not None and size.height and \
+            size.height == size.width and not size.shortest_edge:
+        # PoolFormer reads a square size with a crop_pct as a shortest edge: proportions kept.
+        resized = _resized_size(SizeDict(shortest_edge=size.height), width, height)
+    else:
+        resized = _resized_size(size, width, height)
     if resized is None or isinstance(crop_pct, bool) or not isinstance(crop_pct, int | float) or not 0 < crop_pct < 1:
         return resized  # no crop_pct, or one that does not enlarge (a bad one fails the load's probe)
     return resized[0] / crop_pct, resized[1] / crop_pct

@@ -289,3 +289,42 @@ def test_a_regression_model_is_refused_in_one_sentence(capsys, tmp_path):
     assert code == 2 and out == ""
     assert err == (f"Error: El modelo «{model}» es de regresión (problem_type «regression» en config.json): da "
                    "valores, no puntuaciones de clases, y este programa clasifica.\n"), err
+
+
+# --- the part of the picture the model saw, under a crop_pct --------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "settings", "seen"), [
+    # Independently: 320 x 160 at a shortest edge of 32 / 0.5 = 64 is 128 x 64; the 32 x 32 centre crop
+    # is 80 x 80 of the original.
+    ("ConvNeXT", {"image_processor_type": "ConvNextImageProcessor", "crop_pct": 0.5, "size": {"shortest_edge": 32}},
+     (80, 80)),
+    # PoolFormer: 32 x 32 / 0.5 keeps the proportions at a shortest edge of 64 (128 x 64), then a 32 x 32 crop.
+    ("PoolFormer", {"image_processor_type": "PoolFormerImageProcessor", "crop_pct": 0.5,
+                    "size": {"height": 32, "width": 32}, "do_center_crop": True,
+                    "crop_size": {"height": 32, "width": 32}}, (80, 80)),
+    # ConvNeXT at 384 or more warps the whole picture: no crop.
+    ("ConvNeXT de 384", {"image_processor_type": "ConvNextImageProcessor", "crop_pct": 0.5,
+                         "size": {"shortest_edge": 384}}, (320, 160)),
+])
+def test_the_seen_region_follows_crop_pct(tmp_path, kind, settings, seen):
+    model = _square_vit(tmp_path / "modelo", image_size=384 if "384" in kind else 32)
+    _processor(model, **settings)
+    classifier = Classifier.load(str(model), device="cpu", maps=False)
+    assert classifier.seen_region(Image.new("RGB", (320, 160))).size == seen
+
+
+def test_a_strip_poolformer_would_enlarge_past_the_bound_is_refused(capsys, tmp_path):
+    # PoolFormer reads a square size with a crop_pct as a shortest edge: a 1 x 20000 strip would become
+    # 35 x 700,000 (24 megapixels, 300 MB as floats) before its crop; a photo is taken as the pipeline takes it.
+    model = _square_vit(tmp_path / "modelo")
+    _processor(model, image_processor_type="PoolFormerImageProcessor", crop_pct=0.9, size={"height": 32, "width": 32},
+               do_center_crop=True, crop_size={"height": 32, "width": 32})
+    strip = tmp_path / "tira.png"
+    Image.new("RGB", (1, 20_000)).save(strip)
+    code, out, err = _run(capsys, "--modelo", model, "-k", "2", "--formato", "json", strip, PHOTOS[0])
+    assert code == 1
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records[0]["error"].startswith(f"No se puede clasificar «{strip}»: la imagen es demasiado alargada (1 × "
+                                          "20000 píxeles) para este modelo, que la ampliaría hasta "), records[0]
+    _assert_same_as_pipeline_json(records[1]["predictions"], _pipeline(model)(str(PHOTOS[0]), top_k=2))
