@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -158,6 +159,9 @@ def model_folder(model, revision, progress=None):
     progress = progress or DownloadProgress()
     if os.path.isdir(model):
         return model
+    not_folder = _not_a_folder(model)
+    if not_folder is not None:  # a path that exists is never a hub id: no network
+        raise ModelLoadError(not_folder)
     if looks_like_path(model):
         raise ModelLoadError(f"No existe la carpeta del modelo {quoted(model)}.")
     folder = cached_folder(model, revision)
@@ -277,6 +281,29 @@ def repair(model, revision, folder, progress=None, damaged=None):
                     f"borre la carpeta {quoted(repo_folder(model))} y vuelva a ejecutar el programa."
                 ) from None
     return download(model, revision, progress, announce=False)
+
+
+def _not_a_folder(model):
+    """The sentence for a --modelo that names an existing file, device or pipe; None otherwise."""
+    try:
+        mode = os.stat(model).st_mode
+    except (OSError, ValueError):  # missing, unreachable, or a NUL in the name: not a path that exists
+        return None
+    if stat.S_ISREG(mode):
+        what = "un archivo"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        what = "un dispositivo"
+    elif stat.S_ISFIFO(mode):
+        what = "una tubería (FIFO)"
+    else:
+        what = "un archivo especial"
+    if stat.S_ISREG(mode) and model.endswith((".json", ".safetensors")):
+        # config.json or model.safetensors given for its folder: a common slip, answered with the folder.
+        folder = os.path.dirname(os.path.normpath(model)) or "."
+        return (f"{quoted(model)} es un archivo, no la carpeta de un modelo: use --modelo {quoted(folder)}, la carpeta "
+                "que lo contiene.")
+    return (f"{quoted(model)} es {what}, no la carpeta de un modelo (la que contiene config.json) ni un identificador "
+            "de Hugging Face.")
 
 
 def looks_like_path(model):

@@ -123,3 +123,34 @@ def test_the_default_model_without_network_or_cache(capsys):
     _assert_one_sentence(code, out, err, "google/vit-base-patch16-224")
     assert "no hay conexión" in err and "--modelo CARPETA" in err
     TRIED.add("modelo por defecto sin red ni caché")
+
+
+@pytest.mark.parametrize(("given", "sentence"), [
+    ("modelo/config.json", "«modelo/config.json» es un archivo, no la carpeta de un modelo: use --modelo «modelo», la "
+                           "carpeta que lo contiene."),
+    ("modelo/model.safetensors", "«modelo/model.safetensors» es un archivo, no la carpeta de un modelo: use --modelo "
+                                 "«modelo», la carpeta que lo contiene."),
+    ("/dev/null", "«/dev/null» es un dispositivo, no la carpeta de un modelo (la que contiene config.json) ni un "
+                  "identificador de Hugging Face."),
+])
+def test_a_file_given_as_the_model_is_named_for_what_it_is_before_any_network(tiny_model_dir, tmp_path, given,
+                                                                              sentence):
+    # Taken for a hub id, modelo/config.json went to the network and blamed the connection; /dev/null was
+    # «No existe la carpeta». The stand-in hub must hear nothing.
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from fakehub import FakeHub
+
+    if given.startswith("/dev/") and not os.path.exists(given):
+        pytest.skip("no /dev/null here")
+    shutil.copytree(tiny_model_dir, tmp_path / "modelo")
+    with FakeHub(tiny_model_dir) as hub:
+        done = subprocess.run([sys.executable, str(REPO / "script_modelo.py"), "--modelo", given, str(PHOTOS[0])],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env=hub.env(tmp_path / "hf-home"))
+        assert hub.requests == []
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"Error: {sentence}\n")
+    TRIED.add(f"--modelo que es un archivo ({given})")
