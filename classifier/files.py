@@ -8,7 +8,14 @@ import stat
 
 
 class NotSmallRegularFile(OSError):
-    """The path opened, but what it opened is not a regular file of at most the limit's size."""
+    """The path opened, but what it opened is not a regular file of at most the limit's size.
+
+    mode, size: what fstat said of it, for a caller that names what it was.
+    """
+
+    def __init__(self, message, mode=None, size=None):
+        super().__init__(message)
+        self.mode, self.size = mode, size
 
 
 def read_small_regular_file(path, limit):
@@ -23,5 +30,6 @@ def read_small_regular_file(path, limit):
     with os.fdopen(descriptor, "rb") as file:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            raise NotSmallRegularFile(f"not a regular file of at most {limit} bytes: {path}")
+            raise NotSmallRegularFile(f"not a regular file of at most {limit} bytes: {path}", info.st_mode,
+                                      info.st_size)
         return file.read(limit + 1)

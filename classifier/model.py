@@ -5,6 +5,7 @@ probabilities, or one sigmoid per class where the transformers pipeline uses it)
 top-k predictions. Nothing here prints.
 """
 
+import codecs
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from PIL import Image
 from . import hub
 from .defaults import DEFAULT_MODEL
 from .errors import ModelLoadError, PictureError, quoted
+from .files import NotSmallRegularFile, read_small_regular_file
 from .labels import DEFAULT_LANGUAGE, display_labels
 from .maps import (
     ATTENTION_DEFAULT,
@@ -474,11 +476,19 @@ _SETTINGS_BYTES = 16 * 1024 * 1024  # a config.json is a few KB; a larger "setti
 # An image classifier's safetensors header lists a few hundred tensors in ~100 KB (safetensors itself allows 100 MB).
 _HEADER_BYTES = 16 * 1024 * 1024
 _SPARE_TENSORS = 64  # what a network may register beyond twice its stored tensors (tied weights, buffers)
+_FLOAT_DTYPES = ("F", "BF")  # safetensors' floating types: F64, F32, F16, BF16, F8_E4M3...; not I*, U*, BOOL, C64
+# Settings of config.json that count layers or blocks (depths [3, 3, 9, 3], num_hidden_layers 12, num_block_repeats...).
+_BLOCK_COUNT = re.compile(r"(depths?|layers|blocks|repeats|stages)$")
 
 
 class _NotPlain(Exception):
     """A file of the folder that is a pipe, a device, a folder or too large to be what it says; args[0]
     says what it is, in Spanish («no es un archivo normal, sino una tubería (FIFO)»)."""
+
+
+class _ByteOrderMark(_NotPlain):
+    """A settings file that starts with UTF-8's byte order mark (Windows Notepad's «UTF-8»): transformers
+    reads it as text and its JSON parser stops at the mark."""
 
 
 class _DamagedWeights(Exception):
@@ -523,12 +533,22 @@ def _plain_file(path, limit=None):
 
 def _read_settings(path):
     """The JSON value a settings file holds, read bounded; None when it is not JSON (transformers'
-    own reading reports that). FileNotFoundError when missing; _NotPlain for a pipe, a device, a
-    folder or a file over _SETTINGS_BYTES."""
-    with _plain_file(path, _SETTINGS_BYTES) as (file, _):
-        data = file.read(_SETTINGS_BYTES + 1)
+    own reading reports that). FileNotFoundError when missing, PermissionError when unreadable;
+    _NotPlain for a pipe, a device, a folder or a file over _SETTINGS_BYTES; _ByteOrderMark."""
+    too_large = f"mide más de {_SETTINGS_BYTES // (1024 * 1024)} MB, y un archivo de ajustes ocupa unos KB"
+    mode = os.stat(path).st_mode  # a device or a pipe is named, never opened
+    if not stat.S_ISREG(mode):
+        raise _NotPlain(f"no es un archivo normal, sino {_kind(mode)}")
+    try:
+        data = read_small_regular_file(path, _SETTINGS_BYTES)
+    except NotSmallRegularFile as exc:  # swapped since the look, or too large
+        raise _NotPlain(too_large if stat.S_ISREG(exc.mode) else f"no es un archivo normal, sino {_kind(exc.mode)}") \
+            from None
     if len(data) > _SETTINGS_BYTES:  # it grew while it was read
-        raise _NotPlain(f"mide más de {_SETTINGS_BYTES // (1024 * 1024)} MB, y un archivo de ajustes ocupa unos KB")
+        raise _NotPlain(too_large)
+    if data.startswith(codecs.BOM_UTF8):
+        raise _ByteOrderMark("empieza con la marca BOM que añaden algunos editores de Windows; guárdelo como UTF-8 "
+                             "sin BOM")
     try:
         return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):  # RecursionError: JSON nested past Python's limit
@@ -536,7 +556,7 @@ def _read_settings(path):
 
 
 def _header_tensors(path):
-    """{name: shape} from a safetensors file's header alone: 8 bytes of length, then JSON, bounded.
+    """{name: (shape, floating)} from a safetensors file's header alone: 8 bytes of length, then JSON, bounded.
 
     _DamagedWeights when the header does not describe the file (cut short, offsets past its end).
     """
@@ -558,16 +578,17 @@ def _header_tensors(path):
             continue
         shape = entry.get("shape") if isinstance(entry, dict) else None
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape) and isinstance(dtype, str)
                 and isinstance(offsets, list) and len(offsets) == 2
                 and all(type(n) is int and 0 <= n <= size - 8 - length for n in offsets)):
             raise _DamagedWeights(path)
-        tensors[name] = tuple(shape)
+        tensors[name] = (tuple(shape), dtype.startswith(_FLOAT_DTYPES))
     return tensors
 
 
 def _stored_tensors(folder):
-    """{name: shape} of every tensor the weights that transformers would read hold, from their headers:
+    """{name: (shape, floating)} of every tensor the weights that transformers would read hold, from their headers:
     model.safetensors, else the shards model.safetensors.index.json names. None when there are neither
     (transformers then finds no weights, and says so). _NotPlain («model.safetensors no es…»),
     _DamagedWeights."""
@@ -579,7 +600,7 @@ def _stored_tensors(folder):
         try:
             weight_map = _read_settings(index)
         except _NotPlain as exc:
-            raise _NotPlain(f"model.safetensors.index.json {exc}") from None
+            raise type(exc)(f"model.safetensors.index.json {exc}") from None
         weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
         if not isinstance(weight_map, dict) or not all(
                 isinstance(shard, str) and shard not in ("", ".", "..") and os.path.basename(shard) == shard
@@ -594,13 +615,15 @@ def _stored_tensors(folder):
             tensors.update(_header_tensors(os.path.join(folder, name)))
         except _NotPlain as exc:
             raise _NotPlain(f"{name} {exc}") from None
+        except PermissionError:
+            raise
         except OSError:  # missing or unreadable: transformers' reading says so
             raise _DamagedWeights(name) from None
     return tensors
 
 
 def _network_tensors(config, budget):
-    """{name: shape} of the state dict of the network config describes, built on the meta device
+    """{name: (shape, floating)} of the state dict of the network config describes, built on the meta device
     (shapes without memory); None when building it registers more than budget tensors.
 
     A config.json asking for a million layers is stopped after a few: built in full, even
@@ -634,37 +657,78 @@ def _network_tensors(config, budget):
     for name, tensor in network.state_dict(keep_vars=True).items():
         if id(tensor) not in seen:  # a tied weight is stored once
             seen.add(id(tensor))
-            tensors[name] = tuple(tensor.shape)
+            tensors[name] = (tuple(tensor.shape), tensor.is_floating_point())
     return tensors
 
 
-def _check_network_fits(config, stored, name):
+def _block_counts(raw, prefix=""):
+    """(setting, blocks) for each setting of a config.json dict that counts layers or blocks, sub-configs
+    (vision_config...) included, label2id not: depths [3, 3, 9, 3] counts 18. min_depth and max_depth are
+    channel counts and ranges."""
+    for key, value in raw.items():
+        if isinstance(value, dict) and key.endswith("_config"):
+            yield from _block_counts(value, f"{prefix}{key}.")
+        elif _BLOCK_COUNT.search(key) and not key.startswith(("min_", "max_")):
+            numbers = value if isinstance(value, list) else [value]
+            yield prefix + key, sum(n for n in numbers if type(n) is int and n > 0)
+
+
+def _check_network_fits(config, stored, name, raw=None):
     """Refuse a config.json whose network the weights cannot fill, before transformers builds it.
 
+    raw: config.json's dict. Its layer and block counts are compared first: every layer or block has
+    tensors of its own, and some networks compute a list as long as all their blocks before they
+    build any (ConvNeXt's drop-path rates: 4 GB for depths of 100 million).
     By shapes, not names: transformers renames keys as it loads them (its ViT's layers are
     vit.layers.N where files say vit.encoder.layer.N); the exact names are checked after the
     load, from transformers' own account (missing, mismatched and unexpected keys).
     """
     budget = 2 * len(stored) + _SPARE_TENSORS
+    too_large = f"su config.json describe una red de más de {_thousands(budget)} tensores"
+    for setting, blocks in _block_counts(raw if isinstance(raw, dict) else {}):
+        if blocks > budget:
+            raise _broken(name, f"{too_large} ({setting} pide {_thousands(blocks)} capas o bloques), y sus pesos "
+                                f"solo guardan {_thousands(len(stored))}")
     try:
         network = _network_tensors(config, budget)
     except Exception as exc:  # transformers' own load would build the same network and fail the same way
         raise _broken(name, "su config.json describe una red que no se puede construir") from exc
     if network is None:
-        raise _broken(name, f"su config.json describe una red de más de {_thousands(budget)} tensores, y sus "
-                            f"pesos solo guardan {_thousands(len(stored))}")
+        raise _broken(name, f"{too_large}, y sus pesos solo guardan {_thousands(len(stored))}")
     available = Counter(stored.values())
     lacking = []
-    for shape in network.values():
-        if available[shape]:
-            available[shape] -= 1
+    for kind in network.values():
+        if available[kind]:
+            available[kind] -= 1
         else:
-            lacking.append(shape)
-    if lacking:
-        shape = lacking[0]
-        raise _broken(name, f"sus pesos no corresponden a su config.json ({_thousands(len(lacking))} de los "
-                            f"{_thousands(len(network))} tensores de la red que describe no están en ellos con su "
-                            f"forma, como uno de {' × '.join(map(_thousands, shape)) or '1'})")
+            lacking.append(kind)
+    if not lacking:
+        return
+    stored_kinds = Counter(stored.values())
+    # transformers would turn whole numbers or booleans into decimals without a word: not a trained model's weights.
+    whole = next((shape for shape, floating in lacking if floating and stored_kinds[shape, False]), None)
+    if whole is not None:
+        raise _broken(name, "sus pesos guardan números enteros o booleanos donde la red lleva números decimales "
+                            f"(como en un tensor de {_dimensions(whole)}), y los pesos de un modelo son decimales")
+    shape = lacking[0][0]
+    raise _broken(name, f"sus pesos no corresponden a su config.json ({_thousands(len(lacking))} de los "
+                        f"{_thousands(len(network))} tensores de la red que describe no están en ellos con su "
+                        f"forma, como uno de {_dimensions(shape)})")
+
+
+def _dimensions(shape):
+    return " × ".join(map(_thousands, shape)) or "1"
+
+
+def _unreadable(name, file_name):
+    return ModelLoadError(f"No hay permiso para leer el archivo {file_name} del modelo {quoted(name)}.")
+
+
+def _names_own_code(settings):
+    """True when a settings dict, or processor_config.json's «image_processor» in it, has an auto_map:
+    code of the model's own that transformers would offer to run."""
+    nested = settings.get("image_processor") if isinstance(settings, dict) else None
+    return isinstance(settings, dict) and "auto_map" in settings or isinstance(nested, dict) and "auto_map" in nested
 
 
 def _unnamed_classes(name, detail):
@@ -685,8 +749,17 @@ def _load_folder(folder, name):
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
 
+    try:
+        os.listdir(folder)
+    except PermissionError:
+        raise ModelLoadError(f"No hay permiso para abrir la carpeta del modelo {quoted(name)}.") from None
+    except OSError:  # a folder gone or unreadable otherwise: the files below say what is missing
+        pass
     settings = {}
-    for file_name in ("config.json", "preprocessor_config.json"):
+    # Every settings file transformers reads, read bounded first: processor_config.json (read even
+    # beside preprocessor_config.json, and preferred when it holds an «image_processor») once took 5 GB.
+    # model.safetensors.index.json is read bounded with the weights' headers (_stored_tensors).
+    for file_name in ("config.json", "preprocessor_config.json", "processor_config.json"):
         try:
             settings[file_name] = _read_settings(os.path.join(folder, file_name))
         except (FileNotFoundError, NotADirectoryError):
@@ -695,16 +768,21 @@ def _load_folder(folder, name):
                     f"La carpeta {quoted(name)} no contiene un modelo de Hugging Face (falta config.json)."
                 ) from None
             settings[file_name] = None  # AutoImageProcessor says it is missing
+        except PermissionError:
+            raise _unreadable(name, file_name) from None
         except _NotPlain as exc:
             raise _broken(name, f"su {file_name} {exc}") from None
         except OSError:  # unreadable: transformers' own reading reports it
             settings[file_name] = None
         # Before transformers reads either file: given an auto_map it may ask on stdout whether to run its code.
-        if isinstance(settings[file_name], dict) and "auto_map" in settings[file_name]:
+        if _names_own_code(settings[file_name]):
             raise ModelLoadError(
                 f"El modelo {quoted(name)} necesita ejecutar su propio código Python (auto_map en {file_name}); "
                 "por seguridad este programa nunca ejecuta código que venga con un modelo."
             )
+    nested = settings["processor_config.json"]
+    processor_file = "processor_config.json" if isinstance(nested, dict) and "image_processor" in nested \
+        else "preprocessor_config.json"  # the one transformers takes the image processor from
     raw = settings["config.json"]
     raw_labels = raw.get("id2label") if isinstance(raw, dict) else None
     if raw_labels is not None and not (isinstance(raw_labels, dict) and all(map(_is_class_number, raw_labels))):
@@ -745,12 +823,14 @@ def _load_folder(folder, name):
     )
     try:
         stored = _stored_tensors(folder)
+    except PermissionError as exc:
+        raise _unreadable(name, os.path.basename(exc.filename or "model.safetensors")) from None
     except _NotPlain as exc:
         raise _broken(name, f"su {exc}") from None
     except _DamagedWeights:
         raise damaged from None
     if stored is not None:
-        _check_network_fits(config, stored, name)
+        _check_network_fits(config, stored, name, raw)
     try:
         with _weight_progress_bars_hidden():
             model, info = AutoModelForImageClassification.from_pretrained(
@@ -777,6 +857,6 @@ def _load_folder(folder, name):
         processor = AutoImageProcessor.from_pretrained(folder, backend="pil", trust_remote_code=False)
     except Exception as exc:
         raise ModelLoadError(
-            f"El modelo {quoted(name)} no trae un preprocesador de imágenes válido (preprocessor_config.json)."
+            f"El modelo {quoted(name)} no trae un preprocesador de imágenes válido ({processor_file})."
         ) from exc
     return model, processor

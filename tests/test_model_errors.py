@@ -2,12 +2,16 @@
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
+from fakehub import FakeHub
 
 from classifier.cli import main
-from conftest import PHOTOS, reliability
+from conftest import PHOTOS, REPO, reliability
 
 TRIED = reliability.setdefault("modelos", set())
 
@@ -137,13 +141,6 @@ def test_a_file_given_as_the_model_is_named_for_what_it_is_before_any_network(ti
                                                                               sentence):
     # Taken for a hub id, modelo/config.json went to the network and blamed the connection; /dev/null was
     # «No existe la carpeta». The stand-in hub must hear nothing.
-    import shutil
-    import subprocess
-    import sys
-
-    from conftest import REPO
-    from fakehub import FakeHub
-
     if given.startswith("/dev/") and not os.path.exists(given):
         pytest.skip("no /dev/null here")
     shutil.copytree(tiny_model_dir, tmp_path / "modelo")

@@ -6,9 +6,11 @@ terminal session alike, before the first real picture; no code that came with it
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -367,3 +369,162 @@ def test_a_model_file_that_is_no_plain_file_is_named_for_what_it_is(capsys, tiny
     article = "una" if kind != "dispositivo" else "un"
     _assert_broken(*outcome["result"], f"su {file_name} no es un archivo normal, sino {article} {kind}")
     TRIED.add(f"{file_name} que es {article} {kind}")
+
+
+# --- 9. files the user may not read ----------------------------------------------------------------
+
+
+_WITHOUT_ROOT_POWERS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                        "--inh-caps=-dac_override,-dac_read_search"]
+_RUN_EACH = """
+import contextlib, io, json, sys
+from classifier.cli import main
+answers = []
+for folder in sys.argv[2:]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--modelo", folder, sys.argv[1]])
+    answers.append([code, out.getvalue(), err.getvalue()])
+print(json.dumps(answers))
+"""
+
+
+def _run_unprivileged(folders):
+    """[code, stdout, stderr] of the batch on each folder, run by a user whom permissions bind.
+
+    Root reads any file: as root the run drops the two capabilities that let it (setpriv), and
+    stays the owner of pytest's root-only temporary folders.
+    """
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root ignores file permissions, and setpriv is not here to drop that power")
+        prefix = _WITHOUT_ROOT_POWERS
+    done = subprocess.run([*prefix, sys.executable, "-c", _RUN_EACH, str(PHOTOS[0]), *map(str, folders)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_model_files_the_user_may_not_read_are_said_so(tiny_model_dir, tmp_path):
+    # They were «dañado», «no trae un preprocesador válido», and a folder that cannot be opened «falta
+    # config.json» or «dañado»; a picture the user may not read already said «no hay permiso».
+    cases = {"config.json": "No hay permiso para leer el archivo config.json del modelo",
+             "model.safetensors": "No hay permiso para leer el archivo model.safetensors del modelo",
+             "preprocessor_config.json": "No hay permiso para leer el archivo preprocessor_config.json del modelo",
+             None: "No hay permiso para abrir la carpeta del modelo"}
+    folders = []
+    for file_name in cases:
+        folder = Path(shutil.copytree(tiny_model_dir, tmp_path / f"m-{file_name or 'carpeta'}"))
+        (folder / file_name if file_name else folder).chmod(0)
+        folders.append(folder)
+    try:
+        answers = _run_unprivileged(folders)
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    for (file_name, start), folder, (code, out, err) in zip(cases.items(), folders, answers, strict=True):
+        assert (code, out, err) == (2, "", f"Error: {start} «{folder}».\n"), file_name
+        TRIED.add(f"{file_name or 'la carpeta del modelo'} sin permiso de lectura")
+
+
+# --- 10. every settings file transformers reads, and how it is written ------------------------------
+
+
+def _sparse(path, size, start=b'{"image_processor": {"x": "'):
+    with open(path, "wb") as file:
+        file.write(start)
+        file.truncate(size)
+
+
+@pytest.mark.parametrize("beside", ["sin preprocessor_config.json", "junto a preprocessor_config.json"])
+def test_a_huge_processor_config_is_refused_unread_and_named(capsys, tiny_model_copy, beside):
+    # transformers reads processor_config.json whole, even beside preprocessor_config.json: 1.5 GB (sparse, no
+    # disk used) took 16 s and 4.9 GB, then blamed preprocessor_config.json. 100 MB here.
+    if beside.startswith("sin"):
+        (tiny_model_copy / "preprocessor_config.json").unlink()
+    _sparse(tiny_model_copy / "processor_config.json", 100 * 1024 * 1024)
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]), "su processor_config.json mide más de 16 MB")
+    TRIED.add(f"processor_config.json de 100 MB {beside}")
+
+
+def test_a_huge_weights_index_is_refused_unread(capsys, tiny_model_copy):
+    (tiny_model_copy / "model.safetensors").rename(tiny_model_copy / "model-00001-of-00001.safetensors")
+    _sparse(tiny_model_copy / "model.safetensors.index.json", 100 * 1024 * 1024, b'{"weight_map": {"x": "')
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]), "su model.safetensors.index.json mide más de 16 MB")
+    TRIED.add("model.safetensors.index.json de 100 MB")
+
+
+def _nested_processor(folder, change=None):
+    settings = json.loads((folder / "preprocessor_config.json").read_text())
+    (change or (lambda s: None))(settings)
+    (folder / "preprocessor_config.json").unlink()
+    (folder / "processor_config.json").write_text(json.dumps({"image_processor": settings}))
+
+
+def test_a_processor_saved_in_processor_config_loads_and_is_named_when_broken(capsys, tiny_model_dir, tmp_path):
+    # Newer processors save their image processor inside processor_config.json: that file is the one
+    # transformers takes, and the one a refusal names.
+    good = Path(shutil.copytree(tiny_model_dir, tmp_path / "bueno"))
+    _nested_processor(good)
+    code, out, err = _run(capsys, good, PHOTOS[0])
+    reference = _run(capsys, tiny_model_dir, PHOTOS[0])
+    assert (code, out, err) == reference and code == 0
+    broken = Path(shutil.copytree(tiny_model_dir, tmp_path / "roto"))
+    _nested_processor(broken, lambda s: s.update(image_processor_type="NoSuchImageProcessor"))
+    _assert_broken(*_run(capsys, broken, PHOTOS[0]), "(processor_config.json)")
+
+
+def test_code_named_in_processor_config_is_refused(capsys, tiny_model_copy):
+    _nested_processor(tiny_model_copy, lambda s: s.update(auto_map={"AutoImageProcessor": "trap.TrapProcessor"}))
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]), "auto_map en processor_config.json")
+    TRIED.add("processor_config.json con auto_map")
+
+
+@pytest.mark.parametrize("file_name", ["config.json", "preprocessor_config.json"])
+def test_a_settings_file_saved_with_a_byte_order_mark_says_how_to_save_it(capsys, tiny_model_copy, file_name):
+    # Windows Notepad's «UTF-8» starts with EF BB BF; transformers' JSON reading stops there, and the model
+    # was «dañado» or without «un preprocesador válido».
+    path = tiny_model_copy / file_name
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]),
+                   f"su {file_name} empieza con la marca BOM que añaden algunos editores de Windows; guárdelo como "
+                   "UTF-8 sin BOM")
+    TRIED.add(f"{file_name} con BOM")
+
+
+# --- 11. weights that are not decimals, and block counts past the weights ---------------------------
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool"])
+def test_whole_number_or_boolean_weights_are_a_broken_model(capsys, tiny_model_copy, dtype):
+    # transformers turned them into decimals without a word: status 0, answers of no trained model.
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(tiny_model_copy / "model.safetensors")
+    key = "vit.encoder.layer.0.output.dense.weight"
+    weights[key] = (weights[key] * 100).to(getattr(torch, dtype))
+    save_file(weights, tiny_model_copy / "model.safetensors", metadata={"format": "pt"})
+    shape = " × ".join(map(str, weights[key].shape))
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]),
+                   f"sus pesos guardan números enteros o booleanos donde la red lleva números decimales (como en un "
+                   f"tensor de {shape})")
+    TRIED.add(f"pesos {dtype}")
+
+
+def test_a_block_count_past_the_weights_is_refused_before_anything_is_built(capsys, tmp_path):
+    # ConvNeXt computes its drop-path rates for every block before it builds one: depths of 30 million
+    # took 5 s and 1.3 GB before the refusal (100 million: 16 s, 4.4 GB).
+    from transformers import ConvNextConfig, ConvNextForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    config = ConvNextConfig(num_channels=3, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, image_size=32,
+                            id2label={0: "gato", 1: "perro"}, label2id={"gato": 0, "perro": 1})
+    ConvNextForImageClassification(config).save_pretrained(tmp_path)
+    ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    assert _run(capsys, tmp_path, PHOTOS[0])[0] == 0
+    _edit(tmp_path, "config.json", lambda c: c.update(depths=[30_000_000, 1]))
+    _assert_broken(*_run(capsys, tmp_path, PHOTOS[0]), "(depths pide 30.000.001 capas o bloques), y sus pesos")
+    TRIED.add("config.json de ConvNeXt con depths de 30 millones")
