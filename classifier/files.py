@@ -5,6 +5,7 @@ Pillow-free on purpose: the desktop reads its settings before the picker opens.
 
 import os
 import stat
+from contextlib import contextmanager
 
 
 class NotSmallRegularFile(OSError):
@@ -18,18 +19,28 @@ class NotSmallRegularFile(OSError):
         self.mode, self.size = mode, size
 
 
-def read_small_regular_file(path, limit):
-    """The bytes of a regular file of at most limit bytes.
+@contextmanager
+def open_regular_file(path, limit=None):
+    """(file, fstat result) of path opened for reading in binary, once known to be a regular file of
+    at most limit bytes (None: any size).
 
     Opened without blocking (opening a pipe would wait for a writer forever) and judged by
-    what was actually opened (fstat), so a name swapped after a check cannot fool it; at
-    most limit + 1 bytes are read, so a file that grows meanwhile is cut, never unbounded.
+    what was actually opened (fstat), so a name swapped after a check cannot fool it.
     OSError when it cannot be opened; NotSmallRegularFile when it is something else.
     """
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(descriptor, "rb") as file:
         info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        if not stat.S_ISREG(info.st_mode) or limit is not None and info.st_size > limit:
             raise NotSmallRegularFile(f"not a regular file of at most {limit} bytes: {path}", info.st_mode,
                                       info.st_size)
+        yield file, info
+
+
+def read_small_regular_file(path, limit):
+    """The bytes of a regular file of at most limit bytes (open_regular_file).
+
+    At most limit + 1 bytes are read, so a file that grows meanwhile is cut, never unbounded.
+    """
+    with open_regular_file(path, limit) as (file, _):
         return file.read(limit + 1)

@@ -21,7 +21,7 @@ from PIL import Image
 from . import hub
 from .defaults import DEFAULT_MODEL
 from .errors import ModelLoadError, PictureError, quoted
-from .files import NotSmallRegularFile, read_small_regular_file
+from .files import NotSmallRegularFile, open_regular_file
 from .labels import DEFAULT_LANGUAGE, display_labels
 from .maps import (
     ATTENTION_DEFAULT,
@@ -511,41 +511,36 @@ def _kind(mode):
     return "un archivo especial"
 
 
+def _too_large(limit):
+    return f"mide más de {limit // (1024 * 1024)} MB, y un archivo de ajustes ocupa unos KB"
+
+
 @contextmanager
 def _plain_file(path, limit=None):
     """(file, size) of path opened for reading, once known to be a plain file of at most limit bytes.
 
-    Looked at before it is opened (a pipe would block the open or the read, /dev/zero never
-    ends) and again once open, in case it was swapped. FileNotFoundError when missing.
+    Looked at before it is opened (a device is named, never opened) and again once open, in case
+    it was swapped (files.open_regular_file). FileNotFoundError when missing, PermissionError when
+    unreadable; _NotPlain for a pipe, a device, a folder or a file over limit.
     """
     mode = os.stat(path).st_mode
     if not stat.S_ISREG(mode):
         raise _NotPlain(f"no es un archivo normal, sino {_kind(mode)}")
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(descriptor, "rb") as file:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise _NotPlain(f"no es un archivo normal, sino {_kind(info.st_mode)}")
-        if limit is not None and info.st_size > limit:
-            raise _NotPlain(f"mide más de {limit // (1024 * 1024)} MB, y un archivo de ajustes ocupa unos KB")
-        yield file, info.st_size
+    try:
+        with open_regular_file(path, limit) as (file, info):
+            yield file, info.st_size
+    except NotSmallRegularFile as exc:
+        raise _NotPlain(_too_large(limit) if stat.S_ISREG(exc.mode) else f"no es un archivo normal, sino "
+                        f"{_kind(exc.mode)}") from None
 
 
 def _read_settings(path):
     """The JSON value a settings file holds, read bounded; None when it is not JSON (transformers'
-    own reading reports that). FileNotFoundError when missing, PermissionError when unreadable;
-    _NotPlain for a pipe, a device, a folder or a file over _SETTINGS_BYTES; _ByteOrderMark."""
-    too_large = f"mide más de {_SETTINGS_BYTES // (1024 * 1024)} MB, y un archivo de ajustes ocupa unos KB"
-    mode = os.stat(path).st_mode  # a device or a pipe is named, never opened
-    if not stat.S_ISREG(mode):
-        raise _NotPlain(f"no es un archivo normal, sino {_kind(mode)}")
-    try:
-        data = read_small_regular_file(path, _SETTINGS_BYTES)
-    except NotSmallRegularFile as exc:  # swapped since the look, or too large
-        raise _NotPlain(too_large if stat.S_ISREG(exc.mode) else f"no es un archivo normal, sino {_kind(exc.mode)}") \
-            from None
+    own reading reports that). As _plain_file, and _ByteOrderMark."""
+    with _plain_file(path, _SETTINGS_BYTES) as (file, _):
+        data = file.read(_SETTINGS_BYTES + 1)
     if len(data) > _SETTINGS_BYTES:  # it grew while it was read
-        raise _NotPlain(too_large)
+        raise _NotPlain(_too_large(_SETTINGS_BYTES))
     if data.startswith(codecs.BOM_UTF8):
         raise _ByteOrderMark("empieza con la marca BOM que añaden algunos editores de Windows; guárdelo como UTF-8 "
                              "sin BOM")
@@ -697,11 +692,16 @@ def _check_network_fits(config, stored, name, raw=None):
         raise _broken(name, f"{too_large}, y sus pesos solo guardan {_thousands(len(stored))}")
     available = Counter(stored.values())
     lacking = []
-    for kind in network.values():
-        if available[kind]:
-            available[kind] -= 1
-        else:
+    # Decimals first: a whole-number buffer (BatchNorm's num_batches_tracked) may take a stored decimal,
+    # as transformers converts it; a decimal weight may not take a whole number.
+    for kind in sorted(network.values(), key=lambda kind: not kind[1]):
+        shape, floating = kind
+        match = next((option for option in ((kind,) if floating else (kind, (shape, True))) if available[option]),
+                     None)
+        if match is None:
             lacking.append(kind)
+        else:
+            available[match] -= 1
     if not lacking:
         return
     stored_kinds = Counter(stored.values())

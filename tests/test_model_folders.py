@@ -528,3 +528,25 @@ def test_a_block_count_past_the_weights_is_refused_before_anything_is_built(caps
     _edit(tmp_path, "config.json", lambda c: c.update(depths=[30_000_000, 1]))
     _assert_broken(*_run(capsys, tmp_path, PHOTOS[0]), "(depths pide 30.000.001 capas o bloques), y sus pesos")
     TRIED.add("config.json de ConvNeXt con depths de 30 millones")
+
+
+def test_whole_number_buffers_load_whether_stored_whole_or_decimal(capsys, tmp_path):
+    # BatchNorm's num_batches_tracked is a whole number in the network: stored as one (as save_pretrained
+    # does) or as a decimal (some converters), the model loads as before; only decimal weights must be decimals.
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import ResNetConfig, ResNetForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
+                          id2label={0: "gato", 1: "perro"}, label2id={"gato": 0, "perro": 1})
+    ResNetForImageClassification(config).save_pretrained(tmp_path)
+    ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    reference = _run(capsys, tmp_path, PHOTOS[0])
+    assert reference[0] == 0, reference
+    weights = load_file(tmp_path / "model.safetensors")
+    counters = [key for key in weights if key.endswith("num_batches_tracked")]
+    assert counters and all(weights[key].dtype == torch.int64 for key in counters)
+    save_file({key: value.float() if key in counters else value for key, value in weights.items()},
+              tmp_path / "model.safetensors", metadata={"format": "pt"})
+    assert _run(capsys, tmp_path, PHOTOS[0]) == reference
