@@ -222,33 +222,34 @@ class ResultsLog:
             return None
         if head != header:
             raise self._other_csv_layout()
-        data = self._read()
+        data, zeros = _zeros_off(self._read())
         delimiter, width = ";" if self.spreadsheet else ",", len(_columns(self.top_k))
         rows = _csv_rows(data, len(header), delimiter, width)
         if self.spreadsheet:
             rows = [(end, None if record is None else record._replace(path=_undefused(record.path)))
                     for end, record in rows]
-        return self._keep_whole(data, len(header), rows,
+        return self._keep_whole(data, zeros, len(header), rows,
                                 ending=lambda tail: _csv_ending(tail, delimiter, width, self.spreadsheet),
                                 torn=lambda tail: _torn_csv(tail, delimiter, width))
 
     def _resume_json_lines(self):
-        head = self._read(len(_JSON_START))
-        if not _JSON_START.startswith(head):  # nor a file that begins with zeros: that is no tail
-            raise ResultsLogError(_foreign(self.path))
-        data = self._read()
-        keep = self._keep_whole(data, 0, _json_lines(data), ending=_json_ending, torn=_torn_json)
+        data, zeros = _zeros_off(self._read())
+        if not _JSON_START.startswith(data[:len(_JSON_START)]) or zeros and not data:
+            raise ResultsLogError(_foreign(self.path))  # nor a file of zeros: they follow no record
+        keep = self._keep_whole(data, zeros, 0, _json_lines(data), ending=_json_ending, torn=_torn_json)
         if max(self._prediction_counts, default=0) > self.top_k:  # more saved than asked: wrong for any model
             self.check_predictions(self.top_k)
         return keep
 
-    def _keep_whole(self, data, start, rows, ending, torn):
-        """Fill the records from rows [(end, _Record or None)]; return the size to truncate to, or None.
+    def _keep_whole(self, data, zeros, start, rows, ending, torn):
+        """Fill the records from rows [(end, _Record or None)] of data; return the size to truncate to, or None.
 
+        zeros: how many NUL bytes followed data in the file. A power cut can leave them where the last
+        bytes written never reached the disk; they go, and only they: any other byte with them is kept.
         Only a last row without its newline may be cut short. It stays when it is a whole record
         (ending(tail): the bytes it lacks and its record; they are written before the next record),
-        and goes when it is the start of one that this program writes (torn(tail)). Rows with the
-        zero bytes a power cut can leave go too. Anything else is not ours to delete: refused.
+        and goes when it is the start of one that this program writes (torn(tail)). Anything else,
+        and every complete line that is not a record, is not ours to delete: refused.
         """
         whole = next((number for number, (_, record) in enumerate(rows) if record is None), len(rows))
         end = rows[whole - 1][0] if whole else start
@@ -264,8 +265,8 @@ class ResultsLog:
             if record.predictions is not None:
                 self._prediction_counts.add(record.predictions)
         if whole == len(rows):
-            return None
-        if any(record is not None for _, record in rows[whole:]) or not ((unended and torn(tail)) or b"\0" in tail):
+            return end if zeros else None
+        if any(record is not None for _, record in rows[whole:]) or not (unended and torn(tail)):
             line = data[:end].count(b"\n") + 1
             raise ResultsLogError(_foreign(self.path, f": la línea {line} no es un resultado"))
         return end
@@ -391,6 +392,12 @@ def _csv_line(cells, spreadsheet, defuse=True):
         text = text[:-2] + "\n"
     # surrogateescape: the undecodable bytes of a file name go back to disk as they were.
     return text.encode("utf-8", "surrogateescape")
+
+
+def _zeros_off(data):
+    """(data without the NUL bytes at its very end, how many there were)."""
+    body = data.rstrip(b"\0")
+    return body, len(data) - len(body)
 
 
 def _lines(data, start=0):

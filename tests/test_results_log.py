@@ -239,15 +239,59 @@ def test_resume_after_every_possible_cut(tmp_path, name, spreadsheet):
 
 @pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
 def test_resume_after_a_power_cut_left_zeros(tmp_path, name, spreadsheet):
+    """A power cut can leave NUL bytes at the end of the file where the last bytes written never reached
+    the disk: after the last record, or after the start of a record cut anywhere. The zeros go, and the
+    rest is handled as the same file without them is (test_resume_after_every_possible_cut)."""
+    path, reference = tmp_path / name, tmp_path / f"sin_ceros{path_suffix(name)}"
+    states = snapshots(path, RESUME_RESULTS + [FOURTH], spreadsheet)
+    three, four = states[3:5]
+    fourth = four[len(three):]
+    for cut in range(len(fourth) + 1):
+        for zeros in (1, 700, 5000):
+            reference.write_bytes(three + fourth[:cut])
+            path.write_bytes(three + fourth[:cut] + b"\0" * zeros)
+            try:
+                with ResultsLog.open(reference, TOP_K, spreadsheet=spreadsheet) as log:
+                    expected = log.recorded, reference.read_bytes()
+            except ResultsLogError:  # right after the name's newline: a complete line, never deleted
+                assert fourth[:cut].endswith(b"\n"), cut
+                refused(path, spreadsheet=spreadsheet)
+                continue
+            with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+                assert (log.recorded, path.read_bytes()) == expected, (cut, zeros)
+                log.write(FIFTH)
+            assert read_paths(path, spreadsheet)[-1] == FIFTH.path, cut
+
+
+def path_suffix(name):
+    return os.path.splitext(name)[1]
+
+
+# Complete lines after the last record, each with a NUL: notes a person wrote (one pasted with a NUL,
+# one appended by Windows PowerShell 5, whose >> writes UTF-16), or lines a power cut left half zeroed.
+NUL_LINES = [
+    b"nota: rojo.png es un tomate\nrevisado\0 el lunes por Ana\n",
+    "nota: rojo.png es un tomate\r\nrevisado el lunes por Ana\r\n".encode("utf-16-le"),
+    b"\0" * 100 + b"\n",
+    b"\0" * 5000 + b"\n\0\0",
+    b"\0" * 300 + b'.5}]}\n{"path": "/fotos/x',
+    b"\0" * 300 + b"\n/fotos/cinco.jpg,,1",
+    b"\0" * 40 + b"nota\n",
+]
+
+
+@pytest.mark.parametrize("tail", NUL_LINES, ids=["nota", "powershell", "ceros-nl", "ceros-nl-ceros", "json",
+                                                 "csv", "ceros-nota"])
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_complete_lines_with_zero_bytes_are_refused(tmp_path, name, spreadsheet, tail):
+    """A complete line is never deleted, whatever it holds: the file is refused as it is."""
     path = tmp_path / name
     three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    # Zeros where a cut record began, then the end of it and the start of the next one.
-    cut_pair = b"\0" * 300 + b'.5}]}\n{"path": "x' + (b'\r\n' if spreadsheet else b"\n") + b"cinco.jpg,,1"
-    for tail in (b"\0" * 700, b"\0" * 100 + b"\n", b"\0" * 5000 + b"\n\0\0", cut_pair):
-        path.write_bytes(three + tail)
-        with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
-            assert log.recorded == {r.path for r in RESUME_RESULTS}
-        assert path.read_bytes() == three
+    path.write_bytes(three + tail)
+    first_after = three.count(b"\n") + 1  # the first line after the records
+    assert refused(path, spreadsheet=spreadsheet) == (
+        f"«{path}» no es un archivo de resultados de este programa: la línea {first_after} no es un resultado; "
+        "elija otro archivo (este no se modificará).")
 
 
 @pytest.mark.parametrize("spreadsheet", [False, True], ids=["csv", "csv-es"])
