@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from .errors import ClassifierError, quoted, system_reason
-from .output import json_line
+from .output import csv_path, json_line
 
 try:
     import fcntl
@@ -173,7 +173,9 @@ class ResultsLog:
         cells = [result.path, result.error or ""]
         for p in result.predictions or []:
             score = repr(float(p.score))
-            cells += [int(p.id), p.label, score.replace(".", ",") if self.spreadsheet else score]
+            # The label as the CSV output writes it: nothing invisible raw, and always UTF-8 (a lone surrogate
+            # from a model's config.json is written as its escape, as the table and JSON show it).
+            cells += [int(p.id), csv_path(str(p.label)), score.replace(".", ",") if self.spreadsheet else score]
         width = len(_columns(self.top_k))
         if len(cells) > width:
             raise ValueError(f"{len(result.predictions)} predictions for a log of top_k={self.top_k}")

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pytest
 
 from classifier import results_log
-from classifier.output import Result
+from classifier.output import Result, path_from_csv
 from classifier.results_log import ResultsLog, ResultsLogError
 from conftest import LINE, PHOTOS, REPO, without_screen
 
@@ -92,6 +92,10 @@ def as_written(cell, spreadsheet):
     return f"'{cell}" if spreadsheet and cell.startswith(("=", "+", "-", "@", "\t", "\r", "'")) else cell
 
 
+def _undefused(cell, spreadsheet):
+    return cell[1:] if spreadsheet and cell.startswith("'") else cell
+
+
 def check_csv(path, results, spreadsheet):
     rows = read_csv(path, spreadsheet)
     assert rows[0] == expected_header()
@@ -106,7 +110,7 @@ def check_csv(path, results, spreadsheet):
         cells = row[2:]
         for i, p in enumerate(result.predictions):
             id_cell, label, score = cells[3 * i:3 * i + 3]
-            assert (int(id_cell), label) == (p.id, p.label)
+            assert (int(id_cell), path_from_csv(_undefused(label, spreadsheet))) == (p.id, p.label)
             if spreadsheet:
                 assert "." not in score
                 assert float(score.replace(",", ".")) == p.score
