@@ -10,6 +10,7 @@ from contextlib import contextmanager, nullcontext
 from . import memory
 from .cli import (
     PACK_MIN_IMAGES,
+    label_names,
     load_classifier,
     loaded_sentence,
     open_results_log,
@@ -72,7 +73,7 @@ def _classify_and_write(args, inputs, maps, log):
     INTERRUPTED.raise_if_set()
     if log is not None:
         try:
-            log.check_predictions(min(args.top_k, classifier.num_labels))
+            log.check_model(args.top_k, label_names(classifier))
         except ClassifierError as exc:
             say(f"Error: {exc}")
             return ExitStatus.USAGE

@@ -354,6 +354,12 @@ def open_results_log(args):
     return ResultsLog.open(args.save, args.top_k, spreadsheet=args.spreadsheet)
 
 
+def label_names(classifier):
+    """Per class id, the names a results log may hold for it: the one shown and the model's own."""
+    id2label = classifier.model.config.id2label
+    return [(shown, str(id2label[class_id])) for class_id, shown in enumerate(classifier.labels)]
+
+
 def run_desktop_mode(args):
     from .desktop import run_desktop
 
@@ -368,7 +374,7 @@ def run_desktop_mode(args):
         classifier = load_classifier(args)
         if log is not None:
             try:
-                log.check_predictions(min(args.top_k, classifier.num_labels))
+                log.check_model(args.top_k, label_names(classifier))
             except ClassifierError as exc:  # told as the loader tells a model it cannot use
                 raise ModelLoadError(str(exc)) from None
         return classifier

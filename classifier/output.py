@@ -104,9 +104,11 @@ def _json_escape(c):
 
 
 def csv_path(path):
-    """The CSV path column: the name itself when it is printable text not starting with a quote.
+    """The CSV path column (and label column): the text itself when it is printable and does not
+    start with a quote. A model's class name goes the same way: it reaches no terminal raw, and
+    one that UTF-8 cannot hold (a lone surrogate from config.json) is written as the table shows it.
 
-    Any other name is written between double quotes, as git writes such names, with
+    Any other text is written between double quotes, as git writes such names, with
     \\" and \\\\ for quotes and backslashes, \\xNN for a byte that is not UTF-8, and
     \\n, \\r, \\t or \\uNNNN / \\UNNNNNNNN for an invisible character. path_from_csv undoes it.
     """
@@ -117,7 +119,8 @@ def csv_path(path):
 
 
 def path_from_csv(field):
-    """The exact path (as Python holds it; os.fsencode gives its bytes) from the CSV path column."""
+    """The exact path (as Python holds it; os.fsencode gives its bytes) from the CSV path column;
+    the exact class name from the label column."""
     if len(field) < 2 or not (field.startswith('"') and field.endswith('"')):
         return field
 
@@ -135,8 +138,9 @@ def path_from_csv(field):
 class CsvWriter:
     """Header path,rank,id,label,score; one row per prediction. Errors go to stderr.
 
-    The path column is csv_path(path): the name as it is, except names with bytes
-    that are not UTF-8 or invisible characters, which are quoted and escaped.
+    The path and label columns are csv_path(text): the text as it is, except text with
+    bytes that are not UTF-8 or invisible characters, which is quoted and escaped, on a
+    terminal or in a file alike.
     """
 
     def __init__(self, out, err):
@@ -149,7 +153,7 @@ class CsvWriter:
             self.err.flush()
             return
         self._write_rows(
-            [csv_path(result.path), rank, p.id, p.label, repr(p.score)]
+            [csv_path(result.path), rank, p.id, csv_path(str(p.label)), repr(p.score)]
             for rank, p in enumerate(result.predictions, start=1)
         )
 

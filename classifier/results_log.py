@@ -20,8 +20,8 @@ import time
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from .errors import ClassifierError, quoted, system_reason
-from .output import json_line
+from .errors import ClassifierError, printable, quoted, system_reason
+from .output import csv_path, json_line, path_from_csv
 
 try:
     import fcntl
@@ -57,6 +57,7 @@ class ResultsLog:
         self.recorded = set()
         self._classified = {}  # same_photo(path) -> whether its latest record holds predictions
         self._prediction_counts = set()  # of the records that hold predictions
+        self._labels = {}  # class id -> the names the records give it
         self._fd = fd
         self._synced_at = time.monotonic()
         self._unended = b""  # the newline a whole last record lacks: written with the next record
@@ -106,14 +107,42 @@ class ResultsLog:
             seen.add(key)
         return left
 
-    def check_predictions(self, count):
-        """Refuse a log whose records hold another number of predictions than this run writes (count:
-        -k, or fewer when the model has fewer classes). The CSV header says it at open; JSON Lines here."""
+    def check_model(self, top_k, names):
+        """Refuse a model that cannot continue this log. names: per class id of the model, the names it
+        may be written with (in either language). Records that name a class otherwise were written by
+        another model; records that hold another number of predictions than this run writes
+        (min(top_k, classes)) would make a file of mixed rows. The sentence names a way that works.
+        """
+        classes, count = len(names), min(top_k, len(names))
+        for class_id, written in sorted(self._labels.items()):
+            if class_id >= classes:
+                raise ResultsLogError(
+                    f"{quoted(self.path)} tiene resultados de otro modelo: nombra la clase {class_id} y este "
+                    f"solo tiene {classes}; elija otro archivo o use el modelo con el que se hizo {_KEPT}.")
+            if not written <= set(names[class_id]):
+                old = min(written - set(names[class_id]))
+                raise ResultsLogError(
+                    f"{quoted(self.path)} tiene resultados de otro modelo: su clase {class_id} es "
+                    f"«{printable(old)}» y la de este, «{printable(next(iter(names[class_id])))}»; elija otro "
+                    f"archivo o use el modelo con el que se hizo {_KEPT}.")
         saved = max(self._prediction_counts, default=count)
-        if saved != count:
+        if saved == count:
+            return
+        if saved > classes:
             raise ResultsLogError(
-                f"{quoted(self.path)} guarda {saved} predicciones por imagen y ahora se piden {count}; "
-                f"elija otro archivo o pida {saved} {_KEPT}.")
+                f"{quoted(self.path)} guarda {saved} predicciones por imagen y este modelo solo tiene {classes} "
+                f"clases; elija otro archivo o use el modelo con el que se hizo {_KEPT}.")
+        if not self.json_lines and saved < top_k:
+            # The header has top_k columns: fewer predictions in a record means its model had that many classes.
+            raise ResultsLogError(
+                f"{quoted(self.path)} se hizo con un modelo de {saved} clases (guarda {saved} predicciones por "
+                f"imagen) y este tiene {classes}; elija otro archivo o use el modelo con el que se hizo {_KEPT}.")
+        raise self._count_refused(saved, count)
+
+    def _count_refused(self, saved, count):
+        return ResultsLogError(
+            f"{quoted(self.path)} guarda {saved} predicciones por imagen y ahora se piden {count}; "
+            f"elija otro archivo o pida {saved} {_KEPT}.")
 
     def write(self, result):
         """Append one record, under the photo's absolute path, with a single write; fsync at most once a second.
@@ -173,7 +202,9 @@ class ResultsLog:
         cells = [result.path, result.error or ""]
         for p in result.predictions or []:
             score = repr(float(p.score))
-            cells += [int(p.id), p.label, score.replace(".", ",") if self.spreadsheet else score]
+            # The label as the CSV output writes it: nothing invisible raw, and always UTF-8 (a lone surrogate
+            # from a model's config.json is written as its escape, as the table and JSON show it).
+            cells += [int(p.id), csv_path(str(p.label)), score.replace(".", ",") if self.spreadsheet else score]
         width = len(_columns(self.top_k))
         if len(cells) > width:
             raise ValueError(f"{len(result.predictions)} predictions for a log of top_k={self.top_k}")
@@ -222,33 +253,34 @@ class ResultsLog:
             return None
         if head != header:
             raise self._other_csv_layout()
-        data = self._read()
+        data, zeros = _zeros_off(self._read())
         delimiter, width = ";" if self.spreadsheet else ",", len(_columns(self.top_k))
         rows = _csv_rows(data, len(header), delimiter, width)
         if self.spreadsheet:
-            rows = [(end, None if record is None else record._replace(path=_undefused(record.path)))
-                    for end, record in rows]
-        return self._keep_whole(data, len(header), rows,
+            rows = [(end, None if record is None else _undefused_record(record)) for end, record in rows]
+        return self._keep_whole(data, zeros, len(header), rows,
                                 ending=lambda tail: _csv_ending(tail, delimiter, width, self.spreadsheet),
                                 torn=lambda tail: _torn_csv(tail, delimiter, width))
 
     def _resume_json_lines(self):
-        head = self._read(len(_JSON_START))
-        if not _JSON_START.startswith(head):  # nor a file that begins with zeros: that is no tail
-            raise ResultsLogError(_foreign(self.path))
-        data = self._read()
-        keep = self._keep_whole(data, 0, _json_lines(data), ending=_json_ending, torn=_torn_json)
-        if max(self._prediction_counts, default=0) > self.top_k:  # more saved than asked: wrong for any model
-            self.check_predictions(self.top_k)
+        data, zeros = _zeros_off(self._read())
+        if not _JSON_START.startswith(data[:len(_JSON_START)]) or zeros and not data:
+            raise ResultsLogError(_foreign(self.path))  # nor a file of zeros: they follow no record
+        keep = self._keep_whole(data, zeros, 0, _json_lines(data), ending=_json_ending, torn=_torn_json)
+        saved = max(self._prediction_counts, default=0)
+        if saved > self.top_k:  # more saved than asked: wrong for any model
+            raise self._count_refused(saved, self.top_k)
         return keep
 
-    def _keep_whole(self, data, start, rows, ending, torn):
-        """Fill the records from rows [(end, _Record or None)]; return the size to truncate to, or None.
+    def _keep_whole(self, data, zeros, start, rows, ending, torn):
+        """Fill the records from rows [(end, _Record or None)] of data; return the size to truncate to, or None.
 
+        zeros: how many NUL bytes followed data in the file. A power cut can leave them where the last
+        bytes written never reached the disk; they go, and only they: any other byte with them is kept.
         Only a last row without its newline may be cut short. It stays when it is a whole record
         (ending(tail): the bytes it lacks and its record; they are written before the next record),
-        and goes when it is the start of one that this program writes (torn(tail)). Rows with the
-        zero bytes a power cut can leave go too. Anything else is not ours to delete: refused.
+        and goes when it is the start of one that this program writes (torn(tail)). Anything else,
+        and every complete line that is not a record, is not ours to delete: refused.
         """
         whole = next((number for number, (_, record) in enumerate(rows) if record is None), len(rows))
         end = rows[whole - 1][0] if whole else start
@@ -263,9 +295,11 @@ class ResultsLog:
                 self._classified[same_photo(record.path)] = record.predictions is not None
             if record.predictions is not None:
                 self._prediction_counts.add(record.predictions)
+            for class_id, label in record.labels:
+                self._labels.setdefault(class_id, set()).add(label)
         if whole == len(rows):
-            return None
-        if any(record is not None for _, record in rows[whole:]) or not ((unended and torn(tail)) or b"\0" in tail):
+            return end if zeros else None
+        if any(record is not None for _, record in rows[whole:]) or not (unended and torn(tail)):
             line = data[:end].count(b"\n") + 1
             raise ResultsLogError(_foreign(self.path, f": la línea {line} no es un resultado"))
         return end
@@ -289,8 +323,8 @@ class ResultsLog:
                     f"de hoja de cálculo en español; elija otro archivo o use CSV normal {_KEPT}.")
             if k != self.top_k:
                 return ResultsLogError(
-                    f"{quoted(self.path)} guarda {k} predicciones por imagen y ahora se piden {self.top_k}; "
-                    f"elija otro archivo o pida {k} {_KEPT}.")
+                    f"{quoted(self.path)} tiene columnas para {k} predicciones por imagen y ahora se piden "
+                    f"{self.top_k}; elija otro archivo o pida {k} {_KEPT}.")
         return ResultsLogError(_foreign(self.path))
 
     # --- file access ------------------------------------------------------------------------
@@ -316,6 +350,12 @@ class ResultsLog:
 class _Record(NamedTuple):
     path: str
     predictions: int | None  # how many; None for an error record
+    labels: tuple = ()  # (class id, name) of each prediction
+
+
+def _undefused_record(record):
+    return record._replace(path=_undefused(record.path),
+                           labels=tuple((class_id, _undefused(label)) for class_id, label in record.labels))
 
 
 def same_photo(path):
@@ -393,6 +433,12 @@ def _csv_line(cells, spreadsheet, defuse=True):
     return text.encode("utf-8", "surrogateescape")
 
 
+def _zeros_off(data):
+    """(data without the NUL bytes at its very end, how many there were)."""
+    body = data.rstrip(b"\0")
+    return body, len(data) - len(body)
+
+
 def _lines(data, start=0):
     """Byte lines ending in b"\\n" (never split on "\\r"), the last one maybe without it."""
     while start < len(data):
@@ -443,7 +489,9 @@ def _csv_records(data, start, delimiter, width, consumed):
 def _csv_record_of(row):
     if row[1]:
         return _Record(row[0], None)
-    return _Record(row[0], sum(1 for cell in row[2::3] if cell != ""))
+    labels = tuple((int(class_id), path_from_csv(label)) for class_id, label in zip(row[2::3], row[3::3], strict=True)
+                   if class_id.isdigit() and class_id.isascii())
+    return _Record(row[0], sum(1 for cell in row[2::3] if cell != ""), labels)
 
 
 def _csv_ending(tail, delimiter, width, spreadsheet):
@@ -472,7 +520,7 @@ def _csv_ending(tail, delimiter, width, spreadsheet):
     if row[-1] and not _written_score(row[-1], spreadsheet):
         return None
     record = _csv_record_of(row)
-    return missing, record._replace(path=_undefused(record.path)) if spreadsheet else record
+    return missing, _undefused_record(record) if spreadsheet else record
 
 
 def _written_score(cell, spreadsheet):
@@ -560,7 +608,9 @@ def _json_record_of(line):
     if not isinstance(record, dict) or not isinstance(record.get("path"), str):
         return None
     if isinstance(record.get("predictions"), list):
-        return _Record(record["path"], len(record["predictions"]))
+        labels = tuple((p["id"], p["label"]) for p in record["predictions"]
+                       if isinstance(p, dict) and type(p.get("id")) is int and isinstance(p.get("label"), str))
+        return _Record(record["path"], len(record["predictions"]), labels)
     if "error" in record:
         return _Record(record["path"], None)
     return None

@@ -140,7 +140,8 @@ def test_a_carriage_return_in_a_label_or_a_name_keeps_one_row(tmp_path):
     with open(saved, newline="", encoding="utf-8") as fp:  # as the csv module says to read a file
         rows = list(csv.reader(fp))
     assert rows[0] == ["path", "rank", "id", "label", "score"]
-    assert [row[3] for row in rows[1:]] == ["con\rretorno", "normal, con coma"] * 2
+    assert [row[3] for row in rows[1:]] == ['"con\\rretorno"', "normal, con coma"] * 2  # escaped as a name is
+    assert [path_from_csv(row[3]) for row in rows[1:]] == ["con\rretorno", "normal, con coma"] * 2
     assert [path_from_csv(row[0]) for row in rows[1:]] == ["/fotos/gato.jpg"] * 2 + ["/fotos/re\rtorno.jpg"] * 2
     assert [row[1] for row in rows[1:]] == ["1", "2", "1", "2"]
 
@@ -277,3 +278,60 @@ def test_a_photo_with_a_long_name_still_gets_its_map(tmp_path, tiny_classifier, 
         assert len(name.encode()) <= 255 and name.endswith(("_mapa.png", "_mapa_2.png"))
         assert stem.startswith(name.split("_mapa")[0]) and len(name.split("_mapa")[0]) > 200 // len(stem[0].encode())
         assert Image.open(result.map_file).format == "PNG"
+
+
+# --- class names no terminal or CSV reader expects --------------------------------------------------
+
+# A window title (OSC ... BEL) and a screen clear; a lone surrogate (config.json may hold "\ud800",
+# which UTF-8 cannot write); a plain name. Each with the CSV cell expected for it: the table's escapes
+# (\u001b, \ud800) between quotes, as CSV writes a file name with such characters; a plain name as it is.
+HOSTILE_LABELS = {
+    "ga\x1b]0;PWNED\x07to\x1b[2J": '"""ga\\u001b]0;PWNED\\u0007to\\u001b[2J"""',
+    "ga\ud800to": '"""ga\\ud800to"""',
+    "gato": "gato",
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_label_model(tmp_path_factory):
+    from conftest import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("clases") / "modelo", labels=list(HOSTILE_LABELS))
+
+
+def test_hostile_class_names_are_escaped_in_csv_and_in_the_csv_log(hostile_label_model, tmp_path):
+    """The reference: the JSON output of the same photo (exact names, exact scores). The CSV on stdout
+    and the CSV log write each name escaped, never raw, and give it back exactly (path_from_csv)."""
+    photo = tmp_path / "rojo.png"
+    _photo(photo)
+    log = tmp_path / "log.csv"
+
+    def run(*args):
+        return subprocess.run([sys.executable, str(REPO / "script_modelo.py"), "--modelo", str(hostile_label_model),
+                               "-k", "3", *args, "rojo.png"], capture_output=True, timeout=300, cwd=tmp_path,
+                              env={k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")})
+
+    reference = run("--formato", "json")
+    assert (reference.returncode, reference.stderr) == (0, b"")
+    record = json.loads(reference.stdout)
+    assert {p["label"] for p in record["predictions"]} == set(HOSTILE_LABELS)  # the names as the model has them
+    done = run("--formato", "csv", "--guardar", str(log))
+    rows = [f'rojo.png,{rank},{p["id"]},{HOSTILE_LABELS[p["label"]]},{p["score"]!r}\n'
+            for rank, p in enumerate(record["predictions"], start=1)]
+    assert (done.returncode, done.stderr, done.stdout.decode("utf-8")) == (
+        0, b"", "path,rank,id,label,score\n" + "".join(rows))
+    cells = ",".join(f'{p["id"]},{HOSTILE_LABELS[p["label"]]},{p["score"]!r}' for p in record["predictions"])
+    assert log.read_bytes().decode("utf-8") == (
+        "path,error,id_1,label_1,score_1,id_2,label_2,score_2,id_3,label_3,score_3\n"
+        f"{os.path.realpath(photo)},,{cells}\n")  # the log keeps the absolute path
+    for text in (done.stdout.decode("utf-8"), log.read_text(encoding="utf-8")):
+        written = [row[3] for row in csv.reader(io.StringIO(text, newline=""))][1:]
+        if text.startswith("path,error"):
+            written = [label for row in csv.reader(io.StringIO(text, newline="")) for label in row[3::3]][3:]
+        assert [path_from_csv(cell) for cell in written] == [p["label"] for p in record["predictions"]]
+    # A rerun finds the photo in the log: nothing to classify, the file as it was.
+    before = log.read_bytes()
+    again = run("--formato", "csv", "--guardar", str(log))
+    assert (again.returncode, again.stdout, log.read_bytes()) == (0, b"", before)
+    assert again.stderr.decode("utf-8") == (f"Todas las imágenes ya están en «{log}»: no queda nada por clasificar "
+                                            "(para repetirlas, elija otro archivo).\n")

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pytest
 
 from classifier import results_log
-from classifier.output import Result
+from classifier.output import Result, path_from_csv
 from classifier.results_log import ResultsLog, ResultsLogError
 from conftest import LINE, PHOTOS, REPO, without_screen
 
@@ -92,6 +92,10 @@ def as_written(cell, spreadsheet):
     return f"'{cell}" if spreadsheet and cell.startswith(("=", "+", "-", "@", "\t", "\r", "'")) else cell
 
 
+def _undefused(cell, spreadsheet):
+    return cell[1:] if spreadsheet and cell.startswith("'") else cell
+
+
 def check_csv(path, results, spreadsheet):
     rows = read_csv(path, spreadsheet)
     assert rows[0] == expected_header()
@@ -106,7 +110,7 @@ def check_csv(path, results, spreadsheet):
         cells = row[2:]
         for i, p in enumerate(result.predictions):
             id_cell, label, score = cells[3 * i:3 * i + 3]
-            assert (int(id_cell), label) == (p.id, p.label)
+            assert (int(id_cell), path_from_csv(_undefused(label, spreadsheet))) == (p.id, p.label)
             if spreadsheet:
                 assert "." not in score
                 assert float(score.replace(",", ".")) == p.score
@@ -239,15 +243,59 @@ def test_resume_after_every_possible_cut(tmp_path, name, spreadsheet):
 
 @pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
 def test_resume_after_a_power_cut_left_zeros(tmp_path, name, spreadsheet):
+    """A power cut can leave NUL bytes at the end of the file where the last bytes written never reached
+    the disk: after the last record, or after the start of a record cut anywhere. The zeros go, and the
+    rest is handled as the same file without them is (test_resume_after_every_possible_cut)."""
+    path, reference = tmp_path / name, tmp_path / f"sin_ceros{path_suffix(name)}"
+    states = snapshots(path, RESUME_RESULTS + [FOURTH], spreadsheet)
+    three, four = states[3:5]
+    fourth = four[len(three):]
+    for cut in range(len(fourth) + 1):
+        for zeros in (1, 700, 5000):
+            reference.write_bytes(three + fourth[:cut])
+            path.write_bytes(three + fourth[:cut] + b"\0" * zeros)
+            try:
+                with ResultsLog.open(reference, TOP_K, spreadsheet=spreadsheet) as log:
+                    expected = log.recorded, reference.read_bytes()
+            except ResultsLogError:  # right after the name's newline: a complete line, never deleted
+                assert fourth[:cut].endswith(b"\n"), cut
+                refused(path, spreadsheet=spreadsheet)
+                continue
+            with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+                assert (log.recorded, path.read_bytes()) == expected, (cut, zeros)
+                log.write(FIFTH)
+            assert read_paths(path, spreadsheet)[-1] == FIFTH.path, cut
+
+
+def path_suffix(name):
+    return os.path.splitext(name)[1]
+
+
+# Complete lines after the last record, each with a NUL: notes a person wrote (one pasted with a NUL,
+# one appended by Windows PowerShell 5, whose >> writes UTF-16), or lines a power cut left half zeroed.
+NUL_LINES = [
+    b"nota: rojo.png es un tomate\nrevisado\0 el lunes por Ana\n",
+    "nota: rojo.png es un tomate\r\nrevisado el lunes por Ana\r\n".encode("utf-16-le"),
+    b"\0" * 100 + b"\n",
+    b"\0" * 5000 + b"\n\0\0",
+    b"\0" * 300 + b'.5}]}\n{"path": "/fotos/x',
+    b"\0" * 300 + b"\n/fotos/cinco.jpg,,1",
+    b"\0" * 40 + b"nota\n",
+]
+
+
+@pytest.mark.parametrize("tail", NUL_LINES, ids=["nota", "powershell", "ceros-nl", "ceros-nl-ceros", "json",
+                                                 "csv", "ceros-nota"])
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_complete_lines_with_zero_bytes_are_refused(tmp_path, name, spreadsheet, tail):
+    """A complete line is never deleted, whatever it holds: the file is refused as it is."""
     path = tmp_path / name
     three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    # Zeros where a cut record began, then the end of it and the start of the next one.
-    cut_pair = b"\0" * 300 + b'.5}]}\n{"path": "x' + (b'\r\n' if spreadsheet else b"\n") + b"cinco.jpg,,1"
-    for tail in (b"\0" * 700, b"\0" * 100 + b"\n", b"\0" * 5000 + b"\n\0\0", cut_pair):
-        path.write_bytes(three + tail)
-        with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
-            assert log.recorded == {r.path for r in RESUME_RESULTS}
-        assert path.read_bytes() == three
+    path.write_bytes(three + tail)
+    first_after = three.count(b"\n") + 1  # the first line after the records
+    assert refused(path, spreadsheet=spreadsheet) == (
+        f"«{path}» no es un archivo de resultados de este programa: la línea {first_after} no es un resultado; "
+        "elija otro archivo (este no se modificará).")
 
 
 @pytest.mark.parametrize("spreadsheet", [False, True], ids=["csv", "csv-es"])
@@ -616,11 +664,14 @@ def test_a_json_lines_log_refuses_another_top_k(tmp_path):
     write_log(path, RESUME_RESULTS)
     message = refused(path, top_k=2)
     assert "3 predicciones" in message and "2" in message and "elija otro archivo" in message
+    known = {p.id: p.label for result in RESUME_RESULTS for p in result.predictions or []}
+    names = [(known.get(i, f"clase {i}"),) for i in range(max(known) + 1)]  # the model that wrote RESUME_RESULTS
     with ResultsLog.open(path, 5) as log:  # more asked than saved: only the model can tell whether it has them
         with pytest.raises(ResultsLogError) as caught:
-            log.check_predictions(5)
-        assert "3 predicciones" in str(caught.value)
-        log.check_predictions(3)  # a model with three classes gives three whatever -k asks
+            log.check_model(5, names)
+        assert str(caught.value) == (f"«{path}» guarda 3 predicciones por imagen y ahora se piden 5; elija otro "
+                                     "archivo o pida 3 (este no se modificará).")
+        log.check_model(3, names)
 
 
 # --- the program itself: a last line without its newline, a photo named from two folders ------------
@@ -832,3 +883,77 @@ def test_a_folder_link_followed_by_dotdot_is_not_collapsed(tmp_path, monkeypatch
     assert same_photo("enlace/../gato.png") != same_photo("gato.png")
     assert same_photo("enlace/../gato.png") == same_photo(tmp_path / "enlace" / ".." / "gato.png")
     assert same_photo("gato.png/") != same_photo("gato.png")  # not the photo: «no es una carpeta»
+
+
+# --- the program itself: a log of another model -----------------------------------------------------
+
+
+def test_a_log_of_a_model_with_fewer_classes_names_a_way_that_works(tmp_path):
+    """A CSV log written with the default -k 7 by a model of five classes: each record holds five
+    predictions under columns for seven. A model of seven classes cannot continue it with any -k (-k 7
+    gives seven predictions, -k 5 does not fit the columns): the sentence names the model it was made
+    with, and that model goes on."""
+    from conftest import build_tiny_model
+
+    names = ["gato", "perro", "coche", "casa", "arbol", "mesa", "silla"]
+    five, seven = build_tiny_model(tmp_path / "cinco", names[:5]), build_tiny_model(tmp_path / "siete", names)
+    saved = tmp_path / "log.csv"
+    assert run_program(five, tmp_path, "--guardar", saved, PHOTOS[0]).returncode == 0
+    before = saved.read_bytes()
+    assert before.startswith(b"path,error,id_1,label_1,score_1,id_2,label_2,score_2,id_3,label_3,score_3,id_4,"
+                             b"label_4,score_4,id_5,label_5,score_5,id_6,label_6,score_6,id_7,label_7,score_7\n")
+    made_with = (f"Error: «{saved}» se hizo con un modelo de 5 clases (guarda 5 predicciones por imagen) y este "
+                 "tiene 7; elija otro archivo o use el modelo con el que se hizo (este no se modificará).\n")
+    columns = (f"Error: «{saved}» tiene columnas para 7 predicciones por imagen y ahora se piden 5; elija otro archivo "
+               "o pida 7 (este no se modificará).\n")
+    for k, sentence in ((["-k", "7"], made_with), ([], made_with), (["-k", "5"], columns)):
+        done = run_program(seven, tmp_path, *k, "--guardar", saved, PHOTOS[0], PHOTOS[1])
+        assert (done.returncode, done.stdout, done.stderr, saved.read_bytes()) == (2, "", sentence, before), k
+    done = run_program(five, tmp_path, "-f", "json", "--guardar", saved, PHOTOS[0], PHOTOS[1])
+    assert (done.returncode, done.stderr) == (0, "")
+    assert [json.loads(line)["path"] for line in done.stdout.splitlines()] == [str(PHOTOS[1])]
+    assert saved.read_bytes().startswith(before) and read_paths(saved) == [str(PHOTOS[0]), str(PHOTOS[1])]
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.jsonl"])
+def test_a_log_of_another_model_is_refused(tiny_model_dir, tmp_path, name):
+    """Two models with as many classes and other names: the second does not mix its records into the
+    first one's log. The class named is the first the log's records name otherwise (read here with
+    csv.reader / json.loads), and the way out is the model it was made with."""
+    from conftest import TINY_LABELS, build_tiny_model
+
+    other = build_tiny_model(tmp_path / "otro", [f"clase {i}" for i in range(len(TINY_LABELS))])
+    saved = tmp_path / name
+    first = run_program(tiny_model_dir, tmp_path, "-k", "3", "--guardar", saved, PHOTOS[0])
+    assert (first.returncode, first.stderr) == (0, "")
+    before = saved.read_bytes()
+    if name.endswith(".csv"):
+        ids = [int(cell) for cell in read_csv(saved, False)[1][2::3]]
+    else:
+        ids = [p["id"] for p in read_json_lines(saved)[0]["predictions"]]
+    first_id = min(ids)
+    done = run_program(other, tmp_path, "-k", "3", "--guardar", saved, PHOTOS[0], PHOTOS[1])
+    assert (done.returncode, done.stdout, saved.read_bytes()) == (2, "", before)
+    assert done.stderr == (f"Error: «{saved}» tiene resultados de otro modelo: su clase {first_id} es "
+                           f"«{TINY_LABELS[first_id]}» y la de este, «clase {first_id}»; elija otro archivo o use el "
+                           "modelo con el que se hizo (este no se modificará).\n")
+    again = run_program(tiny_model_dir, tmp_path, "-k", "3", "--guardar", saved, PHOTOS[0], PHOTOS[1])
+    assert (again.returncode, again.stderr) == (0, "")
+    assert saved.read_bytes().startswith(before) and read_paths(saved) == [str(PHOTOS[0]), str(PHOTOS[1])]
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.jsonl"])
+def test_a_log_goes_on_in_the_other_language(trained_model_dir, tmp_path, name):
+    """An ImageNet model's classes are written in English with --idioma en and in Spanish by default:
+    one model, so one log takes both."""
+    saved = tmp_path / name
+    first = run_program(trained_model_dir, tmp_path, "--idioma", "en", "-f", "json", "--guardar", saved, PHOTOS[0])
+    assert (first.returncode, first.stderr) == (0, "")
+    again = run_program(trained_model_dir, tmp_path, "-f", "json", "--guardar", saved, PHOTOS[0], PHOTOS[1])
+    assert (again.returncode, again.stderr) == (0, "")
+    spanish = json.loads(again.stdout)
+    assert spanish["path"] == str(PHOTOS[1])
+    reference = run_program(trained_model_dir, tmp_path, "--idioma", "en", "-f", "json", PHOTOS[1])
+    spanish_names = {p["label"] for p in spanish["predictions"]}
+    assert not spanish_names & {p["label"] for p in json.loads(reference.stdout)["predictions"]}  # two languages
+    assert read_paths(saved) == [str(PHOTOS[0]), str(PHOTOS[1])]
