@@ -21,7 +21,7 @@ from .defaults import (
     DEVICES,
 )
 from .errors import ClassifierError, ModelLoadError, OutputFailed
-from .labels import DEFAULT_LANGUAGE, LANGUAGES
+from .labels import DEFAULT_LANGUAGE, LANGUAGES, display_labels
 from .results_log import ResultsLogError
 from .status import STOP_SIGNALS, ExitStatus, Stopped, stop_exception, stop_signal_handler
 
@@ -355,9 +355,11 @@ def open_results_log(args):
 
 
 def label_names(classifier):
-    """Per class id, the names a results log may hold for it: the one shown and the model's own."""
+    """Per class id, the names a results log may hold for it: the one shown first, then the model's own
+    and its Spanish name, whatever --idioma this run has (one model writes a log in either language)."""
     id2label = classifier.model.config.id2label
-    return [(shown, str(id2label[class_id])) for class_id, shown in enumerate(classifier.labels)]
+    own = [str(id2label[class_id]) for class_id in range(len(classifier.labels))]
+    return list(zip(classifier.labels, own, display_labels(own, "es"), strict=True))
 
 
 def run_desktop_mode(args):

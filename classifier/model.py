@@ -596,6 +596,10 @@ def _stored_tensors(folder):
             weight_map = _read_settings(index)
         except _NotPlain as exc:
             raise type(exc)(f"model.safetensors.index.json {exc}") from None
+        except PermissionError:
+            raise
+        except OSError:  # a link to itself or to nothing, a disk error
+            raise _DamagedWeights(index) from None
         weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
         if not isinstance(weight_map, dict) or not all(
                 isinstance(shard, str) and shard not in ("", ".", "..") and os.path.basename(shard) == shard

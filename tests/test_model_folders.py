@@ -456,6 +456,16 @@ def test_a_huge_weights_index_is_refused_unread(capsys, tiny_model_copy):
     TRIED.add("model.safetensors.index.json de 100 MB")
 
 
+
+@pytest.mark.parametrize("link", ["a sí mismo", "a nada"])
+def test_a_weights_index_that_is_a_broken_link_is_damaged_weights(capsys, tiny_model_copy, link):
+    # Opening it fails with ELOOP or ENOENT (not a permission): a traceback came out of the load before.
+    (tiny_model_copy / "model.safetensors").rename(tiny_model_copy / "model-00001-of-00001.safetensors")
+    index = tiny_model_copy / "model.safetensors.index.json"
+    index.symlink_to(index.name if link == "a sí mismo" else "no-existe.json")
+    _assert_broken(*_run(capsys, tiny_model_copy, PHOTOS[0]), "están dañados, incompletos o no corresponden")
+    TRIED.add(f"model.safetensors.index.json enlazado {link}")
+
 def _nested_processor(folder, change=None):
     settings = json.loads((folder / "preprocessor_config.json").read_text())
     (change or (lambda s: None))(settings)

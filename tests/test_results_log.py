@@ -943,17 +943,20 @@ def test_a_log_of_another_model_is_refused(tiny_model_dir, tmp_path, name):
 
 
 @pytest.mark.parametrize("name", ["log.csv", "log.jsonl"])
-def test_a_log_goes_on_in_the_other_language(trained_model_dir, tmp_path, name):
+@pytest.mark.parametrize("first_language, then", [("en", "es"), ("es", "en")])
+def test_a_log_goes_on_in_the_other_language(trained_model_dir, tmp_path, name, first_language, then):
     """An ImageNet model's classes are written in English with --idioma en and in Spanish by default:
-    one model, so one log takes both."""
+    one model, so one log takes both, whichever came first."""
     saved = tmp_path / name
-    first = run_program(trained_model_dir, tmp_path, "--idioma", "en", "-f", "json", "--guardar", saved, PHOTOS[0])
+    first = run_program(trained_model_dir, tmp_path, "--idioma", first_language, "-f", "json", "--guardar", saved,
+                        PHOTOS[0])
     assert (first.returncode, first.stderr) == (0, "")
-    again = run_program(trained_model_dir, tmp_path, "-f", "json", "--guardar", saved, PHOTOS[0], PHOTOS[1])
+    again = run_program(trained_model_dir, tmp_path, "--idioma", then, "-f", "json", "--guardar", saved, PHOTOS[0],
+                        PHOTOS[1])
     assert (again.returncode, again.stderr) == (0, "")
-    spanish = json.loads(again.stdout)
-    assert spanish["path"] == str(PHOTOS[1])
-    reference = run_program(trained_model_dir, tmp_path, "--idioma", "en", "-f", "json", PHOTOS[1])
-    spanish_names = {p["label"] for p in spanish["predictions"]}
-    assert not spanish_names & {p["label"] for p in json.loads(reference.stdout)["predictions"]}  # two languages
+    continued = json.loads(again.stdout)
+    assert continued["path"] == str(PHOTOS[1])
+    reference = run_program(trained_model_dir, tmp_path, "--idioma", first_language, "-f", "json", PHOTOS[1])
+    continued_names = {p["label"] for p in continued["predictions"]}
+    assert not continued_names & {p["label"] for p in json.loads(reference.stdout)["predictions"]}  # two languages
     assert read_paths(saved) == [str(PHOTOS[0]), str(PHOTOS[1])]
