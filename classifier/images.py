@@ -5,7 +5,6 @@ import codecs
 import ctypes
 import functools
 import glob
-import mmap
 import os
 import re
 import stat
@@ -47,6 +46,7 @@ MAX_JPEG_SCANS = 100
 # jump from FF to FF: 50 times as fast as "FF+" on a photo's data.
 _JPEG_MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
+_WINDOW_BYTES = 1 << 20  # read at a time when counting scans
 # Huffman sequential and lossless frames: every scan spends at least a bit per block or sample,
 # so its decoding costs what its bytes do, as in any picture. Progressive scans (EOB runs)
 # and arithmetic coding can cover the whole picture in a few bytes.
@@ -242,39 +242,62 @@ def _jpeg_scans(fp, limit):
     """The number of scans (SOS markers) of a JPEG file's first picture, counted up to limit + 1.
 
     Marker by marker, as libjpeg reads the stream, jumping over each segment by its length
-    and over each scan's data to the next marker: no pixel is decoded. The file is mapped,
-    not read, into memory; a stream that ends early is Pillow's to judge. A baseline photo
-    (Huffman sequential) is not walked through: 1 at its first scan.
+    and over each scan's data to the next marker: no pixel is decoded. The file is read a
+    window at a time, not mapped: a mapped file that another program shortens meanwhile
+    kills the process (SIGBUS). A stream that ends early is Pillow's to judge. A baseline
+    photo (Huffman sequential) is not walked through: 1 at its first scan.
     """
-    try:
-        data = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # a file system that cannot map files
-        fp.seek(0)
-        data = fp.read()
-    try:
-        scans, at, size, frame = 0, 2, len(data), None  # after SOI
-        while scans <= limit:
-            found = _JPEG_MARKER.search(data, at)
-            if not found:
+    window = _Window(fp)
+    scans, at, frame = 0, 2, None  # after SOI
+    while scans <= limit:
+        found = window.next_marker(at)
+        if found is None:
+            break
+        marker, at = found
+        if marker == _JPEG_EOI:
+            break
+        if marker in _JPEG_NO_LENGTH:
+            continue
+        length = window.bytes(at, 2)
+        if len(length) < 2:
+            break
+        if marker in _JPEG_FRAMES:
+            frame = marker
+        if marker == _JPEG_SOS:
+            scans += 1
+            if frame in _JPEG_BOUNDED_FRAMES:
                 break
-            marker, at = data[found.end() - 1], found.end()
-            if marker == _JPEG_EOI:
-                break
-            if marker in _JPEG_NO_LENGTH:
-                continue
-            if at + 2 > size:
-                break
-            if marker in _JPEG_FRAMES:
-                frame = marker
-            if marker == _JPEG_SOS:
-                scans += 1
-                if frame in _JPEG_BOUNDED_FRAMES:
-                    break
-            at += struct.unpack(">H", data[at:at + 2])[0]
-        return scans
-    finally:
-        if isinstance(data, mmap.mmap):
-            data.close()
+        at += struct.unpack(">H", length)[0]
+    return scans
+
+
+class _Window:
+    """A file read through one window of _WINDOW_BYTES at a time, for a search that moves forwards."""
+
+    def __init__(self, fp):
+        self._fp, self._start, self._data = fp, 0, b""
+
+    def _load(self, at):
+        self._fp.seek(at)
+        self._start, self._data = at, self._fp.read(_WINDOW_BYTES)
+
+    def bytes(self, at, count):
+        if not self._start <= at <= at + count <= self._start + len(self._data):
+            self._load(at)
+        return self._data[at - self._start:at - self._start + count]
+
+    def next_marker(self, at):
+        """(marker byte, the offset after it) of the first JPEG marker at or after at; None at the end."""
+        if not self._start <= at < self._start + len(self._data):
+            self._load(at)
+        while True:
+            found = _JPEG_MARKER.search(self._data, at - self._start)
+            if found:
+                return self._data[found.end() - 1], self._start + found.end()
+            if len(self._data) < _WINDOW_BYTES:  # the window reached the end of the file
+                return None
+            at = self._start + len(self._data) - 1  # its last byte may be a marker's FF
+            self._load(at)
 
 
 def _pillow_open(fp):

@@ -284,6 +284,28 @@ def test_scans_are_counted_through_stuffed_bytes_and_restart_markers(tmp_path):
     np.testing.assert_array_equal(np.asarray(open_image(filled)), np.asarray(Image.open(progressive).convert("RGB")))
 
 
+@pytest.mark.parametrize("window", [2, 3, 7, 4096])
+def test_scans_are_counted_alike_whatever_the_window_the_file_is_read_through(tmp_path, monkeypatch, window):
+    """The file is read a window at a time (a mapped file shortened meanwhile would kill the process):
+    markers that straddle two windows, fill bytes included, count as in one read of the whole file."""
+    from classifier import images
+
+    photo = Image.open(PHOTOS[0]).convert("RGB").resize((64, 48))
+    counts = {}
+    for progressive in (True, False):
+        path = tmp_path / f"{progressive}.jpg"
+        photo.save(path, progressive=progressive, quality=95, restart_marker_blocks=1)
+        data = path.read_bytes()
+        path.write_bytes(data[:2] + data[2:].replace(b"\xff\xda", b"\xff\xff\xff\xda"))
+        with open(path, "rb") as fp:
+            counts[progressive] = images._jpeg_scans(fp, 1000)
+    monkeypatch.setattr(images, "_WINDOW_BYTES", window)
+    for progressive, whole in counts.items():
+        with open(tmp_path / f"{progressive}.jpg", "rb") as fp:
+            assert images._jpeg_scans(fp, 1000) == whole
+    assert counts == {True: 10, False: 1}
+
+
 # --- folders that cannot be read ------------------------------------------------------------------
 
 
