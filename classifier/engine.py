@@ -31,6 +31,7 @@ BIG_PICTURE_PIXELS = 40_000_000
 _BIG_PICTURES = threading.Lock()
 _NOT_NUMBERS = "el modelo dio puntuaciones que no son números con esta imagen"
 # The load's probe ran the network on another input shape; this one, which the picture's proportions gave, fails.
+_NO_MEMORY = "no hay memoria suficiente para procesar esta imagen"
 _UNFIT_INPUT = ("la red de este modelo no acepta la entrada de {width} × {height} píxeles que su preprocesador "
                 "hace de ella")
 
@@ -98,7 +99,7 @@ class Engine:
         except PictureError as exc:
             raise ImageError(path, exc.reason) from None
         except MemoryError:
-            raise ImageError(path, "no hay memoria suficiente para procesar esta imagen") from None
+            raise ImageError(path, _NO_MEMORY) from None
 
     def _load_picture(self, path, one_big_at_a_time):
         classifier = self.classifier
@@ -123,7 +124,7 @@ class Engine:
         except PictureError as exc:
             raise ImageError(path, exc.reason) from None
         except MemoryError:
-            raise ImageError(path, "no hay memoria suficiente para procesar esta imagen") from None
+            raise ImageError(path, _NO_MEMORY) from None
 
     def _run_batch(self, batch):
         results = [None] * len(batch)
@@ -143,12 +144,13 @@ class Engine:
             for group, pixels in by_shape([item[0] for item in loaded]):
                 try:
                     probs, heatmaps = self._forward(pixels)
-                except MemoryError:
-                    raise
-                except Exception:
-                    if self.classifier.probed(pixels):  # the load's probe ran this shape: the model is at fault
+                except Exception as exc:
+                    if _out_of_memory(exc):
+                        reason = _NO_MEMORY
+                    elif self.classifier.probed(pixels):  # the load's probe ran this shape: the model is at fault
                         raise
-                    reason = _UNFIT_INPUT.format(height=pixels.shape[-2], width=pixels.shape[-1])
+                    else:
+                        reason = _UNFIT_INPUT.format(height=pixels.shape[-2], width=pixels.shape[-1])
                     for position in group:
                         path = batch[ready[position]][0]
                         results[ready[position]] = Result(path, error=str(ImageError(path, reason)))
@@ -172,3 +174,10 @@ class Engine:
                 if self.on_no_map is not None:
                     self.on_no_map(exc)
         return self.classifier.probabilities(pixels), [None] * len(pixels)
+
+
+def _out_of_memory(exc):
+    """Python's MemoryError, or torch's: torch.OutOfMemoryError on a GPU, a RuntimeError from its CPU allocator."""
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)

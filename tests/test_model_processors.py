@@ -244,6 +244,33 @@ def test_a_shape_the_network_refuses_is_that_photos_error_and_the_batch_goes_on(
     _assert_same_as_pipeline_json(records[1]["predictions"], _pipeline(model)(str(wide), top_k=1))
 
 
+
+@pytest.mark.parametrize("failure", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:121] DefaultCPUAllocator: can't allocate memory: you tried to "
+                 "allocate 1073741824 bytes. Error: Cannot allocate memory"),
+    MemoryError(),
+], ids=["GPU", "CPU", "Python"])
+def test_memory_running_out_in_the_network_is_said_so_for_those_photos(tmp_path, monkeypatch, failure):
+    # Torch's own out-of-memory errors are RuntimeErrors: on a shape the probe ran they escaped as a traceback,
+    # on another they were blamed on the model («no acepta la entrada»). The next batch still runs.
+    model = _square_vit(tmp_path / "modelo")
+    classifier = Classifier.load(str(model), device="cpu")
+    files = _photos(tmp_path)[:3]
+    forward, calls = classifier.model.forward, []
+
+    def runs_out_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise failure
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(classifier.model, "forward", runs_out_once)
+    results = list(Engine(classifier, 1).run([(str(p), None) for p in files], batch_size=2))
+    assert [r.error for r in results[:2]] == [
+        f"No se puede clasificar «{p}»: no hay memoria suficiente para procesar esta imagen." for p in files[:2]]
+    _assert_same_as_pipeline(results[2].predictions, _pipeline(model)(str(files[2]), top_k=1))
+
 # --- sigmoid scores ------------------------------------------------------------------------------------
 
 
