@@ -703,6 +703,8 @@ def _check_network_fits(config, stored, name, raw=None):
         match = next((option for option in ((kind,) if floating else (kind, (shape, True))) if available[option]),
                      None)
         if match is None:
+            if not floating and shape == ():  # a step counter (num_batches_tracked): no part of inference
+                continue
             lacking.append(kind)
         else:
             available[match] -= 1
@@ -842,7 +844,9 @@ def _load_folder(folder, name):
             )
     except Exception as exc:
         raise damaged from exc
-    if info.get("missing_keys") or info.get("mismatched_keys"):
+    # BatchNorm's step counters are left out by some converters; inference never reads them.
+    missing = [key for key in info.get("missing_keys") or () if not key.endswith(".num_batches_tracked")]
+    if missing or info.get("mismatched_keys"):
         # transformers would fill the gaps with random numbers: the answers would be noise.
         raise ModelLoadError(
             f"Los pesos del modelo {quoted(name)} no corresponden a su config.json "
