@@ -44,3 +44,18 @@ def read_small_regular_file(path, limit):
     """
     with open_regular_file(path, limit) as (file, _):
         return file.read(limit + 1)
+
+
+def kind_of(mode):
+    """What a file of this st_mode is, in Spanish words for a sentence: «una carpeta», «un dispositivo»…"""
+    if stat.S_ISREG(mode):
+        return "un archivo"
+    if stat.S_ISDIR(mode):
+        return "una carpeta"
+    if stat.S_ISFIFO(mode):
+        return "una tubería (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "un dispositivo"
+    if stat.S_ISSOCK(mode):
+        return "un socket"
+    return "un archivo especial"

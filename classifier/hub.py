@@ -33,6 +33,7 @@ from collections import deque
 
 from .defaults import DEFAULT_MODEL
 from .errors import ModelLoadError, quoted, system_reason
+from .files import kind_of
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
 HUB_PATTERNS = ["*.json", "*.safetensors"]
@@ -289,21 +290,13 @@ def _not_a_folder(model):
         mode = os.stat(model).st_mode
     except (OSError, ValueError):  # missing, unreachable, or a NUL in the name: not a path that exists
         return None
-    if stat.S_ISREG(mode):
-        what = "un archivo"
-    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        what = "un dispositivo"
-    elif stat.S_ISFIFO(mode):
-        what = "una tubería (FIFO)"
-    else:
-        what = "un archivo especial"
     if stat.S_ISREG(mode) and model.endswith((".json", ".safetensors")):
         # config.json or model.safetensors given for its folder: a common slip, answered with the folder.
         folder = os.path.dirname(os.path.normpath(model)) or "."
         return (f"{quoted(model)} es un archivo, no la carpeta de un modelo: use --modelo {quoted(folder)}, la carpeta "
                 "que lo contiene.")
-    return (f"{quoted(model)} es {what}, no la carpeta de un modelo (la que contiene config.json) ni un identificador "
-            "de Hugging Face.")
+    return (f"{quoted(model)} es {kind_of(mode)}, no la carpeta de un modelo (la que contiene config.json) ni un "
+            "identificador de Hugging Face.")
 
 
 def looks_like_path(model):

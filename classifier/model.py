@@ -21,7 +21,7 @@ from PIL import Image
 from . import hub
 from .defaults import DEFAULT_MODEL
 from .errors import ModelLoadError, PictureError, quoted
-from .files import NotSmallRegularFile, open_regular_file
+from .files import NotSmallRegularFile, kind_of, open_regular_file
 from .labels import DEFAULT_LANGUAGE, display_labels
 from .maps import (
     ATTENTION_DEFAULT,
@@ -499,18 +499,6 @@ class _TooManyTensors(Exception):
     """Building a network registered more tensors than its weights file could fill."""
 
 
-def _kind(mode):
-    if stat.S_ISDIR(mode):
-        return "una carpeta"
-    if stat.S_ISFIFO(mode):
-        return "una tubería (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "un dispositivo"
-    if stat.S_ISSOCK(mode):
-        return "un socket"
-    return "un archivo especial"
-
-
 def _too_large(limit):
     return f"mide más de {limit // (1024 * 1024)} MB, y un archivo de ajustes ocupa unos KB"
 
@@ -525,13 +513,13 @@ def _plain_file(path, limit=None):
     """
     mode = os.stat(path).st_mode
     if not stat.S_ISREG(mode):
-        raise _NotPlain(f"no es un archivo normal, sino {_kind(mode)}")
+        raise _NotPlain(f"no es un archivo normal, sino {kind_of(mode)}")
     try:
         with open_regular_file(path, limit) as (file, info):
             yield file, info.st_size
     except NotSmallRegularFile as exc:
         raise _NotPlain(_too_large(limit) if stat.S_ISREG(exc.mode) else f"no es un archivo normal, sino "
-                        f"{_kind(exc.mode)}") from None
+                        f"{kind_of(exc.mode)}") from None
 
 
 def _read_settings(path):
