@@ -122,6 +122,15 @@ def map_file(model, scratch):
     return done.stdout
 
 
+def _own_fixed_folder(path):
+    """path made afresh; refused when it is someone else's or a link (/tmp is shared)."""
+    if path.is_symlink() or (path.exists() and path.stat().st_uid != os.getuid()):
+        sys.exit(f"No se pueden hacer las capturas: {path} ya existe y no es de este usuario.")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
+    return path
+
+
 def main():
     import argparse
 
@@ -136,9 +145,8 @@ def main():
         scratch = Path(scratch)
         model = build_trained_model(scratch / "efficientnet-lite0")
         # A fixed, readable folder rather than the temporary one: its name shows in the error box.
-        folder = Path(tempfile.gettempdir()) / "ana" / "Imágenes"
-        shutil.rmtree(folder.parent, ignore_errors=True)
-        folder.mkdir(parents=True)
+        folder = _own_fixed_folder(Path(tempfile.gettempdir()) / "ana") / "Imágenes"
+        folder.mkdir()
         for name in ("gato.png", "cafe.png", "cohete.jpg"):
             shutil.copy(REPO / "images" / name, folder / name)
         (folder / "roto.jpg").write_bytes(b"\xff\xd8\xff\xe0 esto no es una foto")
