@@ -14,7 +14,6 @@ import json
 import os
 import re
 import stat
-import struct
 import sys
 import time
 from contextlib import contextmanager
@@ -260,7 +259,7 @@ class ResultsLog:
             rows = [(end, None if record is None else _undefused_record(record)) for end, record in rows]
         return self._keep_whole(data, zeros, len(header), rows,
                                 ending=lambda tail: _csv_ending(tail, delimiter, width, self.spreadsheet),
-                                torn=lambda tail: _torn_csv(tail, delimiter, width))
+                                torn=lambda tail, relative: _torn_csv(tail, delimiter, width, relative))
 
     def _resume_json_lines(self):
         data, zeros = _zeros_off(self._read())
@@ -279,8 +278,9 @@ class ResultsLog:
         bytes written never reached the disk; they go, and only they: any other byte with them is kept.
         Only a last row without its newline may be cut short. It stays when it is a whole record
         (ending(tail): the bytes it lacks and its record; they are written before the next record),
-        and goes when it is the start of one that this program writes (torn(tail)). Anything else,
-        and every complete line that is not a record, is not ours to delete: refused.
+        and goes when it is the start of one that this program writes (torn(tail, relative)), with
+        an absolute path, or a relative one in a log of an older version, which wrote those. Anything
+        else, and every complete line that is not a record, is not ours to delete: refused.
         """
         whole = next((number for number, (_, record) in enumerate(rows) if record is None), len(rows))
         end = rows[whole - 1][0] if whole else start
@@ -299,7 +299,8 @@ class ResultsLog:
                 self._labels.setdefault(class_id, set()).add(label)
         if whole == len(rows):
             return end if zeros else None
-        if any(record is not None for _, record in rows[whole:]) or not (unended and torn(tail)):
+        older = any(not os.path.isabs(record.path) for _, record in rows[:whole])
+        if any(record is not None for _, record in rows[whole:]) or not (unended and torn(tail, older)):
             line = data[:end].count(b"\n") + 1
             raise ResultsLogError(_foreign(self.path, f": la línea {line} no es un resultado"))
         return end
@@ -498,8 +499,10 @@ def _csv_ending(tail, delimiter, width, spreadsheet):
     """(the bytes it lacks, its record) when a last row without its newline is a whole record as this
     program writes it; else None.
 
-    Only the last cell could still be cut short. Empty, it is whole (the row has all its separators);
-    a score is whole when it has every digit the program writes for one (_written_score).
+    Only the last cell could still be cut short. Empty, it is whole (the row has all its separators).
+    A score alone never proves it: «0.75» may be all of one or the start of «0.7511999607086182», so
+    such a row is taken for torn (unless --csv-es's "\r" follows it), and its photo classified again:
+    that costs one photo's time, a wrong score kept would cost the result.
     """
     missing = (b"\n" if tail.endswith(b"\r") else b"\r\n") if spreadsheet else b"\n"
     line = tail + missing
@@ -517,31 +520,17 @@ def _csv_ending(tail, delimiter, width, spreadsheet):
     groups = [row[column:column + 3] for column in range(2, width, 3)]
     if any(bool(group[0]) != bool(group[2]) or row[1] and group[0] for group in groups):
         return None
-    if row[-1] and not _written_score(row[-1], spreadsheet):
+    if row[-1] and not tail.endswith(b"\r"):  # a score with the "\r" of --csv-es after it is whole
         return None
     record = _csv_record_of(row)
     return missing, _undefused_record(record) if spreadsheet else record
 
 
-def _written_score(cell, spreadsheet):
-    """Whether a score cell has all its digits: the scores are float32 probabilities (Model.probabilities),
-    written as the shortest text that reads back as the same number (repr).
-
-    A cut one ("0.07" of "0.0704585…") is almost never such a number; "0.0", the start of every score
-    under 0.1, counts as cut, which costs at most classifying that photo again.
-    """
-    text = cell.replace(",", ".") if spreadsheet else cell
-    try:
-        value = float(text)
-    except ValueError:
-        return False
-    return 0 < value <= 1 and repr(value) == text and struct.unpack("f", struct.pack("f", value))[0] == value
-
-
-def _torn_csv(tail, delimiter, width):
+def _torn_csv(tail, delimiter, width, relative=False):
     """The start of a row this program writes, cut short: none of its later lines reads as a whole
     row by itself (a quote opened by hand above them is not a torn record), and its cells are what
-    the writer puts in each column, the path first: an absolute one."""
+    the writer puts in each column, the path first: an absolute one (relative: any, as older versions
+    wrote)."""
     later = list(_lines(tail))[1:]
     if any(_csv_rows(line, 0, delimiter, width)[:1] not in ([], [(len(line), None)]) for line in later):
         return False
@@ -552,7 +541,7 @@ def _torn_csv(tail, delimiter, width):
             while (end := text.find('"', end)) >= 0 and text.startswith('"', end + 1):
                 end += 2
             if end < 0 or end + 1 == len(text):  # the quote is still open (or this one may be the first of two)
-                return _cell_starts(cells, text[start + 1:].replace('""', '"'))
+                return _cell_starts(relative, cells, text[start + 1:].replace('""', '"'))
             if text[end + 1] != delimiter:
                 return False
             cell, start = text[start + 1:end].replace('""', '"'), end + 2
@@ -562,19 +551,19 @@ def _torn_csv(tail, delimiter, width):
             if any(c in cell for c in '"\r\n'):  # the writer quotes a cell with any of these
                 return False
             if end < 0:
-                return _cell_starts(cells, cell)
+                return _cell_starts(relative, cells, cell)
             start = end + 1
-        if not _cell_starts(cells, cell):
+        if not _cell_starts(relative, cells, cell):
             return False
         cells.append(cell)
     return False
 
 
-def _cell_starts(cells, cell):
+def _cell_starts(relative, cells, cell):
     """Whether the next cell of a row that has `cells` may begin with (or be) `cell`."""
     column = len(cells)
     if column == 0:
-        return _could_be_absolute(_undefused(cell))
+        return relative or _could_be_absolute(_undefused(cell))
     if column >= 2 and cells[1]:  # an error record has nothing after the error
         return cell == ""
     kind = (column - 2) % 3 if column >= 2 else None
@@ -622,7 +611,7 @@ def _json_ending(tail):
     return None if record is None else (b"\n", record)
 
 
-def _torn_json(tail):
+def _torn_json(tail, relative=False):
     """The start of a record as this program writes it, cut short, not someone's text: our keys in
     our order, an absolute path, and no raw newline (records never hold one)."""
     try:
@@ -631,7 +620,7 @@ def _torn_json(tail):
         if exc.end != len(tail) or exc.reason != "unexpected end of data":
             return False
         text = tail[:exc.start].decode("utf-8", "replace")
-    reader = _JsonPrefix(text)
+    reader = _JsonPrefix(text, relative)
     try:
         reader.record()
     except _CutShort:
@@ -656,8 +645,8 @@ _JSON_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 class _JsonPrefix:
     """Reads a JSON Lines record as json_line writes it; _CutShort where the text ends first."""
 
-    def __init__(self, text):
-        self.text, self.at = text, 0
+    def __init__(self, text, relative=False):
+        self.text, self.at, self.relative = text, 0, relative  # relative: paths as older versions wrote
 
     def record(self):
         self.literal('{"path": ')
@@ -718,11 +707,11 @@ class _JsonPrefix:
                 else:
                     value.append(c)
         except _CutShort:
-            if path and not _could_be_absolute("".join(value)):
+            if path and not (self.relative or _could_be_absolute("".join(value))):
                 raise _NotOurs from None
             raise
         self.at += 1
-        if path and not os.path.isabs("".join(value)):
+        if path and not (self.relative or os.path.isabs("".join(value))):
             raise _NotOurs
 
     def next_char(self):

@@ -219,7 +219,9 @@ def test_resume_after_every_possible_cut(tmp_path, name, spreadsheet):
     else:
         assert b"\n" in fourth[:-1]  # the name's newline, inside a quoted field
     paths = [r.path for r in RESUME_RESULTS]
-    whole = len(fourth) - (2 if spreadsheet else 1)  # from this cut on, only the newline (or "\r\n") is missing
+    # From this cut on the record proves itself whole: JSON's closing brace, --csv-es's "\r". A CSV row
+    # that ends in its score never does ("0.07" of "0.0704…" is a number too): it is torn, and redone.
+    whole = len(fourth) - 1 if name.endswith(".jsonl") or spreadsheet else len(fourth)
     for cut in range(1, len(fourth)):
         path.write_bytes(three + fourth[:cut])
         if fourth[:cut].endswith(b"\n"):  # right after the name's newline: a complete line, never deleted
@@ -714,7 +716,8 @@ def test_a_note_without_its_newline_is_refused_and_kept(tiny_model_dir, tmp_path
 @pytest.mark.parametrize(("name", "newline"), [("r.csv", b"\n"), ("r.jsonl", b"\n")], ids=["csv", "jsonl"])
 def test_a_whole_record_without_its_newline_is_kept_and_not_classified_again(tiny_model_dir, tmp_path, name, newline):
     """The reference: one run that classified both photos. The log under test holds the first record
-    only, its newline removed (an editor that strips it): the rerun classifies the second photo only."""
+    only, its newline removed (an editor that strips it): the rerun classifies what is not proven whole:
+    the second photo after a JSON record, both after a CSV row that ends in a score (it may be cut short)."""
     reference, saved = tmp_path / "referencia" / name, tmp_path / name
     reference.parent.mkdir()
     first = run_program(tiny_model_dir, tmp_path, "--guardar", reference, PHOTOS[0], PHOTOS[1])
@@ -725,8 +728,42 @@ def test_a_whole_record_without_its_newline_is_kept_and_not_classified_again(tin
     saved.write_bytes(newline.join(records[:-2]))  # the header and the first record, its newline gone
     done = run_program(tiny_model_dir, tmp_path, "-f", "json", "--guardar", saved, PHOTOS[0], PHOTOS[1])
     assert (done.returncode, done.stderr) == (0, "")
-    assert [json.loads(line)["path"] for line in done.stdout.splitlines()] == [str(PHOTOS[1])]
+    redone = [str(PHOTOS[0])] if name.endswith(".csv") else []
+    assert [json.loads(line)["path"] for line in done.stdout.splitlines()] == redone + [str(PHOTOS[1])]
     assert saved.read_bytes() == expected
+
+
+@pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
+def test_a_log_of_the_previous_version_cut_short_is_repaired_as_it_was(tmp_path, name, spreadsheet):
+    """The previous version wrote the paths as typed (relative): a record of its own cut short by a power
+    cut still goes, as that version would have removed it; the complete ones stay."""
+    path = tmp_path / name
+    states = snapshots(path, RESUME_RESULTS[:2] + [FIFTH], spreadsheet)
+    folder = (FOLDER + "/").encode()
+    older = [state.replace(folder, b"") for state in states]  # the same records, relative paths
+    assert folder not in older[3] and older[3] != states[3]
+    record = older[3][len(older[2]):]
+    for cut in (1, len(record) // 2, len(record) - 3):
+        path.write_bytes(older[2] + record[:cut])
+        with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+            assert log.recorded == {r.path.replace(FOLDER + "/", "") for r in RESUME_RESULTS[:2]}, cut
+        assert path.read_bytes() == older[2], cut
+
+
+@pytest.mark.parametrize("spreadsheet", [False, True], ids=["csv", "csv-es"])
+def test_a_score_cut_to_a_shorter_float32_is_not_kept(tmp_path, spreadsheet):
+    """A power cut inside the last score can leave a shorter number that float32 holds exactly
+    (0.75 of 0.7511999607086182): the row looks whole, but its score is wrong. It goes and is redone."""
+    path = tmp_path / "r.csv"
+    last = Result(at("tres.jpg"), predictions(1)[:-1] + [P("gato", 0.7511999607086182, 7)])
+    states = snapshots(path, RESUME_RESULTS[:2] + [last], spreadsheet)
+    cut = states[3].rindex(b"0,7511999607086182" if spreadsheet else b"0.7511999607086182") + 4
+    path.write_bytes(states[3][:cut])
+    assert path.read_bytes().endswith(b"0,75" if spreadsheet else b"0.75")
+    with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+        assert last.path not in log.recorded
+        log.write(last)
+    assert path.read_bytes() == states[3]
 
 
 def photo_folders(tmp_path):
@@ -854,10 +891,20 @@ def test_a_last_line_without_newline_that_no_record_of_ours_starts_is_refused(tm
     FOURTH, Result(at("roto2.jpg"), error=ERROR), Result(at("dos.jpg"), predictions(3, 2)),
 ], ids=["predictions", "error", "fewer"])
 def test_a_whole_last_record_without_its_newline_stays(tmp_path, name, spreadsheet, missing, last):
+    """Kept when the record proves itself whole: JSON's closing brace, an empty last cell, --csv-es's "\r".
+    A CSV row that ends in its score cannot ("0.75" of "0.7511999607086182" is a float32 too): it goes and
+    its photo is classified again."""
     path = tmp_path / name
     states = snapshots(path, RESUME_RESULTS + [last, FIFTH], spreadsheet)
     assert states[4].endswith(missing)
     path.write_bytes(states[4][:-len(missing)])
+    if last is FOURTH and name.endswith(".csv") and missing != b"\n" * spreadsheet:
+        with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
+            assert log.recorded == {r.path for r in RESUME_RESULTS}
+            log.write(last)
+            log.write(FIFTH)
+        assert path.read_bytes() == states[5]
+        return
     with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
         assert log.recorded == {r.path for r in RESUME_RESULTS + [last]}
         assert log.pending([(last.path, None)]) == ([(last.path, None)] if last.error else [])
