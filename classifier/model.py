@@ -771,8 +771,8 @@ def _load_folder(folder, name):
         # Before transformers reads either file: given an auto_map it may ask on stdout whether to run its code.
         if _names_own_code(settings[file_name]):
             raise ModelLoadError(
-                f"El modelo {quoted(name)} necesita ejecutar su propio código Python (auto_map en {file_name}); "
-                "por seguridad este programa nunca ejecuta código que venga con un modelo."
+                f"El modelo {quoted(name)} trae su propio código Python (auto_map en {file_name}); por seguridad "
+                "este programa no carga esos modelos: nunca ejecuta código que venga con un modelo."
             )
     nested = settings["processor_config.json"]
     processor_file = "processor_config.json" if isinstance(nested, dict) and "image_processor" in nested \
@@ -797,8 +797,10 @@ def _load_folder(folder, name):
     unnamed = [i for i in sorted(labels) if not (isinstance(labels[i], str) and labels[i].strip()
                                                  or type(labels[i]) is int)]
     if unnamed:
+        label = labels[unnamed[0]]
+        what = "está vacío" if isinstance(label, str) else "no lo es"
         raise _unnamed_classes(name, f"cada nombre de id2label debe ser un texto, y el de la clase {unnamed[0]} "
-                                     "no lo es")
+                                     f"{what}")
     if not labels or all(_GENERIC_LABEL.fullmatch(str(label)) for label in labels.values()):
         raise ModelLoadError(
             f"El modelo {quoted(name)} no trae los nombres de sus clases (id2label en config.json): "
