@@ -388,6 +388,8 @@ def _resize_bound(processor, width, height):
 
     size = processor.size
     crop_pct = getattr(processor, "crop_pct", None)
+    if type(processor).__name__.startswith("ConvNextImageProcessor") and (size.shortest_edge or 0) >= 384:
+        return size.shortest_edge, size.shortest_edge  # ConvNeXT warps to a square there, crop_pct unused
     if isinstance(processor, PoolFormerImageProcessorPil) and crop_pct is not None and size.height and \
             size.height == size.width and not size.shortest_edge:
         # PoolFormer reads a square size with a crop_pct as a shortest edge: proportions kept.

@@ -109,6 +109,18 @@ def test_a_usual_crop_pct_gives_the_pipelines_scores(tmp_path):
         _assert_same_as_pipeline(predictions, reference(str(path), top_k=5))
 
 
+
+def test_convnext_at_384_warps_a_panorama_it_does_not_enlarge_it(tmp_path):
+    # At 384 or more ConvNeXT's processor squashes every picture to a square and leaves crop_pct unused: a
+    # 9000 x 100 panorama is classified (the pipeline does it), not refused as «demasiado alargada».
+    model = _square_vit(tmp_path / "modelo", image_size=384)
+    _processor(model, image_processor_type="ConvNextImageProcessor", crop_pct=0.875, size={"shortest_edge": 384})
+    panorama = tmp_path / "panoramica.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 9000, 3), dtype=np.uint8)).save(panorama)
+    [result] = Engine(Classifier.load(str(model), device="cpu"), 5).run([(str(panorama), None)], batch_size=1)
+    assert result.error is None, result.error
+    _assert_same_as_pipeline(result.predictions, _pipeline(model)(str(panorama), top_k=5))
+
 # --- a picture the processor cannot take --------------------------------------------------------------
 
 SHRINKING = {
