@@ -45,6 +45,7 @@ MAX_JPEG_SCANS = 100
 # last FF's). libjpeg reads the stream the same way. A plain FF prefix lets the regex engine
 # jump from FF to FF: 50 times as fast as "FF+" on a photo's data.
 _JPEG_MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
+_CUT_SHORT = "el archivo está dañado o incompleto y no se puede decodificar"
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
 _WINDOW_BYTES = 1 << 20  # read at a time when counting scans
 # Huffman sequential and lossless frames: every scan spends at least a bit per block or sample,
@@ -177,7 +178,7 @@ def _decode(fp, head, path, min_size):
     try:
         image = _pillow_open(fp)
     except UnidentifiedImageError:
-        raise ImageError(path, _not_an_image_reason(head)) from None
+        raise ImageError(path, _not_an_image_reason(head, os.fstat(fp.fileno()).st_size)) from None
     except Image.DecompressionBombError:
         raise ImageError(path, _too_large_reason()) from None
     except Exception as exc:  # a broken header can raise almost anything inside Pillow
@@ -198,7 +199,7 @@ def _decode(fp, head, path, min_size):
     except Image.DecompressionBombError:
         raise ImageError(path, _too_large_reason()) from None
     except Exception as exc:
-        raise ImageError(path, "el archivo está dañado o incompleto y no se puede decodificar") from exc
+        raise ImageError(path, _CUT_SHORT) from exc
     return image
 
 
@@ -435,7 +436,7 @@ def _too_large_reason():
     ).replace(",", ".")
 
 
-def _not_an_image_reason(head):
+def _not_an_image_reason(head, size):
     if head.startswith(b"%PDF"):
         return "es un documento PDF, no una imagen"
     if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):  # PostScript, as text or with a binary EPS header
@@ -446,12 +447,25 @@ def _not_an_image_reason(head):
                     "ábralo en Inkscape o en un navegador y expórtelo o haga una captura)")
         return "es un archivo de texto, no una imagen"
     if head.startswith((b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")):  # classic and big TIFF
+        if _tiff_cut_short(head, size):
+            return _CUT_SHORT
         return ("es un TIFF de una variante que no se puede leer (por ejemplo, de coma flotante de 16 bits o "
                 "en color, de 16 bits con transparencia o de 12 bits): guárdelo como PNG o como TIFF de 8 o 16 bits")
     if _is_heic(head):
         return ("es una foto HEIC/HEIF (el formato de los iPhone), que no se puede leer: conviértala a JPEG "
                 "(en el iPhone, Ajustes > Cámara > Formatos > Más compatible, o ábrala y expórtela como JPEG)")
     return "no es una imagen en un formato que se pueda leer"
+
+
+def _tiff_cut_short(head, size):
+    """Whether a TIFF's first directory (which writers often put last) lies past the end of the file:
+    a download cut short, not a variant Pillow cannot read."""
+    order = "<" if head[:2] == b"II" else ">"
+    if head[2:4] in (b"*\0", b"\0*"):  # classic: a 4-byte offset, 2-byte entry count
+        offset, count_bytes = struct.unpack(order + "I", head[4:8])[0], 2
+    else:  # BigTIFF: an 8-byte offset after the offset size and a pad
+        offset, count_bytes = (struct.unpack(order + "Q", head[8:16])[0] if len(head) >= 16 else size), 8
+    return offset + count_bytes > size
 
 
 def _is_heic(head):

@@ -784,6 +784,21 @@ def test_a_tiff_of_a_variant_pillow_cannot_read_is_called_a_tiff(tmp_path):
     assert "es un TIFF de una variante que no se puede leer" in str(caught.value)
 
 
+@pytest.mark.parametrize("kept", [0.05, 0.5, 0.97])
+def test_a_tiff_cut_short_is_called_incomplete_not_a_variant(tmp_path, photo, kept):
+    # An interrupted download: the directory, which writers often put last, is gone. «Variante que no se
+    # puede leer… guárdelo como PNG» sent the user to convert a file that no program can open.
+    whole = tmp_path / "foto.tif"
+    photo.save(whole, compression="tiff_lzw")
+    data = whole.read_bytes()
+    assert int.from_bytes(data[4:8], "little") > len(data) // 2  # Pillow writes the directory last
+    cut = tmp_path / "cortada.tif"
+    cut.write_bytes(data[:int(len(data) * kept)])
+    with pytest.raises(ImageError) as caught:
+        open_image(cut)
+    assert str(caught.value).endswith(": el archivo está dañado o incompleto y no se puede decodificar."), caught.value
+
+
 @pytest.mark.parametrize("in_thread", [False, True])  # the desktop decodes in a background thread
 def test_a_damaged_lzw_tiff_gets_its_sentence_and_no_libtiff_line(tmp_path, photo, capfd, in_thread):
     """Pillow decodes an LZW TIFF with libtiff, whose errors went to stderr from C, in English:
