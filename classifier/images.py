@@ -46,6 +46,7 @@ MAX_JPEG_SCANS = 100
 # jump from FF to FF: 50 times as fast as "FF+" on a photo's data.
 _JPEG_MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 _CUT_SHORT = "el archivo está dañado o incompleto y no se puede decodificar"
+_BAD_HEADER = "el archivo está dañado: su cabecera no se puede leer"
 _JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
 _WINDOW_BYTES = 1 << 20  # read at a time when counting scans
 # Huffman sequential and lossless frames: every scan spends at least a bit per block or sample,
@@ -182,7 +183,7 @@ def _decode(fp, head, path, min_size):
     except Image.DecompressionBombError:
         raise ImageError(path, _too_large_reason()) from None
     except Exception as exc:  # a broken header can raise almost anything inside Pillow
-        raise ImageError(path, "el archivo está dañado: su cabecera no se puede leer") from exc
+        raise ImageError(path, _BAD_HEADER) from exc
     # Pillow only warns between one and two times its limit; we refuse the whole band.
     limit = Image.MAX_IMAGE_PIXELS
     if limit and image.width * image.height > limit:
@@ -437,6 +438,8 @@ def _too_large_reason():
 
 
 def _not_an_image_reason(head, size):
+    if head.startswith((_PNG_SIGNATURE, b"\xff\xd8\xff")):  # a PNG or JPEG start that Pillow could not follow
+        return _BAD_HEADER
     if head.startswith(b"%PDF"):
         return "es un documento PDF, no una imagen"
     if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):  # PostScript, as text or with a binary EPS header
@@ -462,6 +465,8 @@ def _tiff_cut_short(head, size):
     a download cut short, not a variant Pillow cannot read."""
     order = "<" if head[:2] == b"II" else ">"
     if head[2:4] in (b"*\0", b"\0*"):  # classic: a 4-byte offset, 2-byte entry count
+        if len(head) < 8:
+            return True
         offset, count_bytes = struct.unpack(order + "I", head[4:8])[0], 2
     else:  # BigTIFF: an 8-byte offset after the offset size and a pad
         offset, count_bytes = (struct.unpack(order + "Q", head[8:16])[0] if len(head) >= 16 else size), 8

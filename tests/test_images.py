@@ -784,6 +784,18 @@ def test_a_tiff_of_a_variant_pillow_cannot_read_is_called_a_tiff(tmp_path):
     assert "es un TIFF de una variante que no se puede leer" in str(caught.value)
 
 
+@pytest.mark.parametrize("kept", range(8, 80, 4))
+def test_a_png_cut_in_its_first_chunks_is_damaged_not_of_an_unknown_format(tmp_path, photo, kept):
+    # Cut inside its header or a text chunk, Pillow cannot identify it; it starts as a PNG all the same.
+    whole = tmp_path / "foto.png"
+    photo.save(whole)
+    cut = tmp_path / "cortada.png"
+    cut.write_bytes(whole.read_bytes()[:kept])
+    with pytest.raises(ImageError) as caught:
+        open_image(cut)
+    assert str(caught.value).endswith(": el archivo está dañado: su cabecera no se puede leer."), caught.value
+
+
 @pytest.mark.parametrize("kept", [0.05, 0.5, 0.97])
 def test_a_tiff_cut_short_is_called_incomplete_not_a_variant(tmp_path, photo, kept):
     # An interrupted download: the directory, which writers often put last, is gone. «Variante que no se
