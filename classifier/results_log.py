@@ -60,6 +60,8 @@ class ResultsLog:
         self._fd = fd
         self._synced_at = time.monotonic()
         self._unended = b""  # the newline a whole last record lacks: written with the next record
+        self._created = False  # this run made the file: without a record it goes again at close
+        self._wrote = False
 
     @classmethod
     def open(cls, path, top_k, spreadsheet=False):
@@ -82,11 +84,15 @@ class ResultsLog:
         # O_APPEND: every record lands at the end, whatever else moved the offset.
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
         try:
-            fd = os.open(path, flags, 0o666)
+            try:
+                fd, created = os.open(path, flags | os.O_EXCL, 0o666), True
+            except FileExistsError:
+                fd, created = os.open(path, flags, 0o666), False
         except OSError as exc:
             raise ResultsLogError(
                 f"No se puede abrir el archivo de resultados {quoted(path)}: {_reason(exc)}.") from exc
         log = cls(path, fd, top_k, spreadsheet, json_lines)
+        log._created = created
         try:
             log._lock()
             log._resume()
@@ -154,6 +160,7 @@ class ResultsLog:
             return
         result = result._replace(path=photo_path(result.path))
         data = self._unended + (self._json_record(result) if self.json_lines else self._csv_record(result))
+        self._wrote = True
         try:
             self._write_all(data)  # a regular file takes it all at once unless the disk fills up
             self._unended = b""
@@ -173,6 +180,8 @@ class ResultsLog:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        if self._created and not self._wrote:
+            _remove_if_still(self.path, fd)  # a model refused, nothing picked: no file of a lone header
         try:
             os.fsync(fd)
         except OSError as exc:
@@ -352,6 +361,16 @@ class _Record(NamedTuple):
     path: str
     predictions: int | None  # how many; None for an error record
     labels: tuple = ()  # (class id, name) of each prediction
+
+
+def _remove_if_still(path, fd):
+    """Remove path while it is still the file open as fd (the lock is held: no other session wrote to it)."""
+    try:
+        opened, named = os.fstat(fd), os.stat(path, follow_symlinks=False)
+        if (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino):
+            os.unlink(path)
+    except OSError:
+        pass  # left as it is: a header alone is still a valid log
 
 
 def _undefused_record(record):

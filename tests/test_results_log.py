@@ -1007,3 +1007,23 @@ def test_a_log_goes_on_in_the_other_language(trained_model_dir, tmp_path, name, 
     continued_names = {p["label"] for p in continued["predictions"]}
     assert not continued_names & {p["label"] for p in json.loads(reference.stdout)["predictions"]}  # two languages
     assert read_paths(saved) == [str(PHOTOS[0]), str(PHOTOS[1])]
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.jsonl"])
+def test_a_refused_model_leaves_no_log_of_a_lone_header(tmp_path, name):
+    """The log is opened before the model loads: when the model is refused, the file this run made goes
+    again (it held a CSV header only); a file that was there before stays, byte for byte."""
+    broken = tmp_path / "modelo"
+    broken.mkdir()  # no config.json
+    saved = tmp_path / name
+    done = run_program(broken, tmp_path, "--guardar", saved, PHOTOS[0])
+    assert done.returncode == 2 and "config.json" in done.stderr, done
+    assert not saved.exists()
+    with ResultsLog.open(saved, TOP_K):
+        pass  # made, nothing written: gone again
+    assert not saved.exists()
+    with ResultsLog.open(saved, TOP_K) as log:
+        log.write(Result(at("uno.jpg"), predictions(0)))
+    before = saved.read_bytes()
+    done = run_program(broken, tmp_path, "--guardar", saved, PHOTOS[0])
+    assert done.returncode == 2 and saved.read_bytes() == before
