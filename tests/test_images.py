@@ -198,14 +198,20 @@ def test_grey_with_alpha_is_its_white_backed_twin(tmp_path, photo):
     _assert_same_picture(path, white.convert("L"))
 
 
-def test_palette_with_transparent_index_is_white_backed(tmp_path):
+def _palette_with_transparent_index(path):
+    """A 40 x 30 palette picture whose index 0 is transparent, saved at path; what it is over white."""
     palette = Image.new("P", (40, 30), 0)
     palette.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
     palette.paste(1, (10, 10, 30, 20))
-    path = tmp_path / "transparent.gif"
     palette.save(path, transparency=0)
     expected = np.full((30, 40, 3), 255, np.uint8)
     expected[10:20, 10:30] = (200, 30, 30)
+    return expected
+
+
+def test_palette_with_transparent_index_is_white_backed(tmp_path):
+    path = tmp_path / "transparent.gif"
+    expected = _palette_with_transparent_index(path)
     np.testing.assert_array_equal(_pixels(open_image(path)), expected)
 
 
@@ -735,18 +741,13 @@ def test_three_hundred_bombs_cost_one_bound_of_unpacking_not_three_hundred(tmp_p
 
 
 def test_a_transparent_colour_after_metadata_past_the_bounds_still_counts(tmp_path):
-    palette = Image.new("P", (40, 30), 0)
-    palette.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
-    palette.paste(1, (10, 10, 30, 20))
     plain = tmp_path / "plain.png"
-    palette.save(plain, transparency=0)
+    expected = _palette_with_transparent_index(plain)
     path = tmp_path / "metadata-then-trns.png"
     metadata = b"".join(_OVERSIZED_METADATA["three texts of 30 MB"]) + _chunk(b"prIV", b"") * 2000
     path.write_bytes(_with_chunk_before_idat(plain, metadata))
     data = path.read_bytes()
     assert data.index(b"tRNS") > data.rindex(b"prIV")  # past both bounds, as written
-    expected = np.full((30, 40, 3), 255, np.uint8)
-    expected[10:20, 10:30] = (200, 30, 30)
     np.testing.assert_array_equal(_pixels(open_image(path)), expected)
 
 

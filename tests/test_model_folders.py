@@ -183,13 +183,17 @@ def test_a_huge_shortest_edge_is_a_broken_model_not_a_blamed_photo(capsys, tiny_
 # --- one validation at load, in both modes -------------------------------------------------------
 
 
+def _terminal_session(model, typed):
+    """The terminal mode (no screen) on model with typed as its input; (the run, its «Error:» lines)."""
+    done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(model)], cwd=REPO, input=typed,
+                          capture_output=True, text=True, timeout=120, env=without_screen())
+    return done, [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error: ")]
+
+
 def test_the_terminal_session_says_the_model_is_broken_once_before_any_picture(tiny_model_copy):
     _processor(lambda c: c.update(image_std=[0.0, 0.0, 0.0]))(tiny_model_copy)
-    done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(tiny_model_copy)], cwd=REPO,
-                          input=f"{PHOTOS[0]}\n{PHOTOS[1]}\nn\n", capture_output=True, text=True, timeout=120,
-                          env=without_screen())
+    done, errors = _terminal_session(tiny_model_copy, f"{PHOTOS[0]}\n{PHOTOS[1]}\nn\n")
     assert done.returncode == 2, done
-    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and "está roto" in errors[0], done
     assert "Traceback" not in done.stderr and "nan" not in done.stdout.lower()
 
@@ -304,11 +308,8 @@ def test_buffers_older_checkpoints_stored_still_load(capsys, tmp_path):
 
 def test_the_terminal_session_refuses_a_huge_config_once(tiny_model_copy):
     _edit(tiny_model_copy, "config.json", lambda c: c.update(num_hidden_layers=1_000_000))
-    done = subprocess.run([sys.executable, "script_modelo.py", "--modelo", str(tiny_model_copy)], cwd=REPO,
-                          input=f"{PHOTOS[0]}\nn\n", capture_output=True, text=True, timeout=120,
-                          env=without_screen())
+    done, errors = _terminal_session(tiny_model_copy, f"{PHOTOS[0]}\nn\n")
     assert done.returncode == 2, done
-    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and "su config.json describe una red de más de" in errors[0], done
     assert "Traceback" not in done.stderr
 

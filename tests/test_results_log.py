@@ -206,6 +206,13 @@ FOURTH = Result(at(f"nl\n{RAW_NAME}\r\"x\".jpg"), predictions(2)[:-1] + [P("x\ny
 FIFTH = Result(at("cinco.jpg"), predictions(3))
 
 
+def three_records_then(path, spreadsheet, tail):
+    """A log of RESUME_RESULTS as the program writes it, then tail; (path, the log's bytes before tail)."""
+    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
+    path.write_bytes(three + tail)
+    return path, three
+
+
 @pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
 def test_resume_after_every_possible_cut(tmp_path, name, spreadsheet):
     path = tmp_path / name
@@ -291,9 +298,7 @@ NUL_LINES = [
 @pytest.mark.parametrize(("name", "spreadsheet"), FLAVOURS, ids=FLAVOUR_IDS)
 def test_complete_lines_with_zero_bytes_are_refused(tmp_path, name, spreadsheet, tail):
     """A complete line is never deleted, whatever it holds: the file is refused as it is."""
-    path = tmp_path / name
-    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    path.write_bytes(three + tail)
+    path, three = three_records_then(tmp_path / name, spreadsheet, tail)
     first_after = three.count(b"\n") + 1  # the first line after the records
     assert refused(path, spreadsheet=spreadsheet) == (
         f"«{path}» no es un archivo de resultados de este programa: la línea {first_after} no es un resultado; "
@@ -302,9 +307,8 @@ def test_complete_lines_with_zero_bytes_are_refused(tmp_path, name, spreadsheet,
 
 @pytest.mark.parametrize("spreadsheet", [False, True], ids=["csv", "csv-es"])
 def test_resume_drops_a_last_row_cut_short(tmp_path, spreadsheet):
-    path = tmp_path / "r.csv"
-    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    path.write_bytes(three + (b"/fotos/mitad.jpg;;7;gato" if spreadsheet else b"/fotos/mitad.jpg,,7,gato"))
+    path, three = three_records_then(tmp_path / "r.csv", spreadsheet,
+                                     b"/fotos/mitad.jpg;;7;gato" if spreadsheet else b"/fotos/mitad.jpg,,7,gato")
     with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
         assert log.recorded == {r.path for r in RESUME_RESULTS}
     assert path.read_bytes() == three
@@ -610,9 +614,7 @@ def test_an_unbalanced_quote_added_by_hand_loses_no_row(tmp_path, spreadsheet):
 @pytest.mark.parametrize("notes", [b"notas: revisar estas fotos\n", b"mitad.jpg,,7,gato\n", b"mitad.jpg;;7;gato\r\n",
                                    b'{"path": "a.jpg", "predictions": [roto\n'])
 def test_a_complete_last_line_that_is_not_a_record_is_never_deleted(tmp_path, name, spreadsheet, notes):
-    path = tmp_path / name
-    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    path.write_bytes(three + notes)
+    path, three = three_records_then(tmp_path / name, spreadsheet, notes)
     refused(path, spreadsheet=spreadsheet)
 
 
@@ -849,9 +851,7 @@ def test_a_relative_record_of_an_older_version_never_stands_for_another_photo(ti
     ("r.jsonl", False, b'{"path": "/fotos/a.jpg", "error": "No se puede'),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_the_start_of_a_record_of_ours_is_torn_and_goes(tmp_path, name, spreadsheet, tail):
-    path = tmp_path / name
-    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    path.write_bytes(three + tail)
+    path, three = three_records_then(tmp_path / name, spreadsheet, tail)
     with ResultsLog.open(path, TOP_K, spreadsheet=spreadsheet) as log:
         assert log.recorded == {r.path for r in RESUME_RESULTS}
     assert path.read_bytes() == three
@@ -875,9 +875,7 @@ def test_the_start_of_a_record_of_ours_is_torn_and_goes(tmp_path, name, spreadsh
     ("r.jsonl", False, b'{"path": "/fotos/a.jpg", "error": "x"} y algo'),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_a_last_line_without_newline_that_no_record_of_ours_starts_is_refused(tmp_path, name, spreadsheet, tail):
-    path = tmp_path / name
-    three = snapshots(path, RESUME_RESULTS, spreadsheet)[-1]
-    path.write_bytes(three + tail)
+    path, three = three_records_then(tmp_path / name, spreadsheet, tail)
     line = three.count(b"\n") + 1
     assert refused(path, spreadsheet=spreadsheet) == (
         f"«{path}» no es un archivo de resultados de este programa: la línea {line} no es un resultado; "
