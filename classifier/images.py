@@ -5,6 +5,7 @@ import codecs
 import ctypes
 import functools
 import glob
+import itertools
 import os
 import re
 import stat
@@ -328,14 +329,9 @@ def _oversized_png_metadata(fp, size):
     only up to twice MAX_TEXT_MEMORY: past that, the next compressed ones are left out unread.
     Neighbouring ranges are merged.
     """
-    hidden, budget, count, at = [], PngImagePlugin.MAX_TEXT_MEMORY, 0, len(_PNG_SIGNATURE)
+    hidden, budget, count = [], PngImagePlugin.MAX_TEXT_MEMORY, 0
     inflate_left = 2 * PngImagePlugin.MAX_TEXT_MEMORY  # measuring 200 bombs of 32 MB took 34 s
-    while True:
-        fp.seek(at)
-        header = fp.read(8)
-        if len(header) < 8:
-            return hidden
-        length, kind = struct.unpack(">I4s", header)
+    for at, length, kind in _png_chunks(fp):
         end = at + 12 + length  # length, type, data, CRC
         if kind == b"IEND" or end > size:  # a truncated chunk is Pillow's to judge
             return hidden
@@ -355,7 +351,21 @@ def _oversized_png_metadata(fp, size):
                 hidden[-1] = (hidden[-1][0], end)
             elif drop:
                 hidden.append((at, end))
-        at = end
+    return hidden
+
+
+def _png_chunks(fp):
+    """(offset, data length, type) of each PNG chunk after the signature, from its 8-byte header alone,
+    until the file ends; fp is left just past the header, so the chunk's data can be read next."""
+    at = len(_PNG_SIGNATURE)
+    while True:
+        fp.seek(at)
+        header = fp.read(8)
+        if len(header) < 8:
+            return
+        length, kind = struct.unpack(">I4s", header)
+        yield at, length, kind
+        at += 12 + length  # length, type, data, CRC
 
 
 def _metadata_size(fp, kind, length, limit):
@@ -568,18 +578,12 @@ def _first(value):
 
 def _png_significant_bits(fp):
     """The sBIT chunk's grey (or first) value, read from the chunks before the pixel data; None without."""
-    fp.seek(len(_PNG_SIGNATURE))
-    for _ in range(_MAX_CHUNKS):
-        header = fp.read(8)
-        if len(header) < 8:
-            return None
-        length, kind = struct.unpack(">I4s", header)
+    for _, length, kind in itertools.islice(_png_chunks(fp), _MAX_CHUNKS):
         if kind in (b"IDAT", b"IEND"):
             return None
         if kind == b"sBIT":
             data = fp.read(min(length, 4))
             return data[0] if data else None
-        fp.seek(length + 4, os.SEEK_CUR)  # data and CRC
     return None
 
 
