@@ -119,6 +119,14 @@ def _converted_state_dict(original, model):
 
 def reference_logits(pixel_values, original=None):
     """Logits of the original Lite0 (lukemelas/TensorFlow layout) for (N, 3, 224, 224) inputs."""
+    import torch.nn.functional as F
+
+    w = load_original() if original is None else original
+    return F.linear(reference_features(pixel_values, w), w["_fc.weight"], w["_fc.bias"])
+
+
+def reference_features(pixel_values, original=None):
+    """The pooled 1280 features the original Lite0's classifier reads."""
     import torch
     import torch.nn.functional as F
 
@@ -152,5 +160,5 @@ def reference_logits(pixel_values, original=None):
                     x = x + inputs
                 index += 1
         x = F.relu6(bn(F.conv2d(x, w["_conv_head.weight"]), "_bn1"))
-        return F.linear(x.mean((2, 3)), w["_fc.weight"], w["_fc.bias"])
+        return x.mean((2, 3))
 
