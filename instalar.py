@@ -19,7 +19,7 @@ VENV = ROOT / ".venv"
 LOG = VENV / "instalar.log"
 PYTORCH_INDEX = "https://download.pytorch.org/whl/"
 # PyTorch's CUDA builds, newest first; each needs a driver that supports at least that CUDA version.
-CUDA_BUILDS = ("cu130", "cu129", "cu128", "cu126", "cu124", "cu121", "cu118")
+CUDA_BUILDS = ("cu132", "cu130", "cu129", "cu128", "cu126", "cu124", "cu121", "cu118")
 MINIMUM_PYTHON = (3, 11)  # transformers 5.24 and the versions of constraints.txt need it
 WINDOWS = os.name == "nt"
 
@@ -93,9 +93,9 @@ def torch_source(version, platform=sys.platform, cuda=None, fetch=fetch_page):
         if found:
             return PYTORCH_INDEX + "cpu", f"torch {version} para CPU (no hay GPU NVIDIA), de download.pytorch.org"
         if found is None:
-            return None, (f"torch {version} del índice de paquetes: download.pytorch.org no responde, así que puede "
-                          "llegar la versión con CUDA, de varios GB (docs/instalacion.md dice cómo evitarlo)")
-        return None, f"torch {version} del índice de paquetes: download.pytorch.org no tiene su versión para CPU"
+            return None, (f"torch {version} del índice de paquetes, porque download.pytorch.org no responde: en Linux "
+                          "puede ser la versión con CUDA, de varios GB (docs/instalacion.md dice cómo evitarlo)")
+        return None, f"torch {version} del índice de paquetes, porque download.pytorch.org no tiene su versión para CPU"
     usable = [b for b in CUDA_BUILDS if (int(b[2:-1]), int(b[-1])) <= cuda]
     for build in usable:
         found = index_has(build, version, fetch)
@@ -105,8 +105,8 @@ def torch_source(version, platform=sys.platform, cuda=None, fetch=fetch_page):
         if found:
             return PYTORCH_INDEX + build, (f"torch {version} para la GPU NVIDIA (CUDA {build[2:-1]}.{build[-1]}; "
                                            f"el controlador admite CUDA {cuda[0]}.{cuda[1]})")
-    return None, (f"torch {version} del índice de paquetes: download.pytorch.org no tiene una versión para el "
-                  f"CUDA {cuda[0]}.{cuda[1]} de su controlador")
+    return None, (f"torch {version} del índice de paquetes, porque download.pytorch.org no tiene una versión para "
+                  f"el CUDA {cuda[0]}.{cuda[1]} de su controlador")
 
 
 def venv_python():
@@ -156,7 +156,8 @@ def main(argv=None):
     extra_index, what = torch_source(version, cuda=cuda)
     make_venv()
     requirements = ROOT / ("requirements-test.txt" if args.pruebas else "requirements.txt")
-    say(f"Instalando {what}, y los paquetes de {requirements.name} (unos minutos; el detalle, en "
+    say(f"Se instala {what}.")
+    say(f"Instalando torch y los paquetes de {requirements.name}: unos minutos (el detalle, en "
         f"{LOG.relative_to(ROOT)})…")
     with open(LOG, "a", encoding="utf-8") as log:
         # torch of that build first: a +cpu or +cuXXX version satisfies torch==X of the constraints afterwards.
