@@ -75,7 +75,8 @@ def test_the_outputs_shown_are_what_the_program_prints(trained_model_dir, monkey
     assert shown >= 1
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/instalacion.md", "docs/uso.md", "docs/descarga.md"])
+@pytest.mark.parametrize("page", ["README.md", "docs/instalacion.md", "docs/uso.md", "docs/descarga.md",
+                                  "docs/arquitectura.md"])
 def test_the_links_lead_somewhere(page):
     """Every relative link names a file that exists and, after #, one of its headings."""
     path = REPO / page
