@@ -143,6 +143,13 @@ def pip_install(arguments, log):
                          "orden: lo ya instalado se conserva.")
 
 
+def installed_torch():
+    """The version pip installed, with its build (2.13.0+cpu): what the student got, whatever the index gave."""
+    done = subprocess.run([str(venv_python()), "-c", "import importlib.metadata as m; print(m.version('torch'))"],
+                          capture_output=True, text=True)
+    return done.stdout.strip() or "?"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="instalar.py", description="Instala el programa en la carpeta .venv.")
     parser.add_argument("--pruebas", action="store_true", help="instala también lo que necesitan las pruebas")
@@ -165,7 +172,8 @@ def main(argv=None):
                      *(("--extra-index-url", extra_index) if extra_index else ())], log)
         pip_install(["-r", str(requirements), "-c", str(constraints)], log)
     then = "python -m pytest" if args.pruebas else "python script_modelo.py"
-    say(f"Listo. Para usarlo, ahora y cualquier otro día, en esta carpeta: {activate_command()} y después {then}")
+    say(f"Listo (torch {installed_torch()}). Para usarlo, ahora y cualquier otro día, en esta carpeta: "
+        f"{activate_command()} y después {then}")
     return 0
 
 
