@@ -162,7 +162,7 @@ def build_parser():
     model = parser.add_argument_group("modelo")
     model.add_argument(
         "--modelo", "--model", dest="model", default=DEFAULT_MODEL, metavar="MODELO",
-        help=f"identificador de Hugging Face o carpeta local guardada con save_pretrained "
+        help=f"identificador de Hugging Face o carpeta de un modelo (con su config.json) "
              f"(por defecto: {DEFAULT_MODEL})",
     )
     model.add_argument(

@@ -339,7 +339,8 @@ def offline_message(model):
     return (
         f"No se pudo descargar el modelo {quoted(model)}: no hay conexión con Hugging Face ({endpoint()}) y el "
         "modelo no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez "
-        "(la descarga queda guardada), o copie el modelo a una carpeta (save_pretrained) y use --modelo CARPETA."
+        "(la descarga queda guardada), o traiga la carpeta del modelo de un equipo que lo tenga (docs/descarga.md) y "
+        "use --modelo CARPETA."
     )
 
 

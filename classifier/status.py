@@ -11,6 +11,7 @@ class ExitStatus(enum.IntEnum):
     SOME_FAILED = 1  # an input could not be classified; the others were
     USAGE = 2  # a bad option or input, or a results file that cannot be used
     MODEL_FAILED = 2  # the model cannot be loaded: also a problem of what was asked for
+    SETUP = 2  # this Python lacks the program's packages (environment not active, install unfinished)
     OUTPUT_FAILED = 74  # the results could not be written (a full disk, a closed output): sysexits' EX_IOERR
     HANGUP = 129  # 128 + SIGHUP (1): the terminal went away; numbers, as Windows has neither signal
     INTERRUPTED = 128 + signal.SIGINT  # Ctrl+C

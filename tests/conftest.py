@@ -44,6 +44,23 @@ def without_screen():
     return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
 
 
+def float32_logit_tolerance(weight, bias, features, reduction):
+    """How far two float32 runs of one network may fairly differ in a logit, on any CPU or GPU.
+
+    Each run sums in its own order (oneDNN picks its blocking by the CPU's instructions: AVX2,
+    AVX-512, AMX; a GPU has its own kernels), so a logit carries a rounding error that scales
+    with the sizes of the terms it sums, not with the logit itself (a whitened head cancels
+    terms of 140 into logits of 4): about sqrt(n) * eps * (|W| |x| + |b|), for the longest
+    reduction n, the usual statistical form of the bound for a sum of n rounded products
+    (Higham, "Accuracy and Stability of Numerical Algorithms", 3.1 and 3.5). Earlier layers'
+    errors reach the logit through the same |W| |x|. Two runs differ by at most twice that.
+    """
+    import torch
+
+    scale = (features.abs().double() @ weight.abs().double().T + bias.abs().double()).max().item()
+    return 2 * reduction ** 0.5 * torch.finfo(torch.float32).eps * scale
+
+
 def build_tiny_model(folder, labels=TINY_LABELS, seed=0):
     """Save a random ViT with a 32x48 input (4x6 patch grid) and a non-default mean/std."""
     import torch

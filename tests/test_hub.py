@@ -308,7 +308,8 @@ def test_a_hub_that_is_not_there_is_no_connection(tiny_model_dir, tmp_path):
     assert done.returncode == 2 and done.stderr == (
         f"Error: No se pudo descargar el modelo «prueba/vit-diminuto»: no hay conexión con Hugging Face ({hub.url}) "
         "y el modelo no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez (la "
-        "descarga queda guardada), o copie el modelo a una carpeta (save_pretrained) y use --modelo CARPETA.\n")
+        "descarga queda guardada), o traiga la carpeta del modelo de un equipo que lo tenga (docs/descarga.md) y use "
+        "--modelo CARPETA.\n")
     assert time.monotonic() - started < 30
     MODELS.add("hub: la red falla en la descarga")
 

@@ -119,6 +119,14 @@ def _converted_state_dict(original, model):
 
 def reference_logits(pixel_values, original=None):
     """Logits of the original Lite0 (lukemelas/TensorFlow layout) for (N, 3, 224, 224) inputs."""
+    import torch.nn.functional as F
+
+    w = load_original() if original is None else original
+    return F.linear(reference_features(pixel_values, w), w["_fc.weight"], w["_fc.bias"])
+
+
+def reference_features(pixel_values, original=None):
+    """The pooled 1280 features the original Lite0's classifier reads."""
     import torch
     import torch.nn.functional as F
 
@@ -152,5 +160,34 @@ def reference_logits(pixel_values, original=None):
                     x = x + inputs
                 index += 1
         x = F.relu6(bn(F.conv2d(x, w["_conv_head.weight"]), "_bn1"))
-        return F.linear(x.mean((2, 3)), w["_fc.weight"], w["_fc.bias"])
+        return x.mean((2, 3))
 
+
+
+def main(argv=None):
+    """python tests/trained_model.py CARPETA: the README's stand-in for the default model, built by one command."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file: the repository's packages
+    from classifier.cli import _SpanishHelpFormatter, _SpanishParser
+
+    parser = _SpanishParser(
+        prog="python tests/trained_model.py", formatter_class=_SpanishHelpFormatter, add_help=False,
+        description="Guarda en CARPETA el EfficientNet-Lite0 entrenado en ImageNet que usan las pruebas, como\n"
+                    "modelo de transformers (unos 20 MB, sin conexión): responde sobre las mismas 1000 clases\n"
+                    "que el modelo por defecto. Necesita los paquetes de las pruebas (python3 instalar.py --pruebas).",
+        epilog="Después: python script_modelo.py --modelo CARPETA",
+    )
+    parser._positionals.title, parser._optionals.title = "argumentos", "opciones"
+    parser.add_argument("carpeta", metavar="CARPETA", help="dónde guardarlo (se crea si no existe)")
+    parser.add_argument("-h", "--help", action="help", help="muestra esta ayuda y termina")
+    folder = parser.parse_args(argv).carpeta
+    try:
+        build_trained_model(folder)
+    except ImportError:
+        parser.exit(2, "Error: faltan los paquetes de las pruebas: instálelos con «python3 instalar.py --pruebas».\n")
+    print(f"Modelo guardado en «{folder}»: úselo con python script_modelo.py --modelo {folder}")
+
+
+if __name__ == "__main__":
+    main()
