@@ -25,10 +25,13 @@ NO_MAP_SENTENCE = ("Este modelo no da ningún mapa de dónde se fijó (ni atenci
 
 
 def run_batch(args):
-    from .images import expand_inputs
+    from .images import expand_inputs, skipped_outputs_sentence
     from .output import MapFolder
 
-    inputs = list(expand_inputs(args.paths, recursive=args.recursive))
+    skipped = []
+    inputs = _each_once(expand_inputs(args.paths, recursive=args.recursive, skipped=skipped))
+    if skipped:
+        say(skipped_outputs_sentence(len(skipped)))
     if len(inputs) < PACK_MIN_IMAGES:
         # Before any thread starts. A large batch keeps glibc's defaults: faster, and its
         # peak is already well under the pipeline's.
@@ -42,6 +45,19 @@ def run_batch(args):
     finally:
         if maps is not None:
             maps.discard()  # a folder made for maps that none went into (no map, no model) goes again
+
+
+def _each_once(inputs):
+    """The (path, error) inputs with each photo once, however spelt: named as a file and through its folder too."""
+    from .results_log import same_photo
+
+    kept, seen = [], set()
+    for path, error in inputs:
+        key = same_photo(path)
+        if key not in seen:
+            seen.add(key)
+            kept.append((path, error))
+    return kept
 
 
 def _log_and_classify(args, inputs, maps):

@@ -23,9 +23,12 @@ IMAGE_EXTENSIONS = (
 # Ghostscript on any PostScript content). Pillow's always-loaded plugins first.
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "PPM", "TIFF", "WEBP", "ICO", "DIB", "TGA", "QOI", "AVIF")
 
-# The Software text of every attention map the program writes (a PNG tEXt chunk): folder
-# scans leave these files out, so maps written among the photos are never classified.
+# The Software text of every PNG the program writes (a tEXt chunk): --mapa's maps and the window's
+# «Guardar la figura». Folder scans leave these files out, so outputs written among the photos are
+# never classified as photos; a user's picture of the same name carries no such text.
 MAP_SOFTWARE = "clasificador-vit mapa"
+FIGURE_SOFTWARE = "clasificador-vit figura"
+OUTPUT_SOFTWARE = (MAP_SOFTWARE, FIGURE_SOFTWARE)
 
 # The program's folder of settings and measurements, inside the platform's config folder.
 CONFIG_FOLDER = "clasificador-vit"

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from .defaults import MAP_SOFTWARE
+from .defaults import FIGURE_SOFTWARE, MAP_SOFTWARE
 from .maps import ROLLOUT, Heatmap
 
 DISPLAY_MAX_SIDE = 1024  # pixels drawn; the model saw its own copy
@@ -321,3 +321,12 @@ def save_result(target, image, predictions, heatmap=None, seen=None):
     # The mark lets folder scans leave the program's own maps out.
     figure.savefig(target if hasattr(target, "write") else Path(target), format="png",
                    metadata={"Software": MAP_SOFTWARE})
+
+
+def save_figure(figure, target):
+    """The window's «Guardar la figura»: PNG, PDF or SVG by target's extension.
+
+    A PNG carries the program's mark, so that a later run on its folder does not take it for a photo.
+    """
+    png = Path(target).suffix.lower() == ".png"
+    figure.savefig(target, metadata={"Software": FIGURE_SOFTWARE} if png else None)

@@ -596,8 +596,10 @@ class ResultWindow:
         if extension not in SAVE_FORMATS:
             reason = f"elija un nombre acabado en {', '.join(SAVE_FORMATS)}"
         else:
+            from .drawing import save_figure
+
             try:
-                self.figure.savefig(target)
+                save_figure(self.figure, target)
             except OSError as exc:
                 reason = system_reason(exc)
             else:

@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from .defaults import IMAGE_EXTENSIONS, IMAGE_FORMATS, MAP_SOFTWARE
+from .defaults import IMAGE_EXTENSIONS, IMAGE_FORMATS, OUTPUT_SOFTWARE
 from .errors import ImageError, InputError, display_path, system_reason
 
 _HEAD_BYTES = 512
@@ -23,7 +23,7 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC"
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # absent on Windows, which has no named pipes in folders
 _STRIP_SAMPLES = 1 << 20  # pixels converted at a time: 8 MB as float64 (high bit depths), 4 MB as RGBA
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_MARK_BYTES = 4096  # our maps carry their mark in the first chunks, before any pixel data
+_MARK_BYTES = 4096  # our PNGs carry their mark in the first chunks, before any pixel data
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WHITE = (255, 255, 255, 255)
@@ -701,7 +701,7 @@ def _to_uint8(samples, low, high, top=None):
     return grey
 
 
-def expand_inputs(paths, recursive=False):
+def expand_inputs(paths, recursive=False, skipped=None):
     """Yield (path, error) per image named by the command line, in the order given.
 
     A folder stands for the image files in it, sorted by name (and those of its
@@ -709,22 +709,40 @@ def expand_inputs(paths, recursive=False):
     joined with its name. error is an InputError or None: a folder (or subfolder)
     that cannot be read is one, in its place, and the rest goes on; files are
     judged later by open_image, so a missing path comes through as a path. The
-    attention maps this program wrote are not the user's pictures: left out.
+    PNGs this program wrote (maps, saved figures) are not the user's pictures: a
+    folder's are left out, each appended to the list skipped if one is given (a
+    folder of nothing else is an error in its place); a file named on its own is
+    taken whatever it is.
     """
     for given in paths:
         if not os.path.isdir(given):
             yield given, None
             continue
-        found = False
-        for path, error in _images_in_folder(given, recursive):
+        found, ours = False, []
+        for path, error in _images_in_folder(given, recursive, ours):
             found = True
             yield path, error
-        if not found:
+        if not found and ours:  # said here, in its place, not in the note
+            yield given, InputError(given, f"La carpeta «{display_path(given)}» solo contiene imágenes que escribió "
+                                           "este programa (mapas de --mapa o figuras guardadas desde la ventana); "
+                                           "para clasificar una, nómbrela como archivo.")
+        elif not found:
             where = " ni en sus subcarpetas" if recursive else " (use --recursivo para buscar en sus subcarpetas)"
             yield given, InputError(given, f"La carpeta «{display_path(given)}» no contiene imágenes{where}.")
+        elif skipped is not None:
+            skipped += ours
 
 
-def _images_in_folder(folder, recursive):
+def skipped_outputs_sentence(count):
+    """The note that a folder's PNGs written by this program were left out, and how to classify one."""
+    if count == 1:
+        return ("Se omite 1 imagen que escribió este programa (un mapa de --mapa o una figura guardada desde la "
+                "ventana): no es una foto; para clasificarla, nómbrela como archivo.")
+    return (f"Se omiten {count} imágenes que escribió este programa (mapas de --mapa o figuras guardadas desde la "
+            "ventana): no son fotos; para clasificar una, nómbrela como archivo.")
+
+
+def _images_in_folder(folder, recursive, skipped):
     def visible_sorted(names):
         # Hidden files (".foo.jpg", macOS "._foo.jpg") are not the user's pictures.
         return sorted((n for n in names if not n.startswith(".")), key=lambda n: (n.casefold(), n))
@@ -745,27 +763,32 @@ def _images_in_folder(folder, recursive):
         dirs[:] = visible_sorted(dirs) if recursive else []
         for name in visible_sorted(files):
             path = os.path.join(root, name)
-            if is_image_name(name) and os.path.isfile(path) and not _is_our_map(name, path):
+            if not is_image_name(name) or not os.path.isfile(path):
+                continue
+            if _is_our_output(name, path):
+                skipped.append(path)
+            else:
                 yield path, None
     yield from folder_errors()
 
 
-def _is_our_map(name, path):
+def _is_our_output(name, path):
     # Only PNGs are read: the scan stays a listing for every other picture.
     return name.lower().endswith(".png") and is_map_file(path)
 
 
 def is_map_file(path):
-    """True for a PNG this program wrote as an attention map: its Software text says so.
+    """True for a PNG this program wrote (a --mapa map or a figure saved from the window): its Software
+    text says so.
 
-    Reads the first few KB only. A user's photo named *_mapa.png carries no such mark.
+    Reads the first few KB only. A user's photo named *_mapa.png or *_resultado.png carries no such mark.
     """
     try:
         with _open_regular(path) as fp:
             head = fp.read(_MARK_BYTES)
     except (OSError, ImageError):  # open_image will say what is wrong with it, in its turn
         return False
-    return _png_text(head, b"Software") == MAP_SOFTWARE.encode("latin-1")
+    return _png_text(head, b"Software") in {name.encode("latin-1") for name in OUTPUT_SOFTWARE}
 
 
 def _png_text(head, keyword):

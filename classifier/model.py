@@ -836,6 +836,9 @@ def _load_folder(folder, name):
             )
     except Exception as exc:
         raise damaged from exc
+    # "return_dict": false in config.json only makes the network answer in tuples, which its own
+    # submodules and transformers' pipeline then fail on; the numbers are the same either way.
+    model.config.return_dict = True
     # BatchNorm's step counters are left out by some converters; inference never reads them.
     missing = [key for key in info.get("missing_keys") or () if not key.endswith(".num_batches_tracked")]
     if missing or info.get("mismatched_keys"):

@@ -60,7 +60,7 @@ class ResultsLog:
         self._fd = fd
         self._synced_at = time.monotonic()
         self._unended = b""  # the newline a whole last record lacks: written with the next record
-        self._created = False  # this run made the file: without a record it goes again at close
+        self._created = None  # the file this run made (a link's target, maybe): without a record it goes again
         self._wrote = False
 
     @classmethod
@@ -84,10 +84,7 @@ class ResultsLog:
         # O_APPEND: every record lands at the end, whatever else moved the offset.
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
         try:
-            try:
-                fd, created = os.open(path, flags | os.O_EXCL, 0o666), True
-            except FileExistsError:
-                fd, created = os.open(path, flags, 0o666), False
+            fd, created = _open_or_create(path, flags)
         except OSError as exc:
             raise ResultsLogError(
                 f"No se puede abrir el archivo de resultados {quoted(path)}: {_reason(exc)}.") from exc
@@ -180,8 +177,8 @@ class ResultsLog:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        if self._created and not self._wrote:
-            _remove_if_still(self.path, fd)  # a model refused, nothing picked: no file of a lone header
+        if self._created is not None and not self._wrote:
+            _remove_if_still(self._created, fd)  # a model refused, nothing picked: no file of a lone header
         try:
             os.fsync(fd)
         except OSError as exc:
@@ -361,6 +358,24 @@ class _Record(NamedTuple):
     path: str
     predictions: int | None  # how many; None for an error record
     labels: tuple = ()  # (class id, name) of each prediction
+
+
+def _open_or_create(path, flags):
+    """(fd, the path of the file this call made, or None when it was there)
+
+    A link to nothing (a log moved away, a folder renamed) makes its target: O_EXCL refuses any link, so
+    the target is made by its own name, or a refused model would leave a lone header there.
+    """
+    try:
+        return os.open(path, flags | os.O_EXCL, 0o666), path
+    except FileExistsError:
+        if os.path.islink(path) and not os.path.exists(path):
+            target = os.path.realpath(path)
+            try:
+                return os.open(target, flags | os.O_EXCL, 0o666), target
+            except FileExistsError:  # made meanwhile, or a loop of links: opened (or refused) as it is
+                pass
+        return os.open(path, flags, 0o666), None
 
 
 def _remove_if_still(path, fd):

@@ -230,6 +230,59 @@ def test_edited_figures_in_the_cache_are_measured_again(unpacked, tmp_path, seco
     assert choice.source == "medida" and describe_choice(choice)
 
 
+@pytest.mark.parametrize("edit", [
+    {"precision": "bfloat16", "seconds": {"float32": 0.01, "bfloat16": 0.02}},  # slower than float32 by its figures
+    {"precision": "bfloat16", "seconds": {"float32": 0.01, "bfloat16": 0.0095}},  # no clear win
+    {"precision": "float32", "seconds": {"float32": 0.02, "bfloat16": 0.01}},  # its figures choose bfloat16
+    {"precision": "bfloat16", "seconds": {"float32": 0.01, "bfloat16": None}},  # a precision that did not run
+])
+def test_an_edited_cache_whose_own_figures_do_not_choose_its_precision_is_measured_again(unpacked, tmp_path, edit):
+    cache = tmp_path / "precision.json"
+    _choose(unpacked, cache)
+    data = json.loads(cache.read_text(encoding="utf-8"))
+    for entry in data.values():
+        entry.update(edit)
+    cache.write_text(json.dumps(data), encoding="utf-8")
+    choice = _choose(unpacked, cache)  # the timer's figures: bfloat16 twice as fast
+    assert (choice.name, choice.source) == ("bfloat16", "medida")
+    assert describe_choice(choice).startswith("Modo rápido: precisión bfloat16, la más rápida ")
+
+
+def test_detallado_never_calls_a_precision_the_fastest_when_its_figures_say_otherwise():
+    kept = PrecisionChoice("float32", {"float32": 0.0197, "bfloat16": 0.0185}, "medida")
+    assert describe_choice(kept) == (
+        "Modo rápido: precisión float32, ninguna otra fue al menos un 10 % más rápida con las capas del modelo en "
+        "esta CPU (float32 19,7 ms; bfloat16 18,5 ms, 1,06×; medido ahora).")
+    tie = PrecisionChoice("float16", {"float32": 0.03, "bfloat16": 0.015, "float16": 0.016}, "caché")
+    assert describe_choice(tie).startswith(
+        "Modo rápido: precisión float16, casi tan rápida como bfloat16 y más exacta con las capas del modelo ")
+
+
+def test_rapido_detallado_says_a_win_the_second_timing_did_not_confirm(tiny_model_dir, tmp_path, monkeypatch,
+                                                                       capsys):
+    from classifier.cli import main
+    from classifier.precision import _ROUNDS, _WARMUP
+    from conftest import PHOTOS
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr("classifier.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
+    turns = []
+
+    def clock(run, precision):  # bfloat16 1,24× faster in the first timing, hardly at all in the second
+        run()
+        turns.append(precision)
+        first = turns.count(precision) <= _WARMUP + _ROUNDS
+        return {"float32": 0.0197 if first else 0.0190, "bfloat16": 0.0159 if first else 0.0188}[precision]
+
+    monkeypatch.setattr("classifier.precision.clock", clock)
+    assert main(["--modelo", str(tiny_model_dir), "--rapido", "--detallado", str(PHOTOS[0])]) == 0
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Modo rápido")]
+    assert line.startswith("Modo rápido: bfloat16 pareció 1,24× más rápida que float32 "), line
+    assert "pero una segunda medida no lo confirmó (" in line and line.endswith("): se usa float32 (medido ahora).")
+    assert "la más rápida" not in line and "1,01×" in line
+    assert not (tmp_path / "clasificador-vit" / "precision.json").exists()
+
+
 def test_a_cache_that_is_a_pipe_or_unwritable_only_means_measuring(unpacked, tmp_path):
     pipe = tmp_path / "precision.json"
     os.mkfifo(pipe)

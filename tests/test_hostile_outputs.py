@@ -335,3 +335,108 @@ def test_hostile_class_names_are_escaped_in_csv_and_in_the_csv_log(hostile_label
     assert (again.returncode, again.stdout, log.read_bytes()) == (0, b"", before)
     assert again.stderr.decode("utf-8") == (f"Todas las imágenes ya están en «{log}»: no queda nada por clasificar "
                                             "(para repetirlas, elija otro archivo).\n")
+
+
+# --- what the program writes among the photos is not classified as a photo on the next run --------
+
+
+def _json_paths(out):
+    return [json.loads(line)["path"] for line in out.splitlines()]
+
+
+def _saved_figure(target):
+    """A figure saved as the window's «Guardar la figura» saves it (the window itself: the test below)."""
+    from matplotlib.figure import Figure
+
+    from classifier.drawing import draw_result, save_figure
+
+    figure = Figure(dpi=100)
+    photo = Image.open(PHOTOS[0]).convert("RGB")
+    draw_result(figure, photo, [Prediction("gato", 0.9, 0)], None, photo)
+    save_figure(figure, str(target))
+
+
+def test_a_folder_run_skips_the_maps_and_figures_this_program_wrote_and_says_so(capsys, tiny_model_dir, tmp_path):
+    from classifier.cli import main
+
+    folder = tmp_path / "fotos"
+    folder.mkdir()
+    _photo(folder / "gato.png")
+    _saved_figure(folder / "gato_resultado.png")
+    _photo(folder / "perro_resultado.png", size=(40, 40))  # the user's own picture with such a name
+    model = ["--modelo", str(tiny_model_dir), "-f", "json", "-k", "3"]
+    photos = [str(folder / "gato.png"), str(folder / "perro_resultado.png")]
+    capsys.readouterr()
+    assert main([*model, "--mapa", str(folder), str(folder)]) == 0  # the maps go among the photos
+    out, err = capsys.readouterr()
+    assert _json_paths(out) == photos
+    assert err == ("Se omite 1 imagen que escribió este programa (un mapa de --mapa o una figura guardada desde la "
+                   "ventana): no es una foto; para clasificarla, nómbrela como archivo.\n")
+    assert sorted(os.listdir(folder)) == ["gato.png", "gato_mapa.png", "gato_resultado.png", "perro_resultado.png",
+                                          "perro_resultado_mapa.png"]
+    assert main([*model, str(folder)]) == 0  # the next run on that folder
+    out, err = capsys.readouterr()
+    assert _json_paths(out) == photos and err.startswith("Se omiten 3 imágenes que escribió este programa")
+    # Named on its own, a file is classified whatever wrote it.
+    assert main([*model, str(folder / "gato_resultado.png")]) == 0
+    out, err = capsys.readouterr()
+    assert _json_paths(out) == [str(folder / "gato_resultado.png")] and err == ""
+    assert len(json.loads(out)["predictions"]) == 3
+
+
+def test_a_folder_of_nothing_but_the_programs_outputs_says_so(capsys, tiny_model_dir, tmp_path):
+    from classifier.cli import main
+
+    _saved_figure(tmp_path / "gato_resultado.png")
+    assert main(["--modelo", str(tiny_model_dir), str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        f"Error: La carpeta «{tmp_path}» solo contiene imágenes que escribió este programa (mapas de --mapa o "
+        "figuras guardadas desde la ventana); para clasificar una, nómbrela como archivo.\n")
+
+
+def test_a_photo_named_as_a_file_and_through_its_folder_is_classified_once(capsys, tiny_model_dir, tmp_path,
+                                                                           monkeypatch):
+    from classifier.cli import main
+
+    _photo(tmp_path / "gato.png")
+    _photo(tmp_path / "perro.png", size=(40, 40))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["--modelo", str(tiny_model_dir), "-f", "json", "./gato.png", ".", str(tmp_path / "gato.png")]) == 0
+    assert _json_paths(capsys.readouterr().out) == ["./gato.png", "./perro.png"]
+
+
+_SAVE_PROBE = """
+import sys
+from tkinter import filedialog
+sys.path.insert(0, "tests")
+from PIL import Image
+from conftest import PHOTOS
+from classifier import gui
+from classifier.model import Prediction
+from classifier.output import Result
+
+photo = Image.open(PHOTOS[0]).convert("RGB")
+window = gui.ResultWindow([Result(str(PHOTOS[0]), predictions=[Prediction("gato", 0.9, 0)], picture=photo,
+                                  seen=photo)])
+for target in sys.argv[1:]:
+    filedialog.asksaveasfilename = lambda target=target, **options: target  # what the user types in the dialog
+    window.save()
+window.close()
+"""
+
+
+def test_the_windows_saved_figure_carries_the_programs_mark(tmp_path):
+    import xdesktop
+
+    if xdesktop.available() is not None:
+        pytest.skip(xdesktop.available())
+    png, pdf = tmp_path / "gato_resultado.png", tmp_path / "gato_resultado.pdf"
+    with xdesktop.VirtualScreen() as screen:
+        done = subprocess.run([sys.executable, "-c", _SAVE_PROBE, str(png), str(pdf)], cwd=REPO, env=screen.env(),
+                              capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert Image.open(png).format == "PNG" and is_map_file(png)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    [(path, error)] = list(expand_inputs([str(tmp_path)]))  # nothing of it is taken for a photo
+    assert path == str(tmp_path) and "solo contiene imágenes que escribió este programa" in str(error)

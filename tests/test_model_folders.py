@@ -566,3 +566,17 @@ def test_whole_number_buffers_load_whether_stored_whole_or_decimal(capsys, tmp_p
     save_file({key: value for key, value in weights.items() if key not in counters},
               tmp_path / "model.safetensors", metadata={"format": "pt"})
     assert _run(capsys, tmp_path, PHOTOS[0]) == reference
+
+
+def test_a_config_with_return_dict_false_classifies_as_the_pipeline_does_with_it_true(capsys, tiny_model_copy,
+                                                                                     reference, tmp_path):
+    # return_dict only chooses tuples or named outputs: the same weights must give the same answers and maps.
+    _edit(tiny_model_copy, "config.json", lambda config: config.update(return_dict=False))
+    code, out, err = _run(capsys, tiny_model_copy, "-f", "json", "-k", "5", "--mapa", tmp_path / "mapas", *PHOTOS)
+    assert (code, err) == (0, "")
+    for line, photo in zip(out.splitlines(), PHOTOS, strict=True):
+        record = json.loads(line)
+        expected = reference(str(photo), top_k=5)
+        assert [p["label"] for p in record["predictions"]] == [e["label"] for e in expected]
+        assert [p["score"] for p in record["predictions"]] == pytest.approx([e["score"] for e in expected], abs=1e-5)
+        assert Image.open(record["map"]).format == "PNG"

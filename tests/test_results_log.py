@@ -1025,3 +1025,21 @@ def test_a_refused_model_leaves_no_log_of_a_lone_header(tmp_path, name):
     before = saved.read_bytes()
     done = run_program(broken, tmp_path, "--guardar", saved, PHOTOS[0])
     assert done.returncode == 2 and saved.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.jsonl"])
+def test_a_refused_model_leaves_nothing_at_the_target_of_a_link_to_nothing(capsys, tmp_path, tiny_model_dir, name):
+    """--guardar through a link whose target is not there yet: the file made there goes again when the model
+    is refused, as a file made under the link's own name does; with a model, the records go to the target."""
+    from classifier.cli import main
+
+    broken = tmp_path / "modelo"
+    broken.mkdir()  # no config.json
+    (tmp_path / "resultados").mkdir()
+    link, target = tmp_path / name, tmp_path / "resultados" / name
+    link.symlink_to(Path("resultados") / name)
+    assert main(["--modelo", str(broken), "--guardar", str(link), str(PHOTOS[0])]) == 2
+    assert "config.json" in capsys.readouterr().err
+    assert not target.exists() and link.is_symlink()
+    assert main(["--modelo", str(tiny_model_dir), "-k", str(TOP_K), "--guardar", str(link), str(PHOTOS[0])]) == 0
+    assert read_paths(target) == [str(PHOTOS[0])] and link.is_symlink()
