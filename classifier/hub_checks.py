@@ -101,7 +101,8 @@ class Guard:
     """Checks each answer the client gets, against the first listing (our own request)."""
 
     def __init__(self, endpoint, model, revision):
-        self.prefix = urllib.parse.urlsplit(endpoint).path.rstrip("/")
+        address = urllib.parse.urlsplit(endpoint)
+        self.endpoint, self.origin, self.prefix = endpoint, (address.scheme, address.netloc), address.path.rstrip("/")
         self.model = model
         self.commit = revision if revision and HEX40.fullmatch(revision) else None
         self.files = None
@@ -115,6 +116,9 @@ class Guard:
             if wait is None or wait > SHORT_WAIT_S:
                 raise RateLimited(wait)
             self.waits.append(wait)
+        following = response.links.get("next", {}).get("url") if headers.get("Link") else None
+        if following is not None and not self._ours(following):
+            raise UnsafeHub(f"su lista de archivos sigue en otra dirección ({shown(following)})")
         commit = headers.get("X-Repo-Commit")
         if commit is not None and (not HEX40.fullmatch(commit) or (self.commit and commit != self.commit)):
             raise UnsafeHub(f"su cabecera X-Repo-Commit ({shown(commit)}) no es el commit pedido")
@@ -126,6 +130,14 @@ class Guard:
         resolve = f"/{self.model}/resolve/"
         if path.startswith(resolve) and status < 400:
             self._file_headers(path[len(resolve):].partition("/")[2], headers)
+
+    def _ours(self, url):
+        """A next page of the listing stays on the endpoint and under the listing's own path: the client
+        follows it, and a page the guard never saw would go unchecked."""
+        address = urllib.parse.urlsplit(urllib.parse.urljoin(self.endpoint + "/", url))
+        path = urllib.parse.unquote(address.path)
+        return (address.scheme, address.netloc) == self.origin and \
+            path.startswith(f"{self.prefix}/api/models/{self.model}/tree/")
 
     def _api(self, response, path):
         response.read()

@@ -18,7 +18,8 @@ and served as well), tree (a function that rewrites the listing's entries: unsaf
 sizes), never_serve (the listing is answered, the files never are), retry_after (every file
 answered 429 with that Retry-After), linked_size (file name -> the X-Linked-Size it claims),
 listed_size (file name -> the size the listing claims), redirect_loop (every file redirects to
-itself), unserved (names listed but answered 404 EntryNotFound).
+itself), unserved (names listed but answered 404 EntryNotFound), next_page (a URL the
+listing says its next page is at, as a Link header).
 """
 
 import hashlib
@@ -40,13 +41,13 @@ class FakeHub:
     def __init__(self, folder, repo_id="prueba/vit-diminuto", revision=REVISION, rate=None, hang=False,
                  status=None, cut_after=None, stall_after=None, port=0, etags=None, extra=None, tree=None,
                  never_serve=False, retry_after=None, linked_size=None, listed_size=None, redirect_loop=False,
-                 unserved=()):
+                 unserved=(), next_page=None):
         self.repo_id, self.revision = repo_id, revision
         self.rate, self.hang, self.status = rate, hang, status
         self.cut_after, self.stall_after = cut_after, stall_after
         self.etags, self.tree, self.never_serve = etags or {}, tree, never_serve
         self.retry_after, self.linked_size, self.listed_size = retry_after, linked_size or {}, listed_size or {}
-        self.redirect_loop, self.unserved = redirect_loop, set(unserved)
+        self.redirect_loop, self.unserved, self.next_page = redirect_loop, set(unserved), next_page
         self.files = {}
         contents = {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir())}
         contents.update(extra or {})
@@ -143,7 +144,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     entry["size"] = hub.listed_size[entry["path"]]
                     if "lfs" in entry:
                         entry["lfs"]["size"] = hub.listed_size[entry["path"]]
-            return self._json(hub.tree(entries) if hub.tree else entries)
+            link = f'<{hub.next_page}>; rel="next"' if hub.next_page else None
+            return self._json(hub.tree(entries) if hub.tree else entries, link=link)
         match = re.fullmatch(r"/(.+)/resolve/([^/]+)/(.+)", path)
         if not match:
             return self._json({"error": "not found"}, 404)
@@ -182,9 +184,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             entry["lfs"] = {"oid": info["sha256"], "size": len(info["data"]), "pointerSize": 134}
         return entry
 
-    def _json(self, payload, status=200, error_code=None):
+    def _json(self, payload, status=200, error_code=None, link=None):
         data = json.dumps(payload).encode()
         self.send_response(status)
+        if link:
+            self.send_header("Link", link)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if error_code:

@@ -140,6 +140,13 @@ def test_hashes_that_are_not_hex_are_refused(tiny_model_dir, tmp_path, field):
     _refused(done, "no es de fiar", "hexadecimales")
 
 
+def test_a_listing_whose_next_page_is_elsewhere_is_refused(tiny_model_dir, tmp_path):
+    """The client follows a listing's Link header wherever it points; a page the checks never saw is refused."""
+    with FakeHub(tiny_model_dir, next_page="http://127.0.0.1:9/otra/lista?cursor=1") as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "sigue en otra dirección")
+
+
 # --- deadlines that always end ------------------------------------------------------------------------
 
 
@@ -369,3 +376,44 @@ def test_an_empty_hf_home_counts_as_unset(tiny_model_dir, tmp_path, expected):
     assert done.returncode == 0 and done.stdout == expected, done.stderr
     assert list(work.iterdir()) == []
     assert (tmp_path / "casa" / ".cache" / "huggingface" / "hub" / "models--prueba--vit-diminuto").is_dir()
+
+
+# --- the window says what it waits for -------------------------------------------------------------------
+
+
+WAITS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from classifier import hub
+from classifier.errors import ModelLoadError
+
+class Recorder(hub.DownloadProgress):
+    def __init__(self):
+        self.waits = []
+    def advance(self, state):
+        if state.waiting and state.waiting not in self.waits:
+            self.waits.append(state.waiting)
+
+recorder = Recorder()
+try:
+    hub.download(sys.argv[2], sys.argv[3], recorder)
+except ModelLoadError as exc:
+    print(json.dumps({"waits": recorder.waits, "error": str(exc)}))
+"""
+
+
+def test_what_the_download_waits_for_is_said_to_the_window(tiny_model_dir, tmp_path):
+    """The progress a window shows (gui.DownloadWindow puts state.waiting in its second line) names the
+    wait, and the try it is in, rather than freezing at «0 % · 0,0 de 0,1 MB»."""
+    import json
+    import re
+
+    with FakeHub(tiny_model_dir, never_serve=True) as hub:
+        done = subprocess.run([sys.executable, "-c", WAITS, str(REPO), hub.repo_id, REVISION], cwd=tmp_path,
+                              env=hub.env(tmp_path / "hf", deadline=4), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    shapes = {re.sub(r"\d+ s", "N s", wait) for wait in report["waits"]}
+    assert "Esperando los datos de Hugging Face: N s sin respuesta…" in shapes, report
+    assert "Esperando los datos de Hugging Face: N s sin respuesta (intento 2 de 3)…" in shapes, report
+    assert "intento 4" not in " ".join(report["waits"])
