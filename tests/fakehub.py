@@ -19,7 +19,8 @@ sizes), never_serve (the listing is answered, the files never are), retry_after 
 answered 429 with that Retry-After), linked_size (file name -> the X-Linked-Size it claims),
 listed_size (file name -> the size the listing claims), redirect_loop (every file redirects to
 itself), unserved (names listed but answered 404 EntryNotFound), next_page (a URL the
-listing says its next page is at, as a Link header).
+listing says its next page is at, as a Link header), commit_header (the X-Repo-Commit the
+files are served with).
 """
 
 import hashlib
@@ -41,13 +42,14 @@ class FakeHub:
     def __init__(self, folder, repo_id="prueba/vit-diminuto", revision=REVISION, rate=None, hang=False,
                  status=None, cut_after=None, stall_after=None, port=0, etags=None, extra=None, tree=None,
                  never_serve=False, retry_after=None, linked_size=None, listed_size=None, redirect_loop=False,
-                 unserved=(), next_page=None):
+                 unserved=(), next_page=None, commit_header=None):
         self.repo_id, self.revision = repo_id, revision
         self.rate, self.hang, self.status = rate, hang, status
         self.cut_after, self.stall_after = cut_after, stall_after
         self.etags, self.tree, self.never_serve = etags or {}, tree, never_serve
         self.retry_after, self.linked_size, self.listed_size = retry_after, linked_size or {}, listed_size or {}
         self.redirect_loop, self.unserved, self.next_page = redirect_loop, set(unserved), next_page
+        self.commit_header = commit_header
         self.files = {}
         contents = {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir())}
         contents.update(extra or {})
@@ -207,7 +209,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             start = int(match.group(1)) if match else 0
         part = data[start:]
         self.send_response(206 if start else 200)
-        self.send_header("X-Repo-Commit", hub.revision)
+        self.send_header("X-Repo-Commit", hub.commit_header or hub.revision)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Type", "application/octet-stream")
         if name in hub.etags:

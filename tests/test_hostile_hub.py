@@ -140,6 +140,16 @@ def test_hashes_that_are_not_hex_are_refused(tiny_model_dir, tmp_path, field):
     _refused(done, "no es de fiar", "hexadecimales")
 
 
+@pytest.mark.parametrize("commit", ["../../../../home/fuera", "f" * 40])
+def test_a_commit_header_that_is_not_the_commit_asked_for_is_refused(tiny_model_dir, tmp_path, home, commit):
+    """X-Repo-Commit names snapshots/<commit> (and .no_exist/<commit>) for the client: a path, or another commit."""
+    with FakeHub(tiny_model_dir, commit_header=commit) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "X-Repo-Commit")
+    assert not (home / "fuera").exists()
+    assert not list((tmp_path / "hf" / "hub").glob("models--*/snapshots/" + "f" * 40))
+
+
 def test_a_listing_whose_next_page_is_elsewhere_is_refused(tiny_model_dir, tmp_path):
     """The client follows a listing's Link header wherever it points; a page the checks never saw is refused."""
     with FakeHub(tiny_model_dir, next_page="http://127.0.0.1:9/otra/lista?cursor=1") as hub:
