@@ -425,6 +425,8 @@ def download(model, revision, progress, announce=True):
             if watch.stalls >= ATTEMPTS:
                 raise ModelLoadError(_stalled_sentence(model, watch))
     except KeyboardInterrupt as exc:
+        if type(exc) is not KeyboardInterrupt:
+            raise  # SIGTERM, SIGHUP (status.Stopped): their own sentence and status
         raise DownloadInterrupted() from exc
     finally:
         watch.finish(completed)
@@ -437,7 +439,7 @@ def _stalled_sentence(model, watch):
                 f"archivos pero no envió ninguno ({silence}). Un cortafuegos o un proxy que deja pasar la API y "
                 "bloquea los archivos hace esto: pruebe otra red, o pregunte a quien administra la suya.")
     return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({endpoint()}) dejó de enviar datos "
-            f"durante {silence}. Compruebe la conexión y vuelva a ejecutar el programa.")
+            f"durante {silence} seguidas. Compruebe la conexión y vuelva a ejecutar el programa.")
 
 
 def _locks_folder(model):

@@ -29,19 +29,22 @@ def partial_files(blobs):
 def lock_held(lock_path):
     """True while a live process holds the client's lock. A lock file that is not there is held by
     no one: nothing is created to find out."""
+    if os.path.lexists(lock_path + ".soft"):
+        return True  # the client's fallback where flock is missing: a marker file, held while it is there
     if not os.path.lexists(lock_path):
         return False
     if os.path.islink(lock_path) or not os.path.isfile(lock_path):
         return True  # something odd: leave its partial file be
     from filelock import FileLock, Timeout
 
-    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock = FileLock(lock_path, timeout=0, fallback_to_soft=False)
+    except TypeError:  # filelock < 4.2.1
+        lock = FileLock(lock_path, timeout=0)
     try:
         lock.acquire()
-    except Timeout:
-        return True
-    except OSError:
-        return True  # unreadable: assume a live owner rather than delete its work
+    except (Timeout, OSError, NotImplementedError):
+        return True  # held, unreadable or not lockable here: assume a live owner rather than delete its work
     lock.release()
     return False
 

@@ -59,12 +59,6 @@ def check(model_is_local, environ=None):
         if value is not None and not (value.strip().isdigit() and int(value) < 10**6):
             problems.append((name, f"La variable de entorno {name} ({value!r}) no es un número entero de segundos: "
                                    f"use, por ejemplo, {name}=30, o bórrela."))
-    for name in _HOMES:
-        value = environ.get(name)
-        if value is not None and os.path.exists(os.path.expanduser(value)) and \
-                not os.path.isdir(os.path.expanduser(value)):
-            problems.append((name, f"La variable de entorno {name} ({value!r}) nombra algo que no es una carpeta: "
-                                   f"use una carpeta, por ejemplo {name}=~/hf, o bórrela."))
     if model_is_local:
         for name, _ in problems:
             environ.pop(name, None)

@@ -320,7 +320,10 @@ def test_offline_mode_never_touches_the_network(tiny_model_dir, tmp_path):
         done = _run(hub, tmp_path, env=env)
         assert hub.requests == []
     assert done.returncode == 2
-    assert done.stderr.startswith("Error: No se pudo descargar el modelo «prueba/vit-diminuto»: no hay conexión")
+    # The variable that forbids the download is named (issue 25): not «no hay conexión… Conéctese a internet».
+    assert done.stderr == ("Error: El modelo «prueba/vit-diminuto» no está en la caché de este equipo y la variable "
+                           "de entorno HF_HUB_OFFLINE=1 prohíbe descargarlo: bórrela (o ponga HF_HUB_OFFLINE=0) y "
+                           "ejecute el programa una vez con conexión, o use --modelo CARPETA.\n")
 
 
 def test_the_endpoint_is_probed_on_its_own_port(monkeypatch, tiny_model_dir):
