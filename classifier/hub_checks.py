@@ -127,9 +127,12 @@ class Guard:
             path = path[len(self.prefix):]
         if status == 200 and path.startswith(f"/api/models/{self.model}/"):
             self._api(response, path)
-        resolve = f"/{self.model}/resolve/"
-        if path.startswith(resolve) and status < 400:
-            self._file_headers(path[len(resolve):].partition("/")[2], headers)
+        # The client takes a file's ETag from a HEAD answer only (file_download.get_hf_file_metadata), after
+        # relative redirects that may leave /resolve/ (a mirror's own paths): every HEAD answer is checked.
+        if response.request.method == "HEAD" and status < 400:
+            resolve = f"/{self.model}/resolve/"
+            name = path[len(resolve):].partition("/")[2] if path.startswith(resolve) else None
+            self._file_headers(name, headers)
 
     def _ours(self, url):
         """A next page of the listing stays on the endpoint and under the listing's own path: the client
@@ -161,6 +164,11 @@ class Guard:
         used = headers.get("X-Linked-Etag") or headers.get("ETag")
         if used is None:
             return  # the client refuses an answer without one itself
+        if name is None:  # an answer after a redirect: it must still be the hash of a listed file
+            if etag(used) not in {info["blob"] for info in (self.files or {}).values()}:
+                raise UnsafeHub(f"la etiqueta ETag de una respuesta ({shown(etag(used))}) no es ningún hash de su "
+                                "lista")
+            return
         expected = (self.files or {}).get(name)
         if expected is None:
             raise UnsafeHub(f"sirve un archivo que no estaba en su lista ({shown(name)})")

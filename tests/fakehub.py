@@ -20,7 +20,8 @@ answered 429 with that Retry-After), linked_size (file name -> the X-Linked-Size
 listed_size (file name -> the size the listing claims), redirect_loop (every file redirects to
 itself), unserved (names listed but answered 404 EntryNotFound), next_page (a URL the
 listing says its next page is at, as a Link header), commit_header (the X-Repo-Commit the
-files are served with).
+files are served with), detour (every file redirects, relatively, to /desvio/NAME, where it is
+served with its headers: a mirror's own paths).
 """
 
 import hashlib
@@ -42,14 +43,14 @@ class FakeHub:
     def __init__(self, folder, repo_id="prueba/vit-diminuto", revision=REVISION, rate=None, hang=False,
                  status=None, cut_after=None, stall_after=None, port=0, etags=None, extra=None, tree=None,
                  never_serve=False, retry_after=None, linked_size=None, listed_size=None, redirect_loop=False,
-                 unserved=(), next_page=None, commit_header=None):
+                 unserved=(), next_page=None, commit_header=None, detour=False):
         self.repo_id, self.revision = repo_id, revision
         self.rate, self.hang, self.status = rate, hang, status
         self.cut_after, self.stall_after = cut_after, stall_after
         self.etags, self.tree, self.never_serve = etags or {}, tree, never_serve
         self.retry_after, self.linked_size, self.listed_size = retry_after, linked_size or {}, listed_size or {}
         self.redirect_loop, self.unserved, self.next_page = redirect_loop, set(unserved), next_page
-        self.commit_header = commit_header
+        self.commit_header, self.detour = commit_header, detour
         self.files = {}
         contents = {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir())}
         contents.update(extra or {})
@@ -148,6 +149,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         entry["lfs"]["size"] = hub.listed_size[entry["path"]]
             link = f'<{hub.next_page}>; rel="next"' if hub.next_page else None
             return self._json(hub.tree(entries) if hub.tree else entries, link=link)
+        match = re.fullmatch(r"/desvio/(.+)", path)
+        if match and match.group(1) in hub.files:
+            return self._file(match.group(1), hub.files[match.group(1)], body)
         match = re.fullmatch(r"/(.+)/resolve/([^/]+)/(.+)", path)
         if not match:
             return self._json({"error": "not found"}, 404)
@@ -170,6 +174,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             if body:
                 self.wfile.write(data)
+            return
+        if hub.detour:
+            self.send_response(307)
+            self.send_header("Location", "/desvio/" + urllib.parse.quote(name))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if hub.redirect_loop:
             self.send_response(302)

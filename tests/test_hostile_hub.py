@@ -90,6 +90,18 @@ def test_etags_that_are_paths_are_refused_and_user_files_stay_byte_for_byte(tiny
     assert not list(_blob_folder(tmp_path, hub).glob("*tesis*"))
 
 
+def test_an_etag_after_a_redirect_is_checked_too(tiny_model_dir, tmp_path, home, expected):
+    """The client follows a relative redirect and takes the ETag from where it lands, off /resolve/."""
+    with FakeHub(tiny_model_dir, detour=True) as hub:
+        honest = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    assert honest.returncode == 0 and honest.stdout == expected, honest.stderr
+    with FakeHub(tiny_model_dir, detour=True, etags={"config.json": "../../../../home/.bashrc"}) as hub:
+        before = _tree(home)
+        done = _run(hub.env(tmp_path / "hf2"), hub.repo_id)
+    _refused(done, "no es de fiar", "ETag", "no es ningún hash de su lista")
+    assert _tree(home) == before
+
+
 def test_an_extra_listed_file_climbing_into_a_fake_home_writes_nothing_there(tiny_model_dir, tmp_path, home):
     evil = "../../../../home/.config/autostart/evil.desktop"
     with FakeHub(tiny_model_dir, extra={"zz_extra.json": b"[Desktop Entry]\nExec=rm -rf ~\n"},
