@@ -439,3 +439,37 @@ def test_what_the_download_waits_for_is_said_to_the_window(tiny_model_dir, tmp_p
     assert "Esperando los datos de Hugging Face: N s sin respuesta…" in shapes, report
     assert "Esperando los datos de Hugging Face: N s sin respuesta (intento 2 de 3)…" in shapes, report
     assert "intento 4" not in " ".join(report["waits"])
+
+
+WINDOW = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from classifier.gui import DownloadWindow
+from classifier.hub import DownloadState
+
+LISTING = "Esperando la lista de archivos de Hugging Face: 5 s sin respuesta…"
+DATA = "Esperando los datos de Hugging Face: 4 s sin respuesta (intento 2 de 3)…"
+window = DownloadWindow()
+window.advance(DownloadState(0, None, None, 5.0, waiting=LISTING))
+print(window.speed.cget("text"))
+window.advance(DownloadState(50_000, 100_000, None, 9.0, waiting=DATA))
+print(window.amounts.cget("text"))
+print(window.speed.cget("text"))
+window.end(None, False)
+"""
+
+
+def test_the_download_window_shows_what_it_waits_for(tmp_path):
+    import xdesktop
+
+    if xdesktop.available() is not None:
+        pytest.skip(xdesktop.available())
+    with xdesktop.VirtualScreen(1024, 600) as screen:
+        done = subprocess.run([sys.executable, "-c", WINDOW, str(REPO)], cwd=tmp_path, env=screen.env(),
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Esperando la lista de archivos de Hugging Face: 5 s sin respuesta…",
+        "50 %   ·   0,1 de 0,1 MB",
+        "Esperando los datos de Hugging Face: 4 s sin respuesta (intento 2 de 3)…",
+    ]
