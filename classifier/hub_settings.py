@@ -16,7 +16,7 @@ _WHOLE_SECONDS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
 
 def endpoint_problem(value):
     """Why an HF_ENDPOINT value cannot be used, in words; None when it can."""
-    text = value.strip()
+    text = value  # the client uses it as given (only a trailing / is cut): a space is a broken address
     if any(c.isspace() or not c.isprintable() for c in text):
         return "tiene espacios o caracteres que no se pueden escribir en una dirección"
     if "://" not in text:
