@@ -1,12 +1,14 @@
 """Getting a model's files: a local folder, the Hugging Face cache, or a download from the hub.
 
-The download runs in a child process (``python -m classifier.hub``) driven by the
-real huggingface_hub client. The parent watches the bytes arriving on disk: that
-gives the progress, and a deadline the client lacks (its listing requests have no
+The download runs in a child process (hub_child.py, started with an isolated path)
+driven by the real huggingface_hub client; everything the hub says is checked there
+(hub_checks.py) before the client acts on it. The parent watches the bytes arriving:
+that gives the progress, and a deadline the client lacks (its listing requests have no
 timeout at all, and a stalled connection can hang for hours). No byte for
-CLASIFICADOR_HUB_PLAZO seconds (30 by default) ends the attempt: the child is
-killed, and the next attempt resumes from the client's .incomplete file. A child
-can always be killed; a thread stuck in a socket cannot.
+CLASIFICADOR_HUB_PLAZO seconds (30 by default) ends the attempt: the child is killed,
+its partial file removed (hub_partial.py), and the next attempt starts that file again
+(the client 2.5 resumes only within one process). A child can always be killed; a
+thread stuck in a socket cannot.
 
 Nothing here prints: what happens is told to a DownloadProgress that the front-end
 gives (a terminal line, plain lines, a window).
@@ -591,7 +593,6 @@ class _Watch:
         self.last = self.start_time
         self.stalls = 0  # silences, across attempts; a byte of a file ends the series
         self.stalls_this_attempt = 0
-        self.attempts = 0
         self.ever_received = False
         self.done = self.base = self.network = 0
         self.samples = deque()
