@@ -594,7 +594,7 @@ class _Watch:
         self.stalls = 0  # silences, across attempts; a byte of a file ends the series
         self.stalls_this_attempt = 0
         self.ever_received = False
-        self.done = self.base = self.network = 0
+        self.done = self.base = self.network = self.highest = 0
         self.samples = deque()
         self.state = None
         self.ended = False
@@ -629,6 +629,7 @@ class _Watch:
         self.listed = {entry["path"]: {"blob": entry["blob"], "size": entry["size"]} for entry in files}
         self.files = [(entry["blob"], entry["size"]) for entry in files]
         self.base = self.done = hub_partial.complete_bytes(self.blobs, self.files)
+        self.highest = self.on_disk()
         self.samples.clear()
         os.makedirs(self.blobs, exist_ok=True)
         needed = self.total - self.done
@@ -669,7 +670,12 @@ class _Watch:
             self.state = DownloadState(0, None, None, now - self.start_time, self._waiting(now))
             self.progress.advance(self.state)
             return
-        done = min(max(self.on_disk(), self.base + self.network), self.total)
+        on_disk = self.on_disk()
+        if on_disk > self.highest:  # bytes of the files reaching the disk, ours or another run's (same lock)
+            self.highest = on_disk
+            self.last = max(self.last, now)
+            self.stalls = self.stalls_this_attempt = 0
+        done = min(max(on_disk, self.base + self.network), self.total)
         self.done = done
         self.samples.append((now, done))
         while self.samples and now - self.samples[0][0] > SPEED_WINDOW_S:

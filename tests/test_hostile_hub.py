@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fakehub import REVISION, FakeHub
-from test_hub import medium_model_dir  # noqa: F401
+from test_hub import medium_expected, medium_model_dir  # noqa: F401
 
 from conftest import PHOTOS, REPO
 
@@ -331,6 +331,22 @@ def test_two_runs_at_once_one_interrupted_the_other_completes(medium_model_dir, 
     assert first.returncode == 0, err
     assert writing[0].exists() or not _partials(blobs)
     assert not _partials(blobs)
+
+
+def test_two_runs_at_once_the_one_waiting_for_the_others_file_is_not_cut(medium_model_dir, tmp_path, medium_expected):
+    """The client makes the second run wait for the first one's lock on the same file: the file growing
+    on disk is progress for both, not a silence of the hub (deadline 2 s, a file of 10 s)."""
+    rate = (medium_model_dir / "model.safetensors").stat().st_size / 10
+    with FakeHub(medium_model_dir, rate=rate) as hub:
+        env = hub.env(tmp_path / "hf", deadline=2)
+        command = [sys.executable, SCRIPT, "--modelo", hub.repo_id, "--revision", REVISION, "-k", "3", PHOTO]
+        runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(2)]
+        results = [run.communicate(timeout=180) for run in runs]
+    for run, (out, err) in zip(runs, results, strict=True):
+        assert run.returncode == 0, err
+        assert out == medium_expected
+    assert len(hub.gets("model.safetensors")) == 1  # one of them downloaded it, the other used it
 
 
 def test_a_killed_run_leaves_nothing_the_rerun_believes_in(medium_model_dir, tmp_path):
