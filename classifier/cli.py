@@ -20,7 +20,7 @@ from .defaults import (
     DEFAULT_TOP_K,
     DEVICES,
 )
-from .errors import ClassifierError, ModelLoadError, OutputFailed
+from .errors import ClassifierError, DownloadInterrupted, ModelLoadError, OutputFailed
 from .labels import DEFAULT_LANGUAGE, LANGUAGES, display_labels
 from .results_log import ResultsLogError
 from .status import STOP_SIGNALS, ExitStatus, Stopped, stop_exception, stop_signal_handler
@@ -220,6 +220,10 @@ def main(argv=None):
     if isinstance(streams, ExitStatus):
         return streams
     _quiet_libraries(args.verbose)
+    settings = _hub_settings(args.model)
+    if settings is not None:
+        say(f"Error: {settings}")
+        return ExitStatus.MODEL_FAILED
     INTERRUPTED.clear()
     with _stop_signals_raise(), _interrupts_hidden():
         try:
@@ -231,6 +235,9 @@ def main(argv=None):
         except Stopped as exc:
             say("\nDetenido.")
             return exc.status
+        except DownloadInterrupted:
+            say(f"\n{DownloadInterrupted.SENTENCE}")
+            return ExitStatus.INTERRUPTED
         except KeyboardInterrupt:
             say("\nInterrumpido.")
             return ExitStatus.INTERRUPTED
@@ -412,6 +419,18 @@ def _prepare_streams():
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="surrogateescape")  # a typed name in another encoding is still a name
     return None
+
+
+def _hub_settings(model):
+    """The hub's environment checked before transformers imports it; a local model needs none of it."""
+    from . import hub_settings
+    from .hub import looks_like_path
+
+    try:
+        local = os.path.lexists(model) or looks_like_path(model)
+    except ValueError:  # a NUL in the name: the model's own check words it
+        local = True
+    return hub_settings.check(local)
 
 
 def _quiet_libraries(verbose):

@@ -15,7 +15,7 @@ import threading
 import unicodedata
 
 from .defaults import config_folder
-from .errors import ClassifierError, ModelLoadError, OutputFailed
+from .errors import ClassifierError, DownloadInterrupted, ModelLoadError, OutputFailed
 from .files import read_small_regular_file
 from .output import format_result
 from .status import ExitStatus, Stopped
@@ -555,7 +555,7 @@ def _fetch_model(fetch, windows, ui, say):
     except Stopped:
         raise  # SIGTERM or SIGHUP: the command line ends with their status
     except KeyboardInterrupt:  # Ctrl+C or Cancelar
-        say("\nDescarga interrumpida: el programa la intentará de nuevo la próxima vez.")
+        say(f"\n{DownloadInterrupted.SENTENCE}")
         return ExitStatus.OK
     return None
 

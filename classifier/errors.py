@@ -136,3 +136,9 @@ class InputError(ClassifierError):
 
 class ModelLoadError(ClassifierError):
     """The model, its image processor or the device cannot be used."""
+
+
+class DownloadInterrupted(KeyboardInterrupt):
+    """Ctrl+C (or Cancelar) during the model's download: every mode says the same sentence."""
+
+    SENTENCE = "Descarga interrumpida: el programa la intentará de nuevo la próxima vez."

@@ -692,7 +692,9 @@ class DownloadWindow:
             else:
                 self.bar.configure(value=state.fraction * 100)
                 self.amounts.configure(text=f"{round(state.fraction * 100)} %   ·   {state.amounts()}")
-                self.speed.configure(text=f"{state.rate()}   ·   {state.time_left()}")
+            # A wait is said as what it is (the hub's silence, its Retry-After), not as a frozen figure.
+            self.speed.configure(text=state.waiting or ("" if state.connecting else
+                                                        f"{state.rate()}   ·   {state.time_left()}"))
             self.root.update()
         except tkinter.TclError:  # the window went (the session's end): the download goes on without it
             self._close()

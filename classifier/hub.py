@@ -1,12 +1,14 @@
 """Getting a model's files: a local folder, the Hugging Face cache, or a download from the hub.
 
-The download runs in a child process (``python -m classifier.hub``) driven by the
-real huggingface_hub client. The parent watches the bytes arriving on disk: that
-gives the progress, and a deadline the client lacks (its listing requests have no
+The download runs in a child process (hub_child.py, started with an isolated path)
+driven by the real huggingface_hub client; everything the hub says is checked there
+(hub_checks.py) before the client acts on it. The parent watches the bytes arriving:
+that gives the progress, and a deadline the client lacks (its listing requests have no
 timeout at all, and a stalled connection can hang for hours). No byte for
-CLASIFICADOR_HUB_PLAZO seconds (30 by default) ends the attempt: the child is
-killed, and the next attempt resumes from the client's .incomplete file. A child
-can always be killed; a thread stuck in a socket cannot.
+CLASIFICADOR_HUB_PLAZO seconds (30 by default) ends the attempt: the child is killed,
+its partial file removed (hub_partial.py), and the next attempt starts that file again
+(the client 2.5 resumes only within one process). A child can always be killed; a
+thread stuck in a socket cannot.
 
 Nothing here prints: what happens is told to a DownloadProgress that the front-end
 gives (a terminal line, plain lines, a window).
@@ -19,7 +21,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -27,13 +28,14 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 from collections import deque
 
+from . import hub_partial
 from .defaults import DEFAULT_MODEL
-from .errors import ModelLoadError, quoted, system_reason
+from .errors import DownloadInterrupted, ModelLoadError, quoted, system_reason
 from .files import kind_of
+from .hub_checks import HEX40, HEX64, shown
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
 HUB_PATTERNS = ["*.json", "*.safetensors"]
@@ -45,8 +47,8 @@ STARTUP_S = 30.0  # the child's own import, on a slow disk
 SPEED_WINDOW_S = 5.0
 DISK_MARGIN = 16 * 2**20  # room left for the filesystem's own needs: never fill a disk to the last byte
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_SHA1 = re.compile(r"[0-9a-f]{40}")
+_SHA256, _SHA1 = HEX64, HEX40
+WAIT_SHOWN_AFTER_S = 3.0  # a window says what it waits for once the silence is noticeable
 
 
 class DownloadProgress:
@@ -75,8 +77,9 @@ class DownloadProgress:
 class DownloadState:
     """Bytes done of total, speed (bytes/s, None until measured) and seconds elapsed."""
 
-    def __init__(self, done, total, speed, elapsed):
+    def __init__(self, done, total, speed, elapsed, waiting=None):
         self.done, self.total, self.speed, self.elapsed = done, total, speed, elapsed
+        self.waiting = waiting  # what the download waits for, in words, once it is a noticeable wait
 
     @property
     def connecting(self):
@@ -167,11 +170,14 @@ def model_folder(model, revision, progress=None):
         raise ModelLoadError(f"No existe la carpeta del modelo {quoted(model)}.")
     folder = cached_folder(model, revision)
     if folder is not None:
+        _refuse_links_outside(model, folder)
         damaged = damaged_files(model, revision, folder, check_contents=False)
         if not damaged:
             return folder
         return repair(model, revision, folder, progress, damaged)
-    if is_offline() or not hub_reachable():
+    if is_offline():
+        raise ModelLoadError(offline_message(model))
+    if not hub_reachable():
         raise ModelLoadError(offline_message(model))
     return download(model, revision, progress)
 
@@ -208,18 +214,14 @@ def repo_folder(model):
 
 
 def damaged_files(model, revision, folder, check_contents):
-    """Names of cached files whose size (and with check_contents, hash) disagrees with the hub's record.
+    """Names of cached files that disagree with the hub's record of them.
 
-    The record is the tree listing the hub client keeps with the cache; without it only
-    the hashes that name the cache's blobs can be checked.
+    The record is the tree listing the hub client keeps with the cache (trees/<commit>.json).
+    A size that differs is checked by content: a file whose hash is the recorded one is good,
+    whatever size a hub claimed. With check_contents every hash is checked; without a
+    record, the hash that names the cache's blob is.
     """
-    from huggingface_hub import get_cached_repo_tree
-    from huggingface_hub.errors import CachedRepoTreeNotFoundError
-
-    try:
-        sizes = {entry.path: entry.size for entry in get_cached_repo_tree(model, revision=revision)}
-    except (CachedRepoTreeNotFoundError, OSError, ValueError, KeyError):
-        sizes = {}
+    record = _recorded_files(folder)
     damaged = []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
@@ -228,20 +230,40 @@ def damaged_files(model, revision, folder, check_contents):
         except OSError:
             damaged.append(name)  # a link to a blob that is gone
             continue
-        if name in sizes and sizes[name] is not None and size != sizes[name]:
-            damaged.append(name)
-        elif check_contents and not _content_matches_blob_name(path):
+        expected = record.get(name)
+        wrong_size = expected is not None and size != expected["size"]
+        if (wrong_size or check_contents) and not _content_matches(path, expected):
             damaged.append(name)
     return damaged
 
 
-def _content_matches_blob_name(path):
-    """The cache names a blob by its hash: sha256 for large (LFS) files, git's sha1 for small ones."""
-    blob = os.path.basename(os.path.realpath(path))
+def _recorded_files(folder):
+    """{name: {"blob", "size"}} from the client's cached listing of this snapshot's commit; {} without one."""
+    commit = os.path.basename(os.path.normpath(folder))
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.normpath(folder))), "trees", commit + ".json")
+    try:
+        with open(path, encoding="utf-8") as file:
+            files = json.load(file)["files"]
+        record = {}
+        for name, entry in files.items():
+            blob = entry.get("lfs_sha256") or entry["blob_id"]
+            size = entry.get("lfs_size") if entry.get("lfs_sha256") else entry["size"]
+            if isinstance(blob, str) and isinstance(size, int) and not isinstance(size, bool):
+                record[name] = {"blob": blob, "size": size}
+        return record
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _content_matches(path, expected=None):
+    """The content's hash is the one expected (the listing's), or else the one its blob is named by:
+    sha256 for large (LFS) files, git's sha1 for small ones."""
+    blob = expected["blob"] if expected else os.path.basename(os.path.realpath(path))
+    size = os.path.getsize(path)
     if _SHA256.fullmatch(blob):
         digest = hashlib.sha256()
     elif _SHA1.fullmatch(blob):
-        digest = hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode())
+        digest = hashlib.sha1(f"blob {size}\0".encode())
     else:
         return True  # a copy, not a link (Windows without symlinks): only its size can be checked
     with open(path, "rb") as file:
@@ -250,38 +272,64 @@ def _content_matches_blob_name(path):
     return digest.hexdigest() == blob
 
 
+def _inside(path, folder):
+    return os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
+
+
+def _refuse_links_outside(model, folder):
+    """A cache entry that resolves outside the model's cache folder is never followed, read or removed."""
+    storage = repo_folder(model)
+    for name in ["", *sorted(os.listdir(folder))]:
+        path = os.path.join(folder, name) if name else folder
+        if not _inside(path, storage):
+            raise ModelLoadError(
+                f"La caché del modelo {quoted(model)} tiene un archivo que apunta fuera de su carpeta ({name} → "
+                f"{quoted(os.path.realpath(path))}); el programa no lo sigue: borre la carpeta "
+                f"{quoted(storage)} (solo sus enlaces, no lo que señalan) y vuelva a ejecutar el programa.")
+
+
 def repair(model, revision, folder, progress=None, damaged=None):
     """Download again the damaged files of a cached model, once; their names found by size,
     or (damaged None: the model failed to load) by hash. Returns the folder; ModelLoadError when
     nothing is damaged (the fault is elsewhere) or the hub cannot be reached."""
     progress = progress or DownloadProgress()
+    _refuse_links_outside(model, folder)
     if damaged is None:
         damaged = damaged_files(model, revision, folder, check_contents=True)
         if not damaged:
             return None
     listed = ", ".join(damaged)
     if is_offline() or not hub_reachable():
+        offline = " (HF_HUB_OFFLINE=1)" if is_offline() else ""
         raise ModelLoadError(
             f"Los archivos del modelo {quoted(model)} en la caché están dañados ({listed}) y no hay conexión "
-            f"con Hugging Face para descargarlos de nuevo: borre la carpeta {quoted(repo_folder(model))} y "
+            f"con Hugging Face{offline} para descargarlos de nuevo: borre la carpeta {quoted(repo_folder(model))} y "
             "ejecute el programa con conexión, o use --modelo CARPETA."
         )
     progress.announce(f"Los archivos del modelo {quoted(model)} en la caché están dañados ({listed}): "
                       "se descargan de nuevo.")
-    for name in damaged:
+    _remove_cached(model, folder, damaged)
+    return download(model, revision, progress, announce=False)
+
+
+def _remove_cached(model, folder, names):
+    """Remove these files of a snapshot, link and blob, only inside the model's cache folder."""
+    storage = repo_folder(model)
+    for name in names:
         path = os.path.join(folder, name)
-        blob = os.path.realpath(path)
-        for stale in {path, blob}:
+        stale = [path]
+        if _inside(path, storage) and os.path.realpath(path) != os.path.abspath(path):
+            stale.append(os.path.realpath(path))
+        for entry in stale:
             try:
-                os.remove(stale)
+                os.remove(entry)
             except FileNotFoundError:
                 pass
             except OSError as exc:
                 raise ModelLoadError(
-                    f"No se pudo borrar el archivo dañado {quoted(stale)} de la caché ({system_reason(exc)}): "
-                    f"borre la carpeta {quoted(repo_folder(model))} y vuelva a ejecutar el programa."
+                    f"No se pudo borrar el archivo dañado {quoted(entry)} de la caché ({system_reason(exc)}): "
+                    f"borre la carpeta {quoted(storage)} y vuelva a ejecutar el programa."
                 ) from None
-    return download(model, revision, progress, announce=False)
 
 
 def _not_a_folder(model):
@@ -336,6 +384,12 @@ def hub_reachable(timeout=5.0):
 
 
 def offline_message(model):
+    if is_offline():
+        variable = next((f"{name}={os.environ[name]}" for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+                         if os.environ.get(name, "").upper() in ("1", "ON", "YES", "TRUE")), "HF_HUB_OFFLINE=1")
+        return (f"El modelo {quoted(model)} no está en la caché de este equipo y la variable de entorno {variable} "
+                "prohíbe descargarlo: bórrela (o ponga HF_HUB_OFFLINE=0) y ejecute el programa una vez con "
+                "conexión, o use --modelo CARPETA.")
     return (
         f"No se pudo descargar el modelo {quoted(model)}: no hay conexión con Hugging Face ({endpoint()}) y el "
         "modelo no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez "
@@ -353,30 +407,63 @@ def download(model, revision, progress, announce=True):
     A silence of the deadline (no byte of a file, or no answer to the listing) is one failed attempt.
     Mid-file the client itself tries again, resuming with a Range request (its read timeout is our
     deadline); before the files, or when the client has given up, a new child starts. ATTEMPTS
-    silences in a row, and the download gives up.
+    silences, counted across children (a new listing is no progress), and the download gives up.
     """
     from huggingface_hub import constants
 
     cache = constants.HF_HUB_CACHE
     _check_writable(cache)
-    watch = _Watch(progress, repo_folder(model))
+    watch = _Watch(progress, repo_folder(model), _locks_folder(model))
     completed = False
     try:
+        watch.clean()  # partial files of runs that are gone: never resumed, only room taken
         while True:
             outcome = _attempt(model, revision, watch, announce)
             if outcome.folder is not None:
+                _check_contents(model, outcome.folder, watch)
                 completed = True
                 return outcome.folder
             if outcome.error is not None:
                 raise ModelLoadError(_error_sentence(model, revision, outcome.error, watch, cache))
             if watch.stalls >= ATTEMPTS:
-                raise ModelLoadError(
-                    f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({endpoint()}) dejó de enviar "
-                    f"datos durante {duration(deadline_seconds())}, {ATTEMPTS} veces seguidas. Compruebe la conexión "
-                    "y vuelva a ejecutar el programa."
-                )
+                raise ModelLoadError(_stalled_sentence(model, watch))
+    except KeyboardInterrupt as exc:
+        if type(exc) is not KeyboardInterrupt:
+            raise  # SIGTERM, SIGHUP (status.Stopped): their own sentence and status
+        raise DownloadInterrupted() from exc
     finally:
         watch.finish(completed)
+
+
+def _stalled_sentence(model, watch):
+    silence = f"{duration(deadline_seconds())}, {ATTEMPTS} veces"
+    if watch.files is not None and not watch.ever_received:
+        return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({endpoint()}) dio la lista de sus "
+                f"archivos pero no envió ninguno ({silence}). Un cortafuegos o un proxy que deja pasar la API y "
+                "bloquea los archivos hace esto: pruebe otra red, o pregunte a quien administra la suya.")
+    return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({endpoint()}) dejó de enviar datos "
+            f"durante {silence} seguidas. Compruebe la conexión y vuelva a ejecutar el programa.")
+
+
+def _locks_folder(model):
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    return os.path.join(constants.HF_HUB_CACHE, ".locks", repo_folder_name(repo_id=model, repo_type="model"))
+
+
+def _check_contents(model, folder, watch):
+    """Each downloaded file's content is the hash the listing promised; one that is not goes, with a sentence."""
+    _refuse_links_outside(model, folder)
+    wrong = [name for name, expected in (watch.listed or {}).items()
+             if os.path.lexists(os.path.join(folder, name)) and not _content_matches(os.path.join(folder, name),
+                                                                                     expected)]
+    if wrong:
+        _remove_cached(model, folder, wrong)
+        raise ModelLoadError(
+            f"Hugging Face ({endpoint()}) envió archivos del modelo {quoted(model)} cuyo contenido no es el de su "
+            f"lista ({', '.join(wrong)}); se han borrado. Vuelva a ejecutar el programa más tarde o use otro "
+            "servidor (HF_ENDPOINT).")
 
 
 class _Outcome:
@@ -386,7 +473,6 @@ class _Outcome:
 
 def _attempt(model, revision, watch, announce):
     """One child process: its folder, its error, or neither (it stalled: the caller decides whether to go on)."""
-    leftovers = watch.temporary_files()
     child = _start_child(model, revision)
     events = queue.Queue()
     reader = threading.Thread(target=_read_events, args=(child.stdout, events), daemon=True)
@@ -407,7 +493,7 @@ def _attempt(model, revision, watch, announce):
                     if announce and not watch.announced:
                         watch.announce(model)
                 elif "bytes" in event:
-                    watch.received(event["bytes"])
+                    watch.received(event["bytes"], event.get("wait"))
                 elif "ready" in event:
                     ready = True
                     watch.attempt_started()  # Python's own start (seconds on a busy machine) is not the hub's silence
@@ -438,22 +524,27 @@ def _attempt(model, revision, watch, announce):
                     return _Outcome()
     finally:
         _stop_child(child)
-        watch.remove_temporary_files(leftovers)
+        watch.clean()  # our child's partial file: its lock went with it; a live run's stays
+
+
+# The child imports the program from its own folder, never from the current one: -E ignores
+# PYTHONPATH, and sys.path[0] (the current folder under -c) becomes the package's parent before
+# any import of ours. -P would do the latter only from Python 3.11.
+_CHILD_CODE = ("import sys; sys.path[0] = sys.argv[1]; from classifier.hub_child import main; "
+               "main(sys.argv[2], sys.argv[3])")
 
 
 def _start_child(model, revision):
     environment = dict(os.environ)
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
     # Plain HTTP with Range: the client resumes a cut file within its run.
     environment["HF_HUB_DISABLE_XET"] = "1"
     environment["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     seconds = str(max(1, round(deadline_seconds())))
     environment["HF_HUB_DOWNLOAD_TIMEOUT"] = seconds
     environment["HF_HUB_ETAG_TIMEOUT"] = seconds
-    environment["PYTHONIOENCODING"] = "utf-8"
     return subprocess.Popen(
-        [sys.executable, "-m", "classifier.hub", model, revision or ""],
+        [sys.executable, "-E", "-c", _CHILD_CODE, package_root, model, revision or ""],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environment,
         # Its own process group: Ctrl+C reaches the parent only, which stops the child itself.
         start_new_session=sys.platform != "win32",
@@ -464,9 +555,11 @@ def _start_child(model, revision):
 def _read_events(stream, events):
     for line in stream:
         try:
-            events.put(json.loads(line))
+            event = json.loads(line)
         except ValueError:
             continue
+        if isinstance(event, dict):
+            events.put(event)
     events.put({"eof": True})
 
 
@@ -490,16 +583,19 @@ def _stop_child(child):
 class _Watch:
     """Bytes of the planned files (on disk and off the network), their speed, and the hub's silences."""
 
-    def __init__(self, progress, storage):
+    def __init__(self, progress, storage, locks):
         self.progress = progress
         self.blobs = os.path.join(storage, "blobs")
+        self.locks = locks
         self.files = None  # [(blob name, size)] once the child has listed the repository
+        self.listed = None  # {name: {"blob", "size"}}: what each file's content must hash to
         self.announced = False
         self.start_time = time.monotonic()
         self.last = self.start_time
-        self.stalls = 0  # silences in a row, across attempts; a byte of a file ends the series
+        self.stalls = 0  # silences, across attempts; a byte of a file ends the series
         self.stalls_this_attempt = 0
-        self.done = self.base = self.network = 0
+        self.ever_received = False
+        self.done = self.base = self.network = self.highest = 0
         self.samples = deque()
         self.state = None
         self.ended = False
@@ -509,26 +605,32 @@ class _Watch:
         self.stalls_this_attempt = 0
         self.network = 0
         if self.files is not None:
-            self.base = self._measure()
+            self.base = hub_partial.complete_bytes(self.blobs, self.files)
+
+    def clean(self):
+        hub_partial.remove_dead(self.blobs, self.locks)
 
     def silent_for(self):
         return time.monotonic() - self.last
 
-    def _heard(self):
-        self.last = time.monotonic()
-        self.stalls = self.stalls_this_attempt = 0
-
-    def received(self, count):
-        """Bytes of files received by this attempt's child: the progress between the client's disk writes."""
+    def received(self, count, wait=None):
+        """Bytes of files received by this attempt's child: the progress between the client's disk writes.
+        wait: a short Retry-After the client is sleeping through: not a silence of the hub."""
         if count > self.network:
-            self._heard()
+            self.last = time.monotonic()
+            self.stalls = self.stalls_this_attempt = 0
+            self.ever_received = True
         self.network = count
+        if wait:
+            self.last = max(self.last, time.monotonic() + wait + 1)  # the client sleeps a second more
 
     def plan(self, files):
-        """The files to fetch; a disk without room for them is refused before a byte comes."""
-        self._heard()
+        """The files to fetch; a disk without room for them is refused before a byte comes.
+        A listing is no byte of a file: the silences go on counting (a hub that lists and never serves)."""
+        self.listed = {entry["path"]: {"blob": entry["blob"], "size": entry["size"]} for entry in files}
         self.files = [(entry["blob"], entry["size"]) for entry in files]
-        self.base = self.done = self._measure()
+        self.base = self.done = hub_partial.complete_bytes(self.blobs, self.files)
+        self.highest = self.on_disk()
         self.samples.clear()
         os.makedirs(self.blobs, exist_ok=True)
         needed = self.total - self.done
@@ -550,59 +652,38 @@ class _Watch:
             f"{kept}. Solo ocurre la primera vez: después se usa esa copia, sin conexión."
         )
 
-    def temporary_files(self):
-        """The client's temporary files (BLOB.xxxxxxxx.incomplete) of the planned files now in the cache."""
-        try:
-            names = os.listdir(self.blobs)
-        except OSError:
-            return set()
-        return {name for name in names if name.endswith(".incomplete")}
-
-    def remove_temporary_files(self, before):
-        """A killed child cannot delete its temporary file (the client does, when it fails on its own)."""
-        for name in self.temporary_files() - before:
-            try:
-                os.remove(os.path.join(self.blobs, name))
-            except OSError:
-                pass
-
     def on_disk(self):
-        return self._measure()
+        return hub_partial.written_bytes(self.blobs, self.files or ())
 
-    def _measure(self):
-        """Bytes of the planned files on disk: the complete ones, and what the client has written of the others."""
-        try:
-            names = os.listdir(self.blobs)
-        except OSError:
-            names = []
-        done = 0
-        for blob, size in self.files or ():
-            if blob in names:
-                done += size
-                continue
-            for name in names:
-                if name.startswith(blob + ".") and name.endswith(".incomplete"):
-                    try:
-                        done += min(os.stat(os.path.join(self.blobs, name)).st_size, size)
-                    except OSError:
-                        pass
-                    break
-        return done
+    def _waiting(self, now):
+        silent = now - self.last
+        if silent < 0:
+            return f"Hugging Face pidió esperar: se sigue en {duration(-silent)}…"
+        if silent < WAIT_SHOWN_AFTER_S:
+            return None
+        what = "la lista de archivos" if self.files is None else "los datos"
+        tries = f" (intento {self.stalls + 1} de {ATTEMPTS})" if self.stalls else ""
+        return f"Esperando {what} de Hugging Face: {duration(silent)} sin respuesta{tries}…"
 
     def poll(self):
         now = time.monotonic()
         if self.files is None:  # still asking the hub what to fetch: a window says so already
-            self.state = DownloadState(0, None, None, now - self.start_time)
+            self.state = DownloadState(0, None, None, now - self.start_time, self._waiting(now))
             self.progress.advance(self.state)
             return
-        done = min(max(self._measure(), self.base + self.network), self.total)
+        on_disk = self.on_disk()
+        if on_disk > self.highest:  # bytes of the files reaching the disk, ours or another run's (same lock)
+            self.highest = on_disk
+            self.last = max(self.last, now)
+            self.stalls = self.stalls_this_attempt = 0
+        done = min(max(on_disk, self.base + self.network), self.total)
         self.done = done
         self.samples.append((now, done))
         while self.samples and now - self.samples[0][0] > SPEED_WINDOW_S:
             self.samples.popleft()
         first_time, first_done = self.samples[0]
         speed = max(done - first_done, 0) / (now - first_time) if now - first_time >= 0.5 else None
-        self.state = DownloadState(done, self.total, speed, now - self.start_time)
+        self.state = DownloadState(done, self.total, speed, now - self.start_time, self._waiting(now))
         self.progress.advance(self.state)
 
     def finish(self, completed):
@@ -661,7 +742,8 @@ def _error_sentence(model, revision, error, watch, cache):
         free = error.get("free")
         if free is None:
             free = shutil.disk_usage(cache).free
-        needed = error.get("needed", watch.total - watch.on_disk() if watch.files else None)
+        needed = error.get("needed", watch.total - hub_partial.complete_bytes(watch.blobs, watch.files)
+                           if watch.files else None)
         return _disk_sentence(cache, free, needed)
     if kind == "proxy" or (kind == "http" and error.get("status") == 407) or (kind == "network" and _proxy()):
         where = f" ({_proxy()})" if _proxy() else ""
@@ -674,6 +756,14 @@ def _error_sentence(model, revision, error, watch, cache):
                     "acepte sus condiciones en su página e inicie sesión con «hf auth login», o use otro modelo.")
         if error.get("revision"):
             return f"La revisión «{revision}» no existe en el modelo {quoted(model)} (error {status})."
+        if error.get("file"):
+            return (f"Hugging Face ({endpoint()}) lista el archivo {shown(error['file'])} del modelo {quoted(model)} "
+                    f"pero no lo sirve (error {status}): el modelo existe, pero su copia en ese servidor está "
+                    "incompleta. Pruebe más tarde u otro servidor (HF_ENDPOINT), o use --modelo CARPETA.")
+        if status == 404 and not error.get("hub_said"):
+            return (f"La dirección {endpoint()} (HF_ENDPOINT) respondió 404 a la lista de archivos sin decir, como "
+                    "haría Hugging Face, que el modelo no existe: revise la variable HF_ENDPOINT (solo el servidor, "
+                    "sin ruta detrás, por ejemplo HF_ENDPOINT=https://hf-mirror.com) y el nombre del modelo.")
         if status == 404:
             return (f"El modelo {quoted(model)} no existe en Hugging Face (error 404): revise el nombre, "
                     "o use --modelo CARPETA.")
@@ -681,6 +771,11 @@ def _error_sentence(model, revision, error, watch, cache):
             return f"Hugging Face no está disponible ahora (error {status}): pruebe más tarde."
         return f"Hugging Face rechazó la descarga del modelo {quoted(model)} (error {status})."
     if kind == "network":
+        if watch.files and watch.done > 0:
+            return (f"La descarga del modelo {quoted(model)} se cortó al {round(watch.done / watch.total * 100)} % "
+                    f"({megabytes(watch.done)} de {megabytes(watch.total)} MB): se perdió la conexión con "
+                    f"Hugging Face ({endpoint()}). Compruebe la conexión y vuelva a ejecutar el programa: los "
+                    "archivos ya completos se aprovechan.")
         return offline_message(model)
     if kind == "unwritable":
         return (f"No se puede escribir en la caché de modelos {quoted(cache)} ({error.get('reason')}): dé permiso "
@@ -688,150 +783,21 @@ def _error_sentence(model, revision, error, watch, cache):
     if kind == "not_hub":
         return (f"La dirección {endpoint()} (HF_ENDPOINT) no responde como Hugging Face: revise la variable "
                 "HF_ENDPOINT o bórrela para usar huggingface.co.")
+    if kind == "unsafe":
+        return (f"El servidor {endpoint()} no es de fiar: {error.get('detail')}. El programa no lo ha seguido ni ha "
+                "escrito nada fuera de la caché; use huggingface.co (borre HF_ENDPOINT) u otro servidor, "
+                "o --modelo CARPETA.")
+    if kind == "rate_limited":
+        wait = error.get("wait")
+        asked = f"pidió esperar {duration(wait)}" if isinstance(wait, int) else "pidió esperar sin decir cuánto"
+        return (f"Hugging Face ({endpoint()}) {asked} antes de servir el modelo {quoted(model)} (error 429, "
+                "demasiadas peticiones): vuelva a ejecutar el programa pasado ese tiempo.")
+    if kind == "redirects":
+        return (f"La dirección {endpoint()} (HF_ENDPOINT) redirige sin fin (un bucle de redirecciones): revise la "
+                "variable HF_ENDPOINT o bórrela para usar huggingface.co.")
+    if kind == "size":
+        return (f"Hugging Face ({endpoint()}) anunció un tamaño para un archivo del modelo {quoted(model)} y envió "
+                "otro: el servidor o un proxy lo altera. Pruebe otra red u otro servidor (HF_ENDPOINT), o use "
+                "--modelo CARPETA.")
     return (f"No se pudo descargar el modelo {quoted(model)} (error inesperado: {error.get('detail', kind)}). "
             "Vuelva a ejecutar el programa: lo ya descargado se aprovecha.")
-
-
-# --- the download, in the child ----------------------------------------------------------------------
-
-
-def _child(model, revision):
-    """List the files, tell the parent (one JSON line each), download them; the parent watches the disk."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us: Ctrl+C is its to handle
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
-    revision = revision or None
-    try:
-        _count_received_bytes()
-        _tell({"ready": True})
-        threading.Thread(target=_report_received, daemon=True).start()
-        files = _list_files(model, revision)
-        _tell({"plan": files})
-        from huggingface_hub import snapshot_download
-
-        folder = snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS)
-        _tell({"done": folder})
-    except BaseException as exc:  # noqa: BLE001 - every failure is told to the parent, in its kind
-        _tell({"error": _classify(exc)})
-
-
-def _exit_with_parent():
-    # A parent killed outright closes our stdin: go too, rather than download for no one.
-    try:
-        sys.stdin.buffer.read()
-    finally:
-        os._exit(1)
-
-
-_TELL_LOCK = threading.Lock()
-_RECEIVED = {"bytes": 0, "answers": 0}
-
-
-def _tell(event):
-    with _TELL_LOCK:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
-
-
-def _count_received_bytes():
-    """Count the bytes of every file as they come off the network (a hook on the client's own session).
-
-    The client writes to disk in 10 MB pieces: the disk alone would show a slow link as a dead one.
-    """
-    import httpx2
-    from huggingface_hub.utils import get_session
-
-    class Counted(httpx2.SyncByteStream):
-        def __init__(self, inner):
-            self.inner = inner
-
-        def __iter__(self):
-            for chunk in self.inner:
-                _RECEIVED["bytes"] += len(chunk)
-                yield chunk
-
-        def close(self):
-            self.inner.close()
-
-    def on_response(response):
-        _RECEIVED["answers"] += 1  # headers are a sign of life too
-        if not response.request.url.path.startswith("/api/"):  # listings are not the files
-            response.stream = Counted(response.stream)
-
-    session = get_session()
-    hooks = session.event_hooks
-    hooks["response"] = [*hooks.get("response", []), on_response]
-    session.event_hooks = hooks
-
-
-def _report_received():
-    told = None
-    while True:
-        now = (_RECEIVED["bytes"], _RECEIVED["answers"])
-        if now != told:
-            told = now
-            _tell({"bytes": now[0], "answers": now[1]})
-        time.sleep(POLL_S)
-
-
-def _list_files(model, revision):
-    """The files to fetch, with the blob names the cache stores them under and their sizes.
-
-    One request, without the client's retries: a hub answering 503 is told at once, not after 25 s.
-    """
-    import fnmatch
-
-    from huggingface_hub import constants
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
-
-    url = (f"{constants.ENDPOINT}/api/models/{model}/tree/"
-           f"{urllib.parse.quote(revision or constants.DEFAULT_REVISION, safe='')}")
-    response = get_session().get(url, params={"recursive": True}, headers=build_hf_headers(),
-                                 timeout=deadline_seconds())
-    hf_raise_for_status(response)
-    files = []
-    for entry in response.json():
-        if entry.get("type") != "file" or not any(fnmatch.fnmatch(entry["path"], p) for p in HUB_PATTERNS):
-            continue
-        lfs = entry.get("lfs") or {}
-        files.append({"path": entry["path"], "blob": lfs.get("oid") or entry["oid"],
-                      "size": lfs.get("size") or entry["size"]})
-    return files
-
-
-def _classify(exc):
-    """An exception of the hub client -> a small dict the parent turns into a sentence."""
-    import httpx2
-    from huggingface_hub.errors import (
-        FileMetadataError,
-        GatedRepoError,
-        HfHubHTTPError,
-        RevisionNotFoundError,
-    )
-
-    chain = []
-    while exc is not None and exc not in chain:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    for error in chain:
-        if isinstance(error, httpx2.ProxyError):
-            return {"kind": "proxy"}
-        if isinstance(error, HfHubHTTPError) and error.response is not None:
-            return {"kind": "http", "status": error.response.status_code,
-                    "gated": isinstance(error, GatedRepoError), "revision": isinstance(error, RevisionNotFoundError)}
-        if isinstance(error, FileMetadataError):
-            return {"kind": "not_hub"}
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return {"kind": "disk"}
-        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return {"kind": "unwritable", "reason": system_reason(error)}
-    for error in chain:
-        if isinstance(error, (httpx2.TimeoutException, httpx2.RemoteProtocolError, httpx2.ReadError)):
-            return {"kind": "stalled"}  # the parent tries again, resuming
-        if isinstance(error, httpx2.ConnectError):
-            return {"kind": "network"}
-    first = chain[0]
-    return {"kind": "bug", "detail": type(first).__name__, "trace": traceback.format_exc(limit=8)}
-
-
-if __name__ == "__main__":
-    _child(*sys.argv[1:3])

@@ -77,7 +77,10 @@ class TerminalLine(_Text):
             return
         self.last = now
         width = _columns(self.stream) - 1
-        self._draw(connecting_text()[:width] if state.connecting else line(state, self.bar, width))
+        if state.connecting:
+            self._draw((state.waiting or connecting_text())[:width])
+        else:
+            self._draw(line(state, self.bar, width))
 
     def announce(self, sentence):
         self._erase()
@@ -101,7 +104,7 @@ class TerminalLine(_Text):
 def line(state, bar=("#", "-"), width=79):
     """«  45 % ━━━━━━━━━━╸━━━━━━━━━━  156,2 de 346,0 MB  10,4 MB/s  quedan 18 s», cut to width."""
     percent = f"{round(state.fraction * 100):3d} %"
-    details = f"{state.amounts()}  {state.rate()}  {state.time_left()}"
+    details = f"{state.amounts()}  {state.waiting or f'{state.rate()}  {state.time_left()}'}"
     room = width - len(percent) - len(details) - 4
     if room >= 10:
         cells = min(BAR_WIDTH, room)

@@ -11,6 +11,17 @@ Misbehaviours, as real networks have them: rate (bytes per second, a slow link),
 hang (accepts every connection and never answers), status (every request answered
 with it: 503, 401), cut_after (the first GET of the weights closes after that many
 bytes), stall_after (the first GET of the weights stops sending after that many bytes).
+
+Lies, as a hostile hub or mirror tells them (tests/test_hostile_hub.py): etags (file name ->
+the ETag and X-Linked-Etag it is served with: a path, say), extra (file name -> bytes, listed
+and served as well), tree (a function that rewrites the listing's entries: unsafe names, null
+sizes), never_serve (the listing is answered, the files never are), retry_after (every file
+answered 429 with that Retry-After), linked_size (file name -> the X-Linked-Size it claims),
+listed_size (file name -> the size the listing claims), redirect_loop (every file redirects to
+itself), unserved (names listed but answered 404 EntryNotFound), next_page (a URL the
+listing says its next page is at, as a Link header), commit_header (the X-Repo-Commit the
+files are served with), detour (every file redirects, relatively, to /desvio/NAME, where it is
+served with its headers: a mirror's own paths).
 """
 
 import hashlib
@@ -30,18 +41,25 @@ CHUNK = 16 * 1024
 
 class FakeHub:
     def __init__(self, folder, repo_id="prueba/vit-diminuto", revision=REVISION, rate=None, hang=False,
-                 status=None, cut_after=None, stall_after=None, port=0):
+                 status=None, cut_after=None, stall_after=None, port=0, etags=None, extra=None, tree=None,
+                 never_serve=False, retry_after=None, linked_size=None, listed_size=None, redirect_loop=False,
+                 unserved=(), next_page=None, commit_header=None, detour=False):
         self.repo_id, self.revision = repo_id, revision
         self.rate, self.hang, self.status = rate, hang, status
         self.cut_after, self.stall_after = cut_after, stall_after
+        self.etags, self.tree, self.never_serve = etags or {}, tree, never_serve
+        self.retry_after, self.linked_size, self.listed_size = retry_after, linked_size or {}, listed_size or {}
+        self.redirect_loop, self.unserved, self.next_page = redirect_loop, set(unserved), next_page
+        self.commit_header, self.detour = commit_header, detour
         self.files = {}
-        for path in sorted(Path(folder).iterdir()):
-            data = path.read_bytes()
-            self.files[path.name] = {
+        contents = {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir())}
+        contents.update(extra or {})
+        for name, data in contents.items():
+            self.files[name] = {
                 "data": data,
                 "sha256": hashlib.sha256(data).hexdigest(),
                 "oid": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest(),
-                "lfs": path.name.endswith(LFS_SUFFIXES),
+                "lfs": name.endswith(LFS_SUFFIXES),
             }
         self.requests = []  # (method, path, Range header or None)
         self.released = threading.Event()  # set on stop: handlers that hang return
@@ -123,7 +141,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if kind == "revision":
                 return self._json({"id": repo, "sha": hub.revision,
                                    "siblings": [{"rfilename": name} for name in hub.files]})
-            return self._json([self._tree_entry(name, info) for name, info in hub.files.items()])
+            entries = [self._tree_entry(name, info) for name, info in hub.files.items()]
+            for entry in entries:
+                if entry["path"] in hub.listed_size:
+                    entry["size"] = hub.listed_size[entry["path"]]
+                    if "lfs" in entry:
+                        entry["lfs"]["size"] = hub.listed_size[entry["path"]]
+            link = f'<{hub.next_page}>; rel="next"' if hub.next_page else None
+            return self._json(hub.tree(entries) if hub.tree else entries, link=link)
+        match = re.fullmatch(r"/desvio/(.+)", path)
+        if match and match.group(1) in hub.files:
+            return self._file(match.group(1), hub.files[match.group(1)], body)
         match = re.fullmatch(r"/(.+)/resolve/([^/]+)/(.+)", path)
         if not match:
             return self._json({"error": "not found"}, 404)
@@ -132,8 +160,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._json({"error": "Repository not found"}, 404, "RepoNotFound")
         if revision not in (hub.revision, "main"):
             return self._json({"error": "Invalid rev id"}, 404, "RevisionNotFound")
-        if name not in hub.files:
+        if name not in hub.files or name in hub.unserved:
             return self._json({"error": "Entry not found"}, 404, "EntryNotFound")
+        if hub.never_serve:
+            hub.released.wait()
+            self.close_connection = True
+            return
+        if hub.retry_after is not None:
+            self.send_response(429)
+            self.send_header("Retry-After", str(hub.retry_after))
+            data = b'{"error": "rate limited"}' * 64
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+            return
+        if hub.detour:
+            self.send_response(307)
+            self.send_header("Location", "/desvio/" + urllib.parse.quote(name))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if hub.redirect_loop:
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self._file(name, hub.files[name], body)
 
     @staticmethod
@@ -143,9 +196,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             entry["lfs"] = {"oid": info["sha256"], "size": len(info["data"]), "pointerSize": 134}
         return entry
 
-    def _json(self, payload, status=200, error_code=None):
+    def _json(self, payload, status=200, error_code=None, link=None):
         data = json.dumps(payload).encode()
         self.send_response(status)
+        if link:
+            self.send_header("Link", link)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if error_code:
@@ -164,15 +219,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             start = int(match.group(1)) if match else 0
         part = data[start:]
         self.send_response(206 if start else 200)
-        self.send_header("X-Repo-Commit", hub.revision)
+        self.send_header("X-Repo-Commit", hub.commit_header or hub.revision)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Type", "application/octet-stream")
-        if info["lfs"]:
+        if name in hub.etags:
+            self.send_header("ETag", f'"{hub.etags[name]}"')
+            self.send_header("X-Linked-Etag", f'"{hub.etags[name]}"')
+        elif info["lfs"]:
             self.send_header("ETag", f'"{info["oid"]}"')
             self.send_header("X-Linked-Etag", f'"{info["sha256"]}"')
-            self.send_header("X-Linked-Size", str(len(data)))
         else:
             self.send_header("ETag", f'"{info["oid"]}"')
+        if info["lfs"] or name in hub.linked_size:
+            self.send_header("X-Linked-Size", str(hub.linked_size.get(name, len(data))))
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.send_header("Content-Length", str(len(part)))

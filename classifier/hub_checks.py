@@ -1,0 +1,179 @@
+"""What a hub (or a mirror) says, checked before the hub client acts on it.
+
+huggingface_hub 2.5 builds paths from the hub's words: `blobs/<ETag>` and the lock
+`<ETag>.lock` (file_download._hf_hub_download_to_cache_dir), `snapshots/<commit>` from
+X-Repo-Commit or the revision's "sha" (_snapshot_download.snapshot_download),
+`.no_exist/<X-Repo-Commit>/<name>` (file_download._get_metadata_or_catch_error). None of
+them is checked there. A hook on the client's own HTTP session (in the download child)
+checks every answer before the client reads it: a listing of safe names, 40-hex oids,
+64-hex sha256 and bounded sizes, and headers that carry exactly the hash the listing
+promised. Anything else raises UnsafeHub, whose text is the Spanish detail, before a
+byte is written.
+"""
+
+import re
+import urllib.parse
+
+HEX40 = re.compile(r"[0-9a-f]{40}")
+HEX64 = re.compile(r"[0-9a-f]{64}")
+MAX_FILE_BYTES = 2**40  # far above any model file, far below what an int parser chokes on
+SHORT_WAIT_S = 30  # a Retry-After up to this long is waited for; a longer one is told to the user
+
+
+class UnsafeHub(Exception):
+    """The hub said something the client would turn into a path or a size we cannot trust."""
+
+
+class RateLimited(Exception):
+    """A 429 whose Retry-After is too long to wait for (None: the hub gave no usable wait)."""
+
+    def __init__(self, wait):
+        super().__init__(wait)
+        self.wait = wait
+
+
+def shown(value, limit=60):
+    """A hub's value in a sentence: printable, and not a page long."""
+    text = repr(value) if not isinstance(value, str) else value
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return f"«{text[:limit]}{'…' if len(text) > limit else ''}»"
+
+
+def safe_name(name):
+    """A repository path the cache may hold: relative, no '..', '.', empty part, backslash or drive."""
+    if not isinstance(name, str) or not name or len(name) > 1000:
+        return False
+    if name.startswith("/") or "\\" in name or "\0" in name or re.match(r"^[A-Za-z]:", name):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def _size(value, what):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FILE_BYTES:
+        raise UnsafeHub(f"el tamaño de {what} en su lista de archivos no es un número de bytes válido ({shown(value)})")
+    return value
+
+
+def listed_files(entries):
+    """The listing's files as {name: {"blob": hash the cache names it by, "size": bytes, "lfs": bool}}.
+
+    Every entry is checked, wanted or not: the client caches the whole listing."""
+    if not isinstance(entries, list):
+        raise UnsafeHub("su lista de archivos no es una lista")
+    files = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise UnsafeHub("su lista de archivos tiene una entrada que no es un archivo ni una carpeta")
+        name = entry.get("path")
+        if not safe_name(name):
+            raise UnsafeHub(f"su lista de archivos nombra una ruta insegura ({shown(name)})")
+        if entry.get("type") != "file":
+            continue
+        oid = entry.get("oid")
+        if not isinstance(oid, str) or not HEX40.fullmatch(oid):
+            raise UnsafeHub(f"el identificador de {shown(name)} en su lista no son 40 cifras hexadecimales "
+                            f"({shown(oid)})")
+        size = _size(entry.get("size"), shown(name))
+        lfs = entry.get("lfs")
+        if lfs is not None:
+            sha = lfs.get("oid") if isinstance(lfs, dict) else None
+            if not isinstance(sha, str) or not HEX64.fullmatch(sha):
+                raise UnsafeHub(f"el sha256 de {shown(name)} en su lista no son 64 cifras hexadecimales "
+                                f"({shown(sha)})")
+            files[name] = {"blob": sha, "size": _size(lfs.get("size"), shown(name)), "lfs": True}
+        else:
+            files[name] = {"blob": oid, "size": size, "lfs": False}
+    return files
+
+
+def etag(value):
+    """The client's reading of an ETag (file_download._normalize_etag)."""
+    return None if value is None else value.lstrip("W/").strip('"')
+
+
+def retry_after(headers):
+    """Seconds a 429 asks to wait, or None when it does not say (or says it as a date)."""
+    value = (headers.get("Retry-After") or "").strip()
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+class Guard:
+    """Checks each answer the client gets, against the first listing (our own request)."""
+
+    def __init__(self, endpoint, model, revision):
+        address = urllib.parse.urlsplit(endpoint)
+        self.endpoint, self.origin, self.prefix = endpoint, (address.scheme, address.netloc), address.path.rstrip("/")
+        self.model = model
+        self.commit = revision if revision and HEX40.fullmatch(revision) else None
+        self.files = None
+        self.waits = []  # short Retry-After waits the client is sleeping through: the parent hears of them
+
+    def check(self, response):
+        status = response.status_code
+        headers = response.headers
+        if status == 429:
+            wait = retry_after(headers)
+            if wait is None or wait > SHORT_WAIT_S:
+                raise RateLimited(wait)
+            self.waits.append(wait)
+        following = response.links.get("next", {}).get("url") if headers.get("Link") else None
+        if following is not None and not self._ours(following):
+            raise UnsafeHub(f"su lista de archivos sigue en otra dirección ({shown(following)})")
+        commit = headers.get("X-Repo-Commit")
+        if commit is not None and (not HEX40.fullmatch(commit) or (self.commit and commit != self.commit)):
+            raise UnsafeHub(f"su cabecera X-Repo-Commit ({shown(commit)}) no es el commit pedido")
+        path = urllib.parse.unquote(response.request.url.path)
+        if path.startswith(self.prefix):
+            path = path[len(self.prefix):]
+        if status == 200 and path.startswith(f"/api/models/{self.model}/"):
+            self._api(response, path)
+        # The client takes a file's ETag from a HEAD answer only (file_download.get_hf_file_metadata), after
+        # relative redirects that may leave /resolve/ (a mirror's own paths): every HEAD answer is checked.
+        if response.request.method == "HEAD" and status < 400:
+            resolve = f"/{self.model}/resolve/"
+            name = path[len(resolve):].partition("/")[2] if path.startswith(resolve) else None
+            self._file_headers(name, headers)
+
+    def _ours(self, url):
+        """A next page of the listing stays on the endpoint and under the listing's own path: the client
+        follows it, and a page the guard never saw would go unchecked."""
+        address = urllib.parse.urlsplit(urllib.parse.urljoin(self.endpoint + "/", url))
+        path = urllib.parse.unquote(address.path)
+        return (address.scheme, address.netloc) == self.origin and \
+            path.startswith(f"{self.prefix}/api/models/{self.model}/tree/")
+
+    def _api(self, response, path):
+        response.read()
+        try:
+            body = response.json()
+        except ValueError:
+            raise UnsafeHub("su respuesta no es JSON válido") from None
+        if "/revision/" in path:
+            sha = body.get("sha") if isinstance(body, dict) else None
+            if not isinstance(sha, str) or not HEX40.fullmatch(sha):
+                raise UnsafeHub(f"el commit de la revisión ({shown(sha)}) no son 40 cifras hexadecimales")
+            self.commit = self.commit or sha
+        elif "/tree/" in path:
+            files = listed_files(body)
+            if self.files is None:
+                self.files = files
+            elif any(self.files.get(name) != info for name, info in files.items()):
+                raise UnsafeHub("su lista de archivos cambió de una petición a otra")
+
+    def _file_headers(self, name, headers):
+        used = headers.get("X-Linked-Etag") or headers.get("ETag")
+        if used is None:
+            return  # the client refuses an answer without one itself
+        if name is None:  # an answer after a redirect: it must still be the hash of a listed file
+            if etag(used) not in {info["blob"] for info in (self.files or {}).values()}:
+                raise UnsafeHub(f"la etiqueta ETag de una respuesta ({shown(etag(used))}) no es ningún hash de su "
+                                "lista")
+            return
+        expected = (self.files or {}).get(name)
+        if expected is None:
+            raise UnsafeHub(f"sirve un archivo que no estaba en su lista ({shown(name)})")
+        if etag(used) != expected["blob"]:
+            raise UnsafeHub(f"la etiqueta ETag de {shown(name)} ({shown(etag(used))}) no es el hash de su lista")
+        size = headers.get("X-Linked-Size")
+        if size is not None and not (size.isdigit() and int(size) <= MAX_FILE_BYTES):
+            raise UnsafeHub(f"el tamaño X-Linked-Size de {shown(name)} ({shown(size)}) no es un número de bytes")

@@ -1,0 +1,175 @@
+"""The download child: lists the files, tells the parent (one JSON line each), downloads them.
+
+Started by hub._start_child with an isolated path. The parent watches the disk and our
+lines; every answer of the hub passes hub_checks.Guard before the client acts on it.
+"""
+
+import errno
+import json
+import signal
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+
+from .errors import system_reason
+from .hub import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint
+from .hub_checks import Guard, RateLimited, UnsafeHub, listed_files
+
+_TELL_LOCK = threading.Lock()
+_RECEIVED = {"bytes": 0, "answers": 0, "wait": 0}
+
+
+def main(model, revision):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us: Ctrl+C is its to handle
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    revision = revision or None
+    try:
+        guard = Guard(endpoint(), model, revision)
+        _watch_answers(guard)
+        _tell({"ready": True})
+        threading.Thread(target=_report_received, daemon=True).start()
+        files = _list_files(model, revision)
+        _tell({"plan": files})
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS)
+        _tell({"done": folder})
+    except BaseException as exc:  # noqa: BLE001 - every failure is told to the parent, in its kind
+        _tell({"error": _classify(exc)})
+
+
+def _exit_with_parent():
+    # A parent killed outright closes our stdin: go too, rather than download for no one.
+    try:
+        sys.stdin.buffer.read()
+    finally:
+        import os
+
+        os._exit(1)
+
+
+def _tell(event):
+    with _TELL_LOCK:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+
+
+def _watch_answers(guard):
+    """Check every answer (hub_checks.Guard), and count the bytes of the files as they come off the
+    network (a hook on the client's own session): the client writes to disk in 10 MB pieces, and
+    the disk alone would show a slow link as a dead one. Error bodies (a 429's, a 404's) are not
+    the files: they are not counted."""
+    import httpx2
+    from huggingface_hub.utils import get_session
+
+    class Counted(httpx2.SyncByteStream):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __iter__(self):
+            for chunk in self.inner:
+                _RECEIVED["bytes"] += len(chunk)
+                yield chunk
+
+        def close(self):
+            self.inner.close()
+
+    def on_response(response):
+        guard.check(response)
+        if guard.waits:
+            _RECEIVED["wait"] = guard.waits.pop()
+        _RECEIVED["answers"] += 1
+        if response.status_code in (200, 206) and "/api/" not in response.request.url.path:
+            response.stream = Counted(response.stream)
+
+    session = get_session()
+    hooks = session.event_hooks
+    hooks["response"] = [*hooks.get("response", []), on_response]
+    session.event_hooks = hooks
+
+
+def _report_received():
+    told = None
+    while True:
+        now = (_RECEIVED["bytes"], _RECEIVED["answers"], _RECEIVED["wait"])
+        if now != told:
+            told = now
+            _tell({"bytes": now[0], "answers": now[1], "wait": now[2]})
+            _RECEIVED["wait"] = 0
+        time.sleep(POLL_S)
+
+
+def _list_files(model, revision):
+    """The files to fetch, with the blob names the cache stores them under and their sizes.
+
+    One request, without the client's retries: a hub answering 503 is told at once, not after 25 s.
+    """
+    import fnmatch
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    url = (f"{constants.ENDPOINT}/api/models/{model}/tree/"
+           f"{urllib.parse.quote(revision or constants.DEFAULT_REVISION, safe='')}")
+    response = get_session().get(url, params={"recursive": True}, headers=build_hf_headers(),
+                                 timeout=deadline_seconds())
+    hf_raise_for_status(response)
+    try:
+        entries = response.json()
+    except ValueError:
+        raise UnsafeHub("su lista de archivos no es JSON válido") from None
+    return [{"path": name, "blob": info["blob"], "size": info["size"]}
+            for name, info in listed_files(entries).items()
+            if any(fnmatch.fnmatch(name, pattern) for pattern in HUB_PATTERNS)]
+
+
+def _classify(exc):
+    """An exception of the hub client -> a small dict the parent turns into a sentence."""
+    import httpx2
+    from huggingface_hub.errors import (
+        FileMetadataError,
+        GatedRepoError,
+        HfHubHTTPError,
+        RemoteEntryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    chain = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    for error in chain:
+        if isinstance(error, UnsafeHub):
+            return {"kind": "unsafe", "detail": str(error)}
+        if isinstance(error, RateLimited):
+            return {"kind": "rate_limited", "wait": error.wait}
+        if isinstance(error, httpx2.TooManyRedirects):
+            return {"kind": "redirects"}
+    for error in chain:
+        if isinstance(error, httpx2.ProxyError):
+            return {"kind": "proxy"}
+        if isinstance(error, HfHubHTTPError) and error.response is not None:
+            path = urllib.parse.unquote(error.response.request.url.path)
+            missing = isinstance(error, RemoteEntryNotFoundError) or (
+                "/resolve/" in path and error.response.status_code == 404)
+            return {"kind": "http", "status": error.response.status_code,
+                    "gated": isinstance(error, GatedRepoError), "revision": isinstance(error, RevisionNotFoundError),
+                    "file": path.rsplit("/", 1)[-1] if missing else None,
+                    "hub_said": error.response.headers.get("X-Error-Code") is not None}
+        if isinstance(error, FileMetadataError):
+            return {"kind": "not_hub"}
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return {"kind": "disk"}
+        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return {"kind": "unwritable", "reason": system_reason(error)}
+        if isinstance(error, OSError) and "Consistency check failed" in str(error):
+            return {"kind": "size"}  # the client's own words (file_download.http_get)
+    for error in chain:
+        if isinstance(error, (httpx2.TimeoutException, httpx2.RemoteProtocolError, httpx2.ReadError)):
+            return {"kind": "stalled"}  # the parent tries again, resuming
+        if isinstance(error, httpx2.ConnectError):
+            return {"kind": "network"}
+    first = chain[0]
+    return {"kind": "bug", "detail": type(first).__name__, "trace": traceback.format_exc(limit=8)}

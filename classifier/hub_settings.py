@@ -1,0 +1,66 @@
+"""The hub's settings from the environment, checked before huggingface_hub reads them.
+
+huggingface_hub 2.5 reads them once, when imported (constants.py): int() of
+HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT (a traceback on «abc»), HF_ENDPOINT as
+given (a traceback later on «http://[::1», «no connection» on «127.0.0.1:8820»), and
+an empty HF_HOME as the current folder. transformers imports it too, so this runs first.
+"""
+
+import os
+import urllib.parse
+
+ENDPOINT_EXAMPLE = "HF_ENDPOINT=https://hf-mirror.com"
+_HOMES = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME")
+_WHOLE_SECONDS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
+
+
+def endpoint_problem(value):
+    """Why an HF_ENDPOINT value cannot be used, in words; None when it can."""
+    text = value  # the client uses it as given (only a trailing / is cut): a space is a broken address
+    if any(c.isspace() or not c.isprintable() for c in text):
+        return "tiene espacios o caracteres que no se pueden escribir en una dirección"
+    if "://" not in text:
+        return "le falta el esquema (http:// o https://) al principio"
+    try:
+        address = urllib.parse.urlsplit(text)
+        port = address.port
+    except ValueError:
+        return "no es una dirección válida (revise los corchetes y el puerto, de 1 a 65535)"
+    if address.scheme.lower() not in ("http", "https"):
+        return f"usa el esquema «{address.scheme}»; solo sirven http y https"
+    if not address.hostname:
+        return "no nombra ningún servidor"
+    if port == 0:
+        return "su puerto no es válido (de 1 a 65535)"
+    if address.query or address.fragment:
+        return "lleva una consulta (?…) o un fragmento (#…), que un hub no usa"
+    return None
+
+
+def check(model_is_local, environ=None):
+    """None, or the sentence for the first malformed setting. An empty folder setting counts as unset.
+
+    A local model needs none of them: a malformed one is dropped from this process's
+    environment (so that transformers imports) and not reported."""
+    environ = os.environ if environ is None else environ
+    for name in _HOMES:
+        if name in environ and not environ[name].strip():
+            del environ[name]  # «HF_HOME=» from an unset shell variable: the default, not ./hub
+    problems = []
+    value = environ.get("HF_ENDPOINT")
+    if value is not None:
+        why = endpoint_problem(value) if value.strip() else "está vacía"
+        if why:
+            problems.append(("HF_ENDPOINT", f"La variable de entorno HF_ENDPOINT ({value!r}) {why}: use una dirección "
+                                            f"completa, por ejemplo {ENDPOINT_EXAMPLE}, o bórrela para usar "
+                                            "huggingface.co."))
+    for name in _WHOLE_SECONDS:
+        value = environ.get(name)
+        if value is not None and not (value.strip().isdigit() and int(value) < 10**6):
+            problems.append((name, f"La variable de entorno {name} ({value!r}) no es un número entero de segundos: "
+                                   f"use, por ejemplo, {name}=30, o bórrela."))
+    if model_is_local:
+        for name, _ in problems:
+            environ.pop(name, None)
+        return None
+    return problems[0][1] if problems else None

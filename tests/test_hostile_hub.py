@@ -1,0 +1,491 @@
+# ruff: noqa: F811 - medium_model_dir is test_hub's fixture, imported to be shared
+"""A hub or mirror that lies (issue 25): the real huggingface_hub client against tests/fakehub.py
+in its misbehaviour modes, and the real program in a process (the hub's settings are read at
+import, and the download is a child process). Nothing outside the model's cache folder is ever
+written; every run ends, in one Spanish sentence.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fakehub import REVISION, FakeHub
+from test_hub import medium_expected, medium_model_dir  # noqa: F401
+
+from conftest import PHOTOS, REPO
+
+PHOTO = str(PHOTOS[0])
+SCRIPT = str(REPO / "script_modelo.py")
+
+
+def _run(env, model, cwd=REPO, timeout=120, *args):
+    return subprocess.run([sys.executable, SCRIPT, "--modelo", str(model), "--revision", REVISION, "-k", "3", *args,
+                           PHOTO], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _tree(folder):
+    """Every path under folder with its bytes (links as their target): what must not change."""
+    found = {}
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_symlink():
+            found[str(path)] = ("->", os.readlink(path))
+        elif path.is_file():
+            found[str(path)] = path.read_bytes()
+        else:
+            found[str(path)] = "dir"
+    return found
+
+
+@pytest.fixture()
+def home(tmp_path):
+    """A fake home with a user's files, beside the cache (tmp_path/hf)."""
+    folder = tmp_path / "home"
+    (folder / ".config").mkdir(parents=True)
+    (folder / ".bashrc").write_text("alias ll='ls -l'\n")
+    (folder / "tesis.pdf").write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20)
+    return folder
+
+
+@pytest.fixture()
+def expected(tiny_model_dir):
+    done = subprocess.run([sys.executable, SCRIPT, "--modelo", str(tiny_model_dir), "-k", "3", PHOTO], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _refused(done, *words):
+    """One sentence on stderr (after the download's announcement, if it came), naming what went wrong."""
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert lines and lines[-1].startswith("Error: "), done.stderr
+    assert all(line.startswith("Descargando") for line in lines[:-1]), done.stderr  # the announcement, progress
+    for word in words:
+        assert word in lines[-1], lines[-1]
+    return lines[-1]
+
+
+def _blob_folder(tmp_path, hub):
+    return tmp_path / "hf" / "hub" / f"models--{hub.repo_id.replace('/', '--')}" / "blobs"
+
+
+# --- what the hub says is checked before a byte is written ---------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["absoluta", "trepa"])
+def test_etags_that_are_paths_are_refused_and_user_files_stay_byte_for_byte(tiny_model_dir, tmp_path, home, how):
+    user_file = home / "tesis.pdf"
+    blobs_depth = 4  # hf/hub/models--…/blobs
+    etag = str(user_file) if how == "absoluta" else "../" * blobs_depth + "home/tesis.pdf"
+    before = _tree(home)
+    with FakeHub(tiny_model_dir, etags={"model.safetensors": etag}) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "ETag", "model.safetensors")
+    assert _tree(home) == before
+    assert not list(_blob_folder(tmp_path, hub).glob("*tesis*"))
+
+
+def test_an_etag_after_a_redirect_is_checked_too(tiny_model_dir, tmp_path, home, expected):
+    """The client follows a relative redirect and takes the ETag from where it lands, off /resolve/."""
+    with FakeHub(tiny_model_dir, detour=True) as hub:
+        honest = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    assert honest.returncode == 0 and honest.stdout == expected, honest.stderr
+    with FakeHub(tiny_model_dir, detour=True, etags={"config.json": "../../../../home/.bashrc"}) as hub:
+        before = _tree(home)
+        done = _run(hub.env(tmp_path / "hf2"), hub.repo_id)
+    _refused(done, "no es de fiar", "ETag", "no es ningún hash de su lista")
+    assert _tree(home) == before
+
+
+def test_an_extra_listed_file_climbing_into_a_fake_home_writes_nothing_there(tiny_model_dir, tmp_path, home):
+    evil = "../../../../home/.config/autostart/evil.desktop"
+    with FakeHub(tiny_model_dir, extra={"zz_extra.json": b"[Desktop Entry]\nExec=rm -rf ~\n"},
+                 etags={"zz_extra.json": evil}) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "zz_extra.json")
+    assert not (home / ".config" / "autostart").exists()
+
+
+@pytest.mark.parametrize("name", ["../../../home/fuera.json", "/tmp/absoluta.json", "carpeta\\otra.json",
+                                  "doble//barra.json", "./punto.json"])
+def test_unsafe_names_in_the_listing_are_refused(tiny_model_dir, tmp_path, name):
+    def lie(entries):
+        return [*entries, {**entries[0], "path": name}]
+
+    with FakeHub(tiny_model_dir, tree=lie) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "ruta insegura")
+    assert not (tmp_path / "home").exists() and not Path("/tmp/absoluta.json").exists()
+
+
+@pytest.mark.parametrize("size", [None, "12", -1, 2**70, True])
+def test_sizes_that_are_not_byte_counts_are_refused_in_a_sentence(tiny_model_dir, tmp_path, size):
+    def lie(entries):
+        for entry in entries:
+            entry["size"] = size
+            if "lfs" in entry:
+                entry["lfs"]["size"] = size
+        return entries
+
+    with FakeHub(tiny_model_dir, tree=lie) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "tamaño")
+
+
+@pytest.mark.parametrize("field", ["oid", "lfs"])
+def test_hashes_that_are_not_hex_are_refused(tiny_model_dir, tmp_path, field):
+    def lie(entries):
+        for entry in entries:
+            if field == "oid":
+                entry["oid"] = "../../../x"
+            elif "lfs" in entry:
+                entry["lfs"]["oid"] = "/etc/passwd"
+        return entries
+
+    with FakeHub(tiny_model_dir, tree=lie) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "hexadecimales")
+
+
+@pytest.mark.parametrize("commit", ["../../../../home/fuera", "f" * 40])
+def test_a_commit_header_that_is_not_the_commit_asked_for_is_refused(tiny_model_dir, tmp_path, home, commit):
+    """X-Repo-Commit names snapshots/<commit> (and .no_exist/<commit>) for the client: a path, or another commit."""
+    with FakeHub(tiny_model_dir, commit_header=commit) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "X-Repo-Commit")
+    assert not (home / "fuera").exists()
+    assert not list((tmp_path / "hf" / "hub").glob("models--*/snapshots/" + "f" * 40))
+
+
+def test_a_listing_whose_next_page_is_elsewhere_is_refused(tiny_model_dir, tmp_path):
+    """The client follows a listing's Link header wherever it points; a page the checks never saw is refused."""
+    with FakeHub(tiny_model_dir, next_page="http://127.0.0.1:9/otra/lista?cursor=1") as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "sigue en otra dirección")
+
+
+# --- deadlines that always end ------------------------------------------------------------------------
+
+
+def test_files_that_never_come_end_after_three_tries(tiny_model_dir, tmp_path):
+    """A firewall that lets the API through and blocks the files: each child lists anew, which is no progress."""
+    with FakeHub(tiny_model_dir, never_serve=True) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=2), hub.repo_id, timeout=90)
+        heads = [path for method, path, _ in hub.requests if "/resolve/" in path]
+    line = _refused(done, "dio la lista de sus archivos pero no envió ninguno", "3 veces")
+    assert "cortafuegos" in line
+    assert heads  # the files were asked for, by each of the tries
+
+
+def test_a_429_with_a_long_retry_after_is_told_with_its_wait(tiny_model_dir, tmp_path):
+    with FakeHub(tiny_model_dir, retry_after=3600) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id, timeout=90)
+    _refused(done, "pidió esperar 1 h 00 min", "error 429")
+    assert not list(_blob_folder(tmp_path, hub).glob("*"))  # the 429 bodies were never a file
+
+
+def test_a_redirect_loop_is_named(tiny_model_dir, tmp_path):
+    with FakeHub(tiny_model_dir, redirect_loop=True) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id, timeout=90)
+    _refused(done, "bucle de redirecciones", "HF_ENDPOINT")
+
+
+# --- sizes and contents --------------------------------------------------------------------------------
+
+
+def test_a_size_claim_that_disagrees_with_the_body_is_named(tiny_model_dir, tmp_path):
+    weights = (tiny_model_dir / "model.safetensors").stat().st_size
+    with FakeHub(tiny_model_dir, linked_size={"model.safetensors": weights + 1000}) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id, timeout=90)
+    _refused(done, "anunció un tamaño", "envió otro")
+
+
+def test_a_listing_size_that_differs_from_the_file_is_checked_by_content(tiny_model_dir, tmp_path, expected):
+    """The file's sha256 is the listing's: it is good whatever size the hub claimed, online and offline."""
+    weights = (tiny_model_dir / "model.safetensors").stat().st_size
+    with FakeHub(tiny_model_dir, listed_size={"model.safetensors": weights + 7}) as hub:
+        env = hub.env(tmp_path / "hf")
+        first = _run(env, hub.repo_id)
+        assert first.returncode == 0 and first.stdout == expected, first.stderr
+        again = _run(env, hub.repo_id)
+        assert again.returncode == 0 and again.stdout == expected and again.stderr == ""
+    env["HF_HUB_OFFLINE"] = "1"
+    offline = _run(env, hub.repo_id)
+    assert offline.returncode == 0 and offline.stdout == expected and offline.stderr == ""
+
+
+def test_a_cache_entry_that_points_outside_is_never_followed(tiny_model_dir, tmp_path, home, expected):
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "hf")
+        assert _run(env, hub.repo_id).returncode == 0
+        snapshot = tmp_path / "hf" / "hub" / f"models--{hub.repo_id.replace('/', '--')}" / "snapshots" / REVISION
+        (snapshot / "config.json").unlink()
+        (snapshot / "config.json").symlink_to(home / ".bashrc")
+        before = _tree(home)
+        done = _run(env, hub.repo_id)
+    line = _refused(done, "apunta fuera de su carpeta", "config.json", "borre la carpeta")
+    assert str(snapshot.parent.parent) in line
+    assert _tree(home) == before
+
+
+# --- the causes, named -----------------------------------------------------------------------------------
+
+
+def test_a_listed_file_the_hub_does_not_serve_is_not_a_missing_model(tiny_model_dir, tmp_path):
+    with FakeHub(tiny_model_dir, unserved={"preprocessor_config.json"}) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    line = _refused(done, "preprocessor_config.json", "no lo sirve")
+    assert "no existe" not in line
+
+
+def test_an_endpoint_with_a_path_is_not_a_missing_model(tiny_model_dir, tmp_path):
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "hf")
+        env["HF_ENDPOINT"] = hub.url + "/espejo"
+        done = _run(env, hub.repo_id)
+    line = _refused(done, "HF_ENDPOINT", "sin ruta detrás")
+    assert "no existe en Hugging Face" not in line
+
+
+def test_offline_mode_with_nothing_cached_names_the_variable(tiny_model_dir, tmp_path):
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "hf")
+        env["HF_HUB_OFFLINE"] = "1"
+        done = _run(env, hub.repo_id)
+        assert hub.requests == []
+    line = _refused(done, "HF_HUB_OFFLINE=1")
+    assert "Conéctese" not in line
+
+
+def test_a_hub_that_stops_midway_says_the_download_was_cut(medium_model_dir, tmp_path):
+    """Issue 26, point 11: not «no hay conexión… Conéctese a internet», but how much was done."""
+    rate = (medium_model_dir / "model.safetensors").stat().st_size / 20
+    hub = FakeHub(medium_model_dir, rate=rate)
+    hub.__enter__()
+    program = subprocess.Popen(
+        [sys.executable, SCRIPT, "--modelo", hub.repo_id, "--revision", REVISION, PHOTO], cwd=REPO,
+        env=hub.env(tmp_path / "hf", deadline=3), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    blobs = _blob_folder(tmp_path, hub)
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".incomplete") and p.stat().st_size > 0 for p in blobs.glob("*")):
+        assert program.poll() is None and time.monotonic() < deadline, program.communicate()
+        time.sleep(0.05)
+    hub.stop()
+    out, err = program.communicate(timeout=120)
+    assert program.returncode == 2, err
+    last = err.splitlines()[-1]
+    assert last.startswith("Error: La descarga del modelo «prueba/vit-diminuto» se cortó al "), err
+    assert " MB): se perdió la conexión con Hugging Face" in last and "Conéctese" not in last
+
+
+# --- no code from the current folder ---------------------------------------------------------------------
+
+
+def test_a_json_py_and_a_classifier_package_in_the_current_folder_never_run(tiny_model_dir, tmp_path, expected):
+    work = tmp_path / "Descargas"
+    (work / "classifier").mkdir(parents=True)
+    marker = tmp_path / "ejecutado"
+    (work / "json.py").write_text(f"open({str(marker)!r}, 'a').write('json')\nraise SystemExit(0)\n")
+    (work / "classifier" / "__init__.py").write_text(f"open({str(marker)!r}, 'a').write('classifier')\n")
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "hf")
+        done = _run(env, hub.repo_id, cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == expected
+    assert not marker.exists()
+
+
+# --- partial files: each run its own ---------------------------------------------------------------------
+
+
+def _partials(blobs):
+    return [p for p in blobs.glob("*.incomplete")]
+
+
+def test_two_runs_at_once_one_interrupted_the_other_completes(medium_model_dir, tmp_path):
+    rate = (medium_model_dir / "model.safetensors").stat().st_size / 12
+    with FakeHub(medium_model_dir, rate=rate) as hub:
+        env = hub.env(tmp_path / "hf")
+        command = [sys.executable, SCRIPT, "--modelo", hub.repo_id, "--revision", REVISION, PHOTO]
+        first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        second = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        blobs = _blob_folder(tmp_path, hub)
+        deadline = time.monotonic() + 60
+        while not (_partials(blobs) and len(hub.gets("model.safetensors")) >= 1
+                   and sum(1 for m, p, _ in hub.requests if m == "HEAD" and p.endswith("model.safetensors")) >= 2):
+            assert first.poll() is None and second.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        # One of the two is writing the weights, the other waits for the client's lock: stop the latter,
+        # or the former, whichever; the one left must finish.
+        writing = _partials(blobs)
+        second.send_signal(signal.SIGINT)
+        second.communicate(timeout=60)
+        assert second.returncode == 130
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert writing[0].exists() or not _partials(blobs)
+    assert not _partials(blobs)
+
+
+def test_two_runs_at_once_the_one_waiting_for_the_others_file_is_not_cut(medium_model_dir, tmp_path, medium_expected):
+    """The client makes the second run wait for the first one's lock on the same file: the file growing
+    on disk is progress for both, not a silence of the hub (deadline 2 s, a file of 10 s)."""
+    rate = (medium_model_dir / "model.safetensors").stat().st_size / 10
+    with FakeHub(medium_model_dir, rate=rate) as hub:
+        env = hub.env(tmp_path / "hf", deadline=2)
+        command = [sys.executable, SCRIPT, "--modelo", hub.repo_id, "--revision", REVISION, "-k", "3", PHOTO]
+        runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(2)]
+        results = [run.communicate(timeout=180) for run in runs]
+    for run, (out, err) in zip(runs, results, strict=True):
+        assert run.returncode == 0, err
+        assert out == medium_expected
+    assert len(hub.gets("model.safetensors")) == 1  # one of them downloaded it, the other used it
+
+
+def test_a_killed_run_leaves_nothing_the_rerun_believes_in(medium_model_dir, tmp_path):
+    rate = (medium_model_dir / "model.safetensors").stat().st_size / 20
+    with FakeHub(medium_model_dir, rate=rate) as hub:
+        env = hub.env(tmp_path / "hf")
+        program = subprocess.Popen([sys.executable, SCRIPT, "--modelo", hub.repo_id, "--revision", REVISION, PHOTO],
+                                   cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        blobs = _blob_folder(tmp_path, hub)
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size >= 2**20 for p in _partials(blobs)):
+            assert program.poll() is None and time.monotonic() < deadline, program.communicate()
+            time.sleep(0.05)
+        program.kill()
+        program.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(b"hub_child" in p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()
+                  and str(blobs.parent.name).split("--")[-1].encode() in p.read_bytes()):
+            assert time.monotonic() < deadline  # the child goes when its parent does
+            time.sleep(0.1)
+        assert _partials(blobs)  # what a run killed outright leaves
+        hub.rate = None
+        again = subprocess.run([sys.executable, SCRIPT, "--modelo", hub.repo_id, "--revision", REVISION, PHOTO],
+                               cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "ya había" not in again.stderr  # 2.5 never resumes another process's partial file
+    assert not _partials(blobs)  # the dead run's partial file is gone, not kept forever
+
+
+# --- settings --------------------------------------------------------------------------------------------
+
+
+MALFORMED = [
+    ("HF_ENDPOINT", "http://127.0.0.1:99999", "puerto"),
+    ("HF_ENDPOINT", "http://[::1", "corchetes"),
+    ("HF_ENDPOINT", "127.0.0.1:8820", "le falta el esquema"),
+    ("HF_ENDPOINT", "ftp://127.0.0.1", "solo sirven http y https"),
+    ("HF_HUB_ETAG_TIMEOUT", "abc", "número entero de segundos"),
+    ("HF_HUB_DOWNLOAD_TIMEOUT", "1.5", "número entero de segundos"),
+]
+
+
+@pytest.mark.parametrize("name, value, why", MALFORMED)
+def test_a_malformed_setting_is_one_sentence_and_a_local_model_never_depends_on_it(tiny_model_dir, tmp_path,
+                                                                                 expected, name, value, why):
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), LC_ALL="C.UTF-8")
+    env[name] = value
+    local = _run(env, tiny_model_dir)
+    assert local.returncode == 0 and local.stdout == expected and local.stderr == "", local.stderr
+    hub = _run(env, "prueba/vit-diminuto")
+    line = _refused(hub, f"La variable de entorno {name}", why, "por ejemplo")
+    assert "Traceback" not in hub.stderr and line.endswith(".")
+
+
+def test_an_empty_hf_home_counts_as_unset(tiny_model_dir, tmp_path, expected):
+    work = tmp_path / "trabajo"
+    work.mkdir()
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "no-usada")
+        env["HF_HOME"] = ""
+        env["HOME"] = str(tmp_path / "casa")
+        env.pop("XDG_CACHE_HOME", None)
+        env.pop("HF_HUB_CACHE", None)
+        done = _run(env, hub.repo_id, cwd=work)
+    assert done.returncode == 0 and done.stdout == expected, done.stderr
+    assert list(work.iterdir()) == []
+    assert (tmp_path / "casa" / ".cache" / "huggingface" / "hub" / "models--prueba--vit-diminuto").is_dir()
+
+
+# --- the window says what it waits for -------------------------------------------------------------------
+
+
+WAITS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from classifier import hub
+from classifier.errors import ModelLoadError
+
+class Recorder(hub.DownloadProgress):
+    def __init__(self):
+        self.waits = []
+    def advance(self, state):
+        if state.waiting and state.waiting not in self.waits:
+            self.waits.append(state.waiting)
+
+recorder = Recorder()
+try:
+    hub.download(sys.argv[2], sys.argv[3], recorder)
+except ModelLoadError as exc:
+    print(json.dumps({"waits": recorder.waits, "error": str(exc)}))
+"""
+
+
+def test_what_the_download_waits_for_is_said_to_the_window(tiny_model_dir, tmp_path):
+    """The progress a window shows (gui.DownloadWindow puts state.waiting in its second line) names the
+    wait, and the try it is in, rather than freezing at «0 % · 0,0 de 0,1 MB»."""
+    import json
+    import re
+
+    with FakeHub(tiny_model_dir, never_serve=True) as hub:
+        done = subprocess.run([sys.executable, "-c", WAITS, str(REPO), hub.repo_id, REVISION], cwd=tmp_path,
+                              env=hub.env(tmp_path / "hf", deadline=4), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    shapes = {re.sub(r"\d+ s", "N s", wait) for wait in report["waits"]}
+    assert "Esperando los datos de Hugging Face: N s sin respuesta…" in shapes, report
+    assert "Esperando los datos de Hugging Face: N s sin respuesta (intento 2 de 3)…" in shapes, report
+    assert "intento 4" not in " ".join(report["waits"])
+
+
+WINDOW = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from classifier.gui import DownloadWindow
+from classifier.hub import DownloadState
+
+LISTING = "Esperando la lista de archivos de Hugging Face: 5 s sin respuesta…"
+DATA = "Esperando los datos de Hugging Face: 4 s sin respuesta (intento 2 de 3)…"
+window = DownloadWindow()
+window.advance(DownloadState(0, None, None, 5.0, waiting=LISTING))
+print(window.speed.cget("text"))
+window.advance(DownloadState(50_000, 100_000, None, 9.0, waiting=DATA))
+print(window.amounts.cget("text"))
+print(window.speed.cget("text"))
+window.end(None, False)
+"""
+
+
+def test_the_download_window_shows_what_it_waits_for(tmp_path):
+    import xdesktop
+
+    if xdesktop.available() is not None:
+        pytest.skip(xdesktop.available())
+    with xdesktop.VirtualScreen(1024, 600) as screen:
+        done = subprocess.run([sys.executable, "-c", WINDOW, str(REPO)], cwd=tmp_path, env=screen.env(),
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Esperando la lista de archivos de Hugging Face: 5 s sin respuesta…",
+        "50 %   ·   0,1 de 0,1 MB",
+        "Esperando los datos de Hugging Face: 4 s sin respuesta (intento 2 de 3)…",
+    ]
