@@ -5,6 +5,7 @@ import functools
 import glob
 import os
 import stat
+import struct
 from contextlib import contextmanager
 
 from PIL import Image, UnidentifiedImageError
@@ -21,6 +22,7 @@ from .sniffing import _BAD_HEADER, _CUT_SHORT, _looks_like_text, _not_an_image_r
 _HEAD_BYTES = 512
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # absent on Windows, which has no named pipes in folders
+_IHDR_END = 24  # signature, IHDR's length and type, width and height
 
 
 def open_image(path, min_size=None):
@@ -109,10 +111,20 @@ def _open_regular(path):
 
 
 def pixel_count(path):
-    """Width x height from the file's header alone, or 0 when it cannot be read (open_image will say why)."""
+    """Width x height from the file's header alone, or 0 when it cannot be read (open_image will say why).
+
+    A PNG's come from its IHDR, the first chunk: through Pillow, its compressed metadata would be
+    measured here and again by open_image. For a valid PNG Pillow reads the same two numbers.
+    """
     try:
-        with _open_regular(os.fspath(path)) as fp, _pillow_open(fp) as image:
-            return image.width * image.height
+        with _open_regular(os.fspath(path)) as fp:
+            head = fp.read(_IHDR_END)
+            if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) == _IHDR_END:
+                width, height = struct.unpack(">II", head[16:24])
+                return width * height
+            fp.seek(0)
+            with _pillow_open(fp) as image:
+                return image.width * image.height
     except Exception:  # noqa: BLE001 - only a hint for scheduling; the real open reports errors
         return 0
 
