@@ -16,6 +16,7 @@ import numpy as np
 from .defaults import FIGURE_SOFTWARE, MAP_SOFTWARE
 from .images import display_copy
 from .maps import ROLLOUT, Heatmap
+from .spanish import percent  # the window's: the terminal keeps three decimals
 
 FIGURE_DPI = 100
 MAP_FILE_BOX = (1500, 800)  # largest --mapa picture, in pixels
@@ -36,11 +37,6 @@ MIN_COLUMN = 190  # a picture's column, however narrow the picture: room for its
 BAR_ROW_HEIGHT = 30
 LABEL_POINTS = 10
 LABEL_SHARE = 0.58  # of the bars panel's width, for the class names
-
-
-def percent(score):
-    """0.8734 -> '87,3 %': the Spanish way, for the window (the terminal keeps three decimals)."""
-    return f"{score * 100:.1f} %".replace(".", ",")
 
 
 class Box(NamedTuple):
