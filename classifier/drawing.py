@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
 
 from .defaults import FIGURE_SOFTWARE, MAP_SOFTWARE
+from .images import display_copy
 from .maps import ROLLOUT, Heatmap
+from .spanish import percent  # the window's: the terminal keeps three decimals
 
-DISPLAY_MAX_SIDE = 1024  # pixels drawn; the model saw its own copy
 FIGURE_DPI = 100
 MAP_FILE_BOX = (1500, 800)  # largest --mapa picture, in pixels
 HEAT_COLORMAP = "inferno"
@@ -37,21 +37,6 @@ MIN_COLUMN = 190  # a picture's column, however narrow the picture: room for its
 BAR_ROW_HEIGHT = 30
 LABEL_POINTS = 10
 LABEL_SHARE = 0.58  # of the bars panel's width, for the class names
-
-
-def display_copy(image):
-    """A copy small enough to draw quickly; small pictures keep their pixels."""
-    if max(image.size) <= DISPLAY_MAX_SIDE:
-        return image
-    scale = DISPLAY_MAX_SIDE / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    # reducing_gap: box-reduce first, then filter; plenty for the eye, a fraction of the time.
-    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-
-
-def percent(score):
-    """0.8734 -> '87,3 %': the Spanish way, for the window (the terminal keeps three decimals)."""
-    return f"{score * 100:.1f} %".replace(".", ",")
 
 
 class Box(NamedTuple):

@@ -14,9 +14,8 @@ from contextlib import nullcontext
 import torch
 
 from . import memory
-from .drawing import display_copy
 from .errors import ClassifierError, ImageError, PictureError
-from .images import open_image, pixel_count
+from .images import display_copy, open_image, pixel_count
 from .maps import MapUnavailable
 from .model import by_shape
 from .results import Result

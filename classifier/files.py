@@ -7,6 +7,9 @@ import os
 import stat
 from contextlib import contextmanager
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # absent on Windows, which has no named pipes in folders
+
 
 class NotSmallRegularFile(OSError):
     """The path opened, but what it opened is not a regular file of at most the limit's size.
@@ -28,12 +31,14 @@ def open_regular_file(path, limit=None):
     what was actually opened (fstat), so a name swapped after a check cannot fool it.
     OSError when it cannot be opened; NotSmallRegularFile when it is something else.
     """
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    descriptor = os.open(path, _OPEN_FLAGS | _NONBLOCK)
     with os.fdopen(descriptor, "rb") as file:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode) or limit is not None and info.st_size > limit:
             raise NotSmallRegularFile(f"not a regular file of at most {limit} bytes: {path}", info.st_mode,
                                       info.st_size)
+        if _NONBLOCK:
+            os.set_blocking(descriptor, True)  # reads wait as usual (a network drive's may have to)
         yield file, info
 
 

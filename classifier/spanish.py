@@ -14,3 +14,8 @@ def thousands(number):
 def percent(share, places=1):
     """0.8734 -> '87,3 %'."""
     return f"{decimal(share * 100, places)} %"
+
+
+def exact(value):
+    """0.7511999607086182 -> '0,7511999607086182': every digit Python keeps, with a decimal comma."""
+    return repr(float(value)).replace(".", ",")

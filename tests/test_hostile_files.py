@@ -131,7 +131,7 @@ def test_a_file_swapped_for_a_pipe_after_the_check_is_refused_at_once(tmp_path, 
     fifo = tmp_path / "foto.jpg"
     os.mkfifo(fifo)
     # The race: the check saw a regular file; by the open, the name stands for a pipe with no writer.
-    monkeypatch.setattr("classifier.images._check_regular_file", lambda path: None)
+    monkeypatch.setattr("classifier.images.opening._check_regular_file", lambda path: None)
     with pytest.raises(ImageError, match="no es un archivo normal"):
         _within_time_bound(open_image, fifo)
 
@@ -264,7 +264,7 @@ def test_a_scan_bomb_is_refused_before_a_single_scan_is_decoded(tmp_path, monkey
 def test_scans_are_counted_through_stuffed_bytes_and_restart_markers(tmp_path):
     """libjpeg writes 10 scans for a progressive colour JPEG, 6 for grey, 1 for a baseline one;
     a photo's scan data is full of stuffed FF00 bytes, and restart markers cut it every 4 blocks."""
-    from classifier.images import _jpeg_scans
+    from classifier.images.jpeg import _jpeg_scans
 
     photo = Image.open(PHOTOS[0]).convert("RGB")
     for mode, progressive, expected in (("RGB", True, 10), ("L", True, 6), ("RGB", False, 1)):
@@ -288,7 +288,7 @@ def test_scans_are_counted_through_stuffed_bytes_and_restart_markers(tmp_path):
 def test_scans_are_counted_alike_whatever_the_window_the_file_is_read_through(tmp_path, monkeypatch, window):
     """The file is read a window at a time (a mapped file shortened meanwhile would kill the process):
     markers that straddle two windows, fill bytes included, count as in one read of the whole file."""
-    from classifier import images
+    from classifier.images import jpeg
 
     photo = Image.open(PHOTOS[0]).convert("RGB").resize((64, 48))
     counts = {}
@@ -298,11 +298,11 @@ def test_scans_are_counted_alike_whatever_the_window_the_file_is_read_through(tm
         data = path.read_bytes()
         path.write_bytes(data[:2] + data[2:].replace(b"\xff\xda", b"\xff\xff\xff\xda"))
         with open(path, "rb") as fp:
-            counts[progressive] = images._jpeg_scans(fp, 1000)
-    monkeypatch.setattr(images, "_WINDOW_BYTES", window)
+            counts[progressive] = jpeg._jpeg_scans(fp, 1000)
+    monkeypatch.setattr(jpeg, "_WINDOW_BYTES", window)
     for progressive, whole in counts.items():
         with open(tmp_path / f"{progressive}.jpg", "rb") as fp:
-            assert images._jpeg_scans(fp, 1000) == whole
+            assert jpeg._jpeg_scans(fp, 1000) == whole
     assert counts == {True: 10, False: 1}
 
 
@@ -562,7 +562,7 @@ def _whole_picture_reference(samples):
     What the mapping itself should give is checked against twins in test_images.py; here only
     that cutting the picture into strips changes no pixel (the range is the whole picture's).
     """
-    from classifier.images import _finite_range, _to_uint8
+    from classifier.images.pixels import _finite_range, _to_uint8
 
     return _to_uint8(samples, *_finite_range(samples))
 
@@ -595,23 +595,23 @@ _KINDS = ["16 bits", "32-bit integers", "32-bit integers in 16-bit range", "floa
 
 @pytest.mark.parametrize("kind", _KINDS)
 def test_strips_give_the_pixels_of_the_whole_picture_conversion(monkeypatch, kind):
-    import classifier.images
+    import classifier.images.pixels
 
     # Small strips (100 samples: 3 rows of 37) so that a 37 x 50 picture spans many of them.
-    monkeypatch.setattr(classifier.images, "_STRIP_SAMPLES", 100)
+    monkeypatch.setattr(classifier.images.pixels, "_STRIP_SAMPLES", 100)
     samples = _samples(kind, np.random.default_rng(len(kind)), (50, 37))
     image = Image.fromarray(samples)
     if kind == "16 bits":
         assert image.mode == "I;16"
     expected = _whole_picture_reference(samples)
-    result = np.asarray(classifier.images._to_rgb(image))
+    result = np.asarray(classifier.images.pixels._to_rgb(image))
     assert result.shape == (50, 37, 3)
     for channel in range(3):
         np.testing.assert_array_equal(result[..., channel], expected)
 
 
 def _converted(image):
-    from classifier.images import _to_rgb
+    from classifier.images.pixels import _to_rgb
 
     return np.asarray(_to_rgb(image))
 
@@ -699,12 +699,12 @@ def _transparent(mode, rng):
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "PA", "P", "RGB", "L"])
 def test_transparent_strips_give_the_pixels_of_the_whole_picture_composite(monkeypatch, mode):
-    import classifier.images
+    import classifier.images.pixels
 
     picture = _transparent(mode, np.random.default_rng(len(mode)))
     # The whole-picture composite over white, as it was before the strips.
     whole = Image.alpha_composite(Image.new("RGBA", picture.size, (255, 255, 255, 255)),
                                   picture.convert("RGBA")).convert("RGB")
     assert len(set(np.asarray(whole).reshape(-1, 3)[:, 0].tolist())) > 2  # transparency changed something
-    monkeypatch.setattr(classifier.images, "_STRIP_SAMPLES", 100)  # 3 rows of 37 a strip
-    assert np.array_equal(np.asarray(classifier.images._to_rgb(picture)), np.asarray(whole))
+    monkeypatch.setattr(classifier.images.pixels, "_STRIP_SAMPLES", 100)  # 3 rows of 37 a strip
+    assert np.array_equal(np.asarray(classifier.images.pixels._to_rgb(picture)), np.asarray(whole))

@@ -658,7 +658,7 @@ def test_the_view_without_chunks_reads_as_the_bytes_without_them():
     """Random cuts, random seeks and reads of any size, against the bytes with the cuts removed."""
     import io
 
-    from classifier.images import _Without
+    from classifier.images.png import _Without
 
     rng = np.random.default_rng(7)
     data = rng.integers(0, 256, 5000, dtype=np.uint8).tobytes()

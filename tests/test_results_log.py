@@ -13,9 +13,8 @@ from typing import NamedTuple
 
 import pytest
 
-from classifier import results_log
 from classifier.output import Result, path_from_csv
-from classifier.results_log import ResultsLog, ResultsLogError
+from classifier.results_log import ResultsLog, ResultsLogError, log_file
 from conftest import LINE, PHOTOS, REPO, without_screen
 
 
@@ -480,7 +479,7 @@ def test_a_read_only_file_is_refused(tmp_path):
     assert "permiso denegado" in refused(path)
 
 
-@pytest.mark.skipif(results_log.fcntl is None, reason="no file locks here")
+@pytest.mark.skipif(log_file.fcntl is None, reason="no file locks here")
 def test_a_second_session_on_the_same_file_is_refused(tmp_path):
     path = tmp_path / "r.csv"
     with ResultsLog.open(path, TOP_K) as log:
@@ -496,7 +495,7 @@ def test_a_full_disk_is_a_spanish_sentence(tmp_path, monkeypatch):
         def no_space(fd, data):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(results_log.os, "write", no_space)
+        monkeypatch.setattr(log_file.os, "write", no_space)
         with pytest.raises(ResultsLogError) as caught:
             log.write(Result(at("a.jpg"), predictions(0)))
         monkeypatch.undo()
@@ -512,14 +511,14 @@ def test_open_errors_are_spanish_sentences(tmp_path, monkeypatch, code, words):
     def failing_open(*args):
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(results_log.os, "open", failing_open)
+    monkeypatch.setattr(log_file.os, "open", failing_open)
     message = refused(tmp_path / "r.csv")
     assert words in message and "r.csv" in message
 
 
 def test_every_unknown_errno_is_still_spanish():
-    assert results_log._reason(OSError(errno.EMFILE, "Too many open files")) == "hay demasiados archivos abiertos"
-    assert results_log._reason(OSError(4095, "Unknown")).startswith("error del sistema")
+    assert log_file._reason(OSError(errno.EMFILE, "Too many open files")) == "hay demasiados archivos abiertos"
+    assert log_file._reason(OSError(4095, "Unknown")).startswith("error del sistema")
 
 
 # --- flushing ---------------------------------------------------------------------------------
@@ -542,8 +541,8 @@ def test_fsync_at_most_once_a_second_and_at_close(tmp_path, monkeypatch):
     clock = [100.0]
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(results_log.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(results_log.os, "fsync", lambda fd: (synced.append(clock[0]), real_fsync(fd)))
+    monkeypatch.setattr(log_file.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(log_file.os, "fsync", lambda fd: (synced.append(clock[0]), real_fsync(fd)))
     log = ResultsLog.open(tmp_path / "r.jsonl", TOP_K)
     synced.clear()
     for _ in range(50):  # a fast batch: 50 images in 0.5 s

@@ -208,8 +208,8 @@ def test_a_results_file_that_cannot_be_written_is_one_sentence_and_status_74(cap
                                                                             tmp_path):
     import errno
 
-    from classifier import results_log
     from classifier.cli import main
+    from classifier.results_log import log_file
 
     writes = []
 
@@ -219,7 +219,7 @@ def test_a_results_file_that_cannot_be_written_is_one_sentence_and_status_74(cap
             raise OSError(errno.ENOSPC, "No space left on device")
         return len(data)
 
-    monkeypatch.setattr(results_log.os, "write", full_disk)
+    monkeypatch.setattr(log_file.os, "write", full_disk)
     code = main(["--modelo", str(tiny_model_dir), "--guardar", str(tmp_path / "r.csv"), str(PHOTOS[0])])
     err = capsys.readouterr().err
     assert code == 74

@@ -23,3 +23,10 @@ def test_thousands(number, text):
 def test_percent():
     assert spanish.percent(0.8734) == "87,3 %"
     assert spanish.percent(1) == "100,0 %"
+
+
+def test_exact():
+    """Every digit of the score, as repr keeps it: the --csv-es log's score column."""
+    assert spanish.exact(0.7511999607086182) == "0,7511999607086182"
+    assert spanish.exact(1) == "1,0"
+    assert spanish.exact(1e-07) == "1e-07"
