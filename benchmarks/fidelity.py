@@ -67,7 +67,7 @@ def load(folder, precision):
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     from classifier.model import Classifier
-    from classifier.precision import apply_precision
+    from classifier.model.precision import apply_precision
 
     model = AutoModelForImageClassification.from_pretrained(folder).eval()
     processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
@@ -120,7 +120,7 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     from classifier.model import Classifier
-    from classifier.precision import cpu_features
+    from classifier.model.precision import cpu_features
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.model

@@ -145,7 +145,7 @@ def matmul_peak(precision, device):
     import torch
     from torch import nn
 
-    from classifier.precision import DTYPES, INT8, apply_precision
+    from classifier.model.precision import DTYPES, INT8, apply_precision
 
     dtype = DTYPES[precision]
     best = 0.0
@@ -413,7 +413,7 @@ def machine():
                 break
     except OSError:
         pass
-    from classifier.precision import cpu_features
+    from classifier.model.precision import cpu_features
 
     flags = ", ".join(f"{name} {'sí' if present else 'no'}" for name, present in cpu_features().items())
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", sin GPU"
@@ -441,7 +441,7 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     from benchmarks.random_vit import given_or_random_vit
-    from classifier.precision import describe_choice
+    from classifier.model.precision import describe_choice
 
     with tempfile.TemporaryDirectory() as scratch, given_or_random_vit(args.model) as model:
         scratch, args.model = Path(scratch), model

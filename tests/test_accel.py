@@ -9,8 +9,8 @@ import torch
 from transformers import AutoModelForImageClassification
 
 from benchmarks.fidelity import fidelity, load, photos, probabilities, views
-from classifier.accel import Int8Linear, PackedLinear, pack_linear_layers, quantize_linear_layers
-from classifier.precision import INT8_PASSED_GATE, PrecisionChoice, choose_precision, cpu_name, describe_choice
+from classifier.model.accel import Int8Linear, PackedLinear, pack_linear_layers, quantize_linear_layers
+from classifier.model.precision import INT8_PASSED_GATE, PrecisionChoice, choose_precision, cpu_name, describe_choice
 from conftest import float32_logit_tolerance
 
 
@@ -261,11 +261,11 @@ def test_detallado_never_calls_a_precision_the_fastest_when_its_figures_say_othe
 def test_rapido_detallado_says_a_win_the_second_timing_did_not_confirm(tiny_model_dir, tmp_path, monkeypatch,
                                                                        capsys):
     from classifier.cli import main
-    from classifier.precision import _ROUNDS, _WARMUP
+    from classifier.model.precision import _ROUNDS, _WARMUP
     from conftest import PHOTOS
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    monkeypatch.setattr("classifier.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
+    monkeypatch.setattr("classifier.model.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
     turns = []
 
     def clock(run, precision):  # bfloat16 1,24× faster in the first timing, hardly at all in the second
@@ -274,7 +274,7 @@ def test_rapido_detallado_says_a_win_the_second_timing_did_not_confirm(tiny_mode
         first = turns.count(precision) <= _WARMUP + _ROUNDS
         return {"float32": 0.0197 if first else 0.0190, "bfloat16": 0.0159 if first else 0.0188}[precision]
 
-    monkeypatch.setattr("classifier.precision.clock", clock)
+    monkeypatch.setattr("classifier.model.precision.clock", clock)
     assert main(["--modelo", str(tiny_model_dir), "--rapido", "--detallado", str(PHOTOS[0])]) == 0
     [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Modo rápido")]
     assert line.startswith("Modo rápido: bfloat16 pareció 1,24× más rápida que float32 "), line
@@ -306,7 +306,7 @@ def test_rapido_detallado_says_the_precision_measured_then_cached(tiny_model_dir
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     # Two precisions every CPU can run (bfloat16 emulated where not native): the sentence has figures to give.
-    monkeypatch.setattr("classifier.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
+    monkeypatch.setattr("classifier.model.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
     sentences = []
     for _ in range(2):
         assert main(["--modelo", str(tiny_model_dir), "--rapido", "--detallado", str(PHOTOS[0])]) == 0

@@ -408,8 +408,8 @@ def test_a_map_folder_made_for_a_model_that_does_not_load_goes_again(capsys, tmp
 
 def test_int8_layers_give_a_map_too(trained_model_dir):
     """The int8 product has no gradient either: a map goes through the dequantised weight."""
-    from classifier.accel import quantize_linear_layers
     from classifier.model import Classifier
+    from classifier.model.accel import quantize_linear_layers
 
     plain = Classifier.load(str(trained_model_dir), device="cpu", pack=False)
     quantised = Classifier.load(str(trained_model_dir), device="cpu", pack=False)

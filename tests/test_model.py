@@ -8,7 +8,7 @@ from PIL import Image
 from classifier.engine import Engine
 from classifier.errors import ModelLoadError
 from classifier.model import Classifier, fast_precision, resolve_device
-from classifier.precision import CLEAR_WIN, PrecisionChoice
+from classifier.model.precision import CLEAR_WIN, PrecisionChoice
 from conftest import PHOTOS, TINY_LABELS
 
 

@@ -18,12 +18,12 @@ from itertools import pairwise
 import torch
 from PIL import Image
 
-from . import hub
-from .defaults import DEFAULT_MODEL
-from .errors import ModelLoadError, PictureError, quoted
-from .files import NotSmallRegularFile, kind_of, open_regular_file
-from .labels import DEFAULT_LANGUAGE, display_labels
-from .maps import (
+from .. import hub
+from ..defaults import DEFAULT_MODEL
+from ..errors import ModelLoadError, PictureError, quoted
+from ..files import NotSmallRegularFile, kind_of, open_regular_file
+from ..labels import DEFAULT_LANGUAGE, display_labels
+from ..maps import (
     ATTENTION_DEFAULT,
     GRAD_CAM,
     GRADIENT_ATTENTION,
@@ -32,8 +32,8 @@ from .maps import (
     attention_maps,
     grad_cam_maps,
 )
+from ..results import Prediction
 from .precision import apply_precision, choose_precision
-from .results import Prediction
 
 _GENERIC_LABEL = re.compile(r"LABEL_\d+")
 _MAX_BANDS = 4

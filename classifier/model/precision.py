@@ -22,9 +22,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..defaults import config_folder
+from ..files import read_small_regular_file
 from .accel import pack_linear_layers, quantize_linear_layers
-from .defaults import config_folder
-from .files import read_small_regular_file
 
 FLOAT32, BFLOAT16, FLOAT16, INT8 = "float32", "bfloat16", "float16", "int8"
 # The dtype each precision runs the model in (int8 is float32 around its int8 linear layers).
