@@ -2,7 +2,7 @@
 
     python -m benchmarks.fidelity [--model CARPETA]
 
-For each precision (bfloat16, float16, int8) and for the whole --rapido route as this
+For each precision (bfloat16, float16) and for the whole --rapido route as this
 CPU chooses it, on the trained EfficientNet-Lite0 of the tests (tests/trained_model.py)
 unless --model is given: top-1 agreement with the exact mode and the largest shift of
 the exact mode's top-1 probability, over the photos in images/ and views of them
@@ -111,8 +111,8 @@ def compare_routes(exact, fast, paths):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="carpeta del modelo (por defecto: EfficientNet-Lite0 de las pruebas)")
-    parser.add_argument("--precisiones", nargs="*", default=["bfloat16", "float16", "int8"],
-                        help="precisiones que comparar con el modo exacto (por defecto: bfloat16 float16 int8)")
+    parser.add_argument("--precisiones", nargs="*", default=["bfloat16", "float16"],
+                        help="precisiones que comparar con el modo exacto (por defecto: bfloat16 float16)")
     parser.add_argument("--jpeg", nargs="*", default=[], help="JPEG que recorrer también con el modo rápido entero")
     args = parser.parse_args()
     from transformers.utils import logging as hf_logging
