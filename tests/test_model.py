@@ -50,7 +50,7 @@ def test_resizing_in_bands_gives_pillows_bytes(monkeypatch, shape):
 
     from classifier.model import resize_in_bands
 
-    monkeypatch.setattr("classifier.model._BAND_MIN_PIXELS", 0)  # split even small pictures
+    monkeypatch.setattr("classifier.model.geometry._BAND_MIN_PIXELS", 0)  # split even small pictures
     image = _random_image(*shape, seed=shape[0] * 7 + shape[1])
     with ThreadPoolExecutor(3) as pool:
         for size in BAND_TARGETS:
