@@ -24,6 +24,7 @@ from torch import nn
 
 from ..defaults import config_folder
 from ..files import read_small_regular_file
+from ..spanish import decimal
 from .accel import pack_linear_layers
 
 FLOAT32, BFLOAT16, FLOAT16 = "float32", "bfloat16", "float16"
@@ -356,12 +357,12 @@ def _figures(seconds):
         if value is None:
             figures.append(f"{name} no disponible")
         elif name == FLOAT32 or not seconds.get(FLOAT32):
-            figures.append(f"{name} {value * 1000:.1f} ms".replace(".", ","))
+            figures.append(f"{name} {decimal(value * 1000)} ms")
         else:
-            figures.append(f"{name} {value * 1000:.1f} ms, {_speed(seconds, name)}×".replace(".", ","))
+            figures.append(f"{name} {decimal(value * 1000)} ms, {_speed(seconds, name)}×")
     return "; ".join(figures)
 
 
 def _speed(seconds, name):
     """How many times faster than float32 name ran, as «1,24»."""
-    return f"{seconds[FLOAT32] / seconds[name]:.2f}".replace(".", ",")
+    return decimal(seconds[FLOAT32] / seconds[name], 2)
