@@ -2,7 +2,7 @@
 
     python -m benchmarks.fidelity [--model CARPETA]
 
-For each precision (bfloat16, float16, int8) and for the whole --rapido route as this
+For each precision (bfloat16, float16) and for the whole --rapido route as this
 CPU chooses it, on the trained EfficientNet-Lite0 of the tests (tests/trained_model.py)
 unless --model is given: top-1 agreement with the exact mode and the largest shift of
 the exact mode's top-1 probability, over the photos in images/ and views of them
@@ -67,7 +67,7 @@ def load(folder, precision):
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     from classifier.model import Classifier
-    from classifier.precision import apply_precision
+    from classifier.model.precision import apply_precision
 
     model = AutoModelForImageClassification.from_pretrained(folder).eval()
     processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
@@ -111,8 +111,8 @@ def compare_routes(exact, fast, paths):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="carpeta del modelo (por defecto: EfficientNet-Lite0 de las pruebas)")
-    parser.add_argument("--precisiones", nargs="*", default=["bfloat16", "float16", "int8"],
-                        help="precisiones que comparar con el modo exacto (por defecto: bfloat16 float16 int8)")
+    parser.add_argument("--precisiones", nargs="*", default=["bfloat16", "float16"],
+                        help="precisiones que comparar con el modo exacto (por defecto: bfloat16 float16)")
     parser.add_argument("--jpeg", nargs="*", default=[], help="JPEG que recorrer también con el modo rápido entero")
     args = parser.parse_args()
     from transformers.utils import logging as hf_logging
@@ -120,7 +120,7 @@ def main():
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     from classifier.model import Classifier
-    from classifier.precision import cpu_features
+    from classifier.model.precision import cpu_features
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.model

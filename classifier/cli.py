@@ -334,7 +334,7 @@ def fetch_model(args, window=None):
 def loaded_sentence(classifier, verbose):
     """Where the model runs; with --detallado in the fast mode, also the precision and its measured figures."""
     if verbose and classifier.precision is not None:
-        from .precision import describe_choice
+        from .model.precision import describe_choice
 
         return f"{device_sentence(classifier)}\n{describe_choice(classifier.precision)}"
     return device_sentence(classifier)

@@ -1,5 +1,5 @@
-"""Packed oneDNN layers give the plain model's outputs; int8 layers keep a trained model's answers (the
-fidelity gate); the fast precision's cache survives damage."""
+"""Packed oneDNN layers give the plain model's outputs; the fidelity gate refuses a model that answers
+otherwise; the fast precision's cache survives damage."""
 
 import json
 import os
@@ -9,8 +9,8 @@ import torch
 from transformers import AutoModelForImageClassification
 
 from benchmarks.fidelity import fidelity, load, photos, probabilities, views
-from classifier.accel import Int8Linear, PackedLinear, pack_linear_layers, quantize_linear_layers
-from classifier.precision import INT8_PASSED_GATE, PrecisionChoice, choose_precision, cpu_name, describe_choice
+from classifier.model.accel import PackedLinear, pack_linear_layers
+from classifier.model.precision import PrecisionChoice, choose_precision, cpu_name, describe_choice
 from conftest import float32_logit_tolerance
 
 
@@ -70,45 +70,6 @@ def test_a_packed_layer_that_disagrees_is_refused(monkeypatch, tiny_model_dir):
     assert pack_linear_layers(packed) == 0
 
 
-# --- int8 ------------------------------------------------------------------------------------------
-
-
-def test_int8_linear_agrees_with_the_float_layer_within_int8_rounding():
-    generator = torch.Generator().manual_seed(3)
-    linear = torch.nn.Linear(96, 40)
-    with torch.no_grad():
-        linear.weight[5] = 0  # an all-zero output channel: no division by zero
-    x = torch.randn(2, 7, 96, generator=generator)
-    x[0, 3] = 0  # an all-zero input row, likewise
-    with torch.inference_mode():
-        expected, actual = linear(x), Int8Linear(linear)(x)
-    assert actual.shape == expected.shape and actual.dtype == torch.float32
-    assert torch.isfinite(actual).all()
-    error = (actual - expected).abs().max() / expected.abs().max()
-    assert 0 < error < 0.02  # not exact (it is int8), but within its rounding
-
-
-def test_every_linear_layer_of_a_vit_goes_int8(tiny_model_dir):
-    plain, quantised = _models(tiny_model_dir)
-    linear_count = sum(type(m) is torch.nn.Linear for m in plain.modules())
-    assert quantize_linear_layers(quantised) == linear_count
-    assert not any(type(m) is torch.nn.Linear for m in quantised.modules())
-    pixels = torch.randn(8, 3, 32, 48, generator=torch.Generator().manual_seed(4))
-    with torch.inference_mode():
-        expected = plain(pixel_values=pixels).logits.softmax(-1)
-        actual = quantised(pixel_values=pixels).logits.softmax(-1)
-    # A 32-wide model with a head spread for the tests magnifies int8 rounding: same answers, close scores.
-    assert torch.equal(actual.argmax(-1), expected.argmax(-1))
-    assert 0 < (actual - expected).abs().max() < 0.1
-
-
-def test_an_int8_layer_that_disagrees_stays_float(monkeypatch, tiny_model_dir):
-    original = Int8Linear.forward
-    monkeypatch.setattr(Int8Linear, "forward", lambda self, x: original(self, x) * 1.2)
-    _, quantised = _models(tiny_model_dir)
-    assert quantize_linear_layers(quantised) == 0
-
-
 # --- the fidelity gate (benchmarks/fidelity.py), on the trained EfficientNet-Lite0 ------------------
 
 
@@ -118,18 +79,6 @@ def gate(trained_model_dir):
     exact = load(trained_model_dir, None)
     pixels = torch.cat([exact.preprocess(picture) for picture in views(photos())])
     return exact, pixels, probabilities(exact, pixels)
-
-
-def test_int8_passes_the_fidelity_gate_on_the_trained_model(trained_model_dir, gate):
-    if not INT8_PASSED_GATE:
-        pytest.skip("int8 is not a candidate")
-    _, pixels, reference = gate
-    quantised = load(trained_model_dir, "int8")
-    assert any(isinstance(m, Int8Linear) for m in quantised.model.modules())
-    result = fidelity(reference, probabilities(quantised, pixels))
-    assert result.images == 30
-    assert result.passes, result.sentence()
-    assert result.max_shift < 0.05, result.sentence()
 
 
 def test_the_fidelity_gate_fails_a_model_that_answers_otherwise(gate):
@@ -261,11 +210,11 @@ def test_detallado_never_calls_a_precision_the_fastest_when_its_figures_say_othe
 def test_rapido_detallado_says_a_win_the_second_timing_did_not_confirm(tiny_model_dir, tmp_path, monkeypatch,
                                                                        capsys):
     from classifier.cli import main
-    from classifier.precision import _ROUNDS, _WARMUP
+    from classifier.model.precision import _ROUNDS, _WARMUP
     from conftest import PHOTOS
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    monkeypatch.setattr("classifier.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
+    monkeypatch.setattr("classifier.model.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
     turns = []
 
     def clock(run, precision):  # bfloat16 1,24× faster in the first timing, hardly at all in the second
@@ -274,7 +223,7 @@ def test_rapido_detallado_says_a_win_the_second_timing_did_not_confirm(tiny_mode
         first = turns.count(precision) <= _WARMUP + _ROUNDS
         return {"float32": 0.0197 if first else 0.0190, "bfloat16": 0.0159 if first else 0.0188}[precision]
 
-    monkeypatch.setattr("classifier.precision.clock", clock)
+    monkeypatch.setattr("classifier.model.precision.clock", clock)
     assert main(["--modelo", str(tiny_model_dir), "--rapido", "--detallado", str(PHOTOS[0])]) == 0
     [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Modo rápido")]
     assert line.startswith("Modo rápido: bfloat16 pareció 1,24× más rápida que float32 "), line
@@ -293,10 +242,10 @@ def test_a_cache_that_is_a_pipe_or_unwritable_only_means_measuring(unpacked, tmp
 
 
 def test_detallado_says_the_choice_and_its_figures():
-    choice = PrecisionChoice("bfloat16", {"float32": 0.0894, "bfloat16": 0.0408, "int8": None}, "medida")
+    choice = PrecisionChoice("bfloat16", {"float32": 0.0894, "bfloat16": 0.0408, "float16": None}, "medida")
     assert describe_choice(choice) == (
         "Modo rápido: precisión bfloat16, la más rápida con las capas del modelo en esta CPU "
-        "(float32 89,4 ms; bfloat16 40,8 ms, 2,19×; int8 no disponible; medido ahora).")
+        "(float32 89,4 ms; bfloat16 40,8 ms, 2,19×; float16 no disponible; medido ahora).")
     assert "guardado en caché" in describe_choice(choice._replace(source="caché"))
 
 
@@ -306,7 +255,7 @@ def test_rapido_detallado_says_the_precision_measured_then_cached(tiny_model_dir
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     # Two precisions every CPU can run (bfloat16 emulated where not native): the sentence has figures to give.
-    monkeypatch.setattr("classifier.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
+    monkeypatch.setattr("classifier.model.precision.cpu_candidates", lambda: ["float32", "bfloat16"])
     sentences = []
     for _ in range(2):
         assert main(["--modelo", str(tiny_model_dir), "--rapido", "--detallado", str(PHOTOS[0])]) == 0

@@ -404,17 +404,3 @@ def test_a_map_folder_made_for_a_model_that_does_not_load_goes_again(capsys, tmp
     code = main(["--model", str(tmp_path / "no-existe"), "--mapa", str(maps), str(PHOTOS[0])])
     assert code == 2 and "No existe la carpeta del modelo" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
-
-
-def test_int8_layers_give_a_map_too(trained_model_dir):
-    """The int8 product has no gradient either: a map goes through the dequantised weight."""
-    from classifier.accel import quantize_linear_layers
-    from classifier.model import Classifier
-
-    plain = Classifier.load(str(trained_model_dir), device="cpu", pack=False)
-    quantised = Classifier.load(str(trained_model_dir), device="cpu", pack=False)
-    assert quantize_linear_layers(quantised.model) >= 1
-    pixels = plain.preprocess(Image.open(PHOTOS[1]).convert("RGB"))
-    [one], [other] = plain.probabilities_and_maps(pixels)[1], quantised.probabilities_and_maps(pixels)[1]
-    assert other.method is GRAD_CAM
-    np.testing.assert_allclose(other.values, one.values, rtol=0.05, atol=0.02 * one.values.max())

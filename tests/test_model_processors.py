@@ -191,12 +191,12 @@ def test_thin_strips_are_refused_exactly_when_transformers_cannot_take_them(tmp_
 
 
 def test_whatever_the_processor_raises_on_one_picture_is_that_pictures_error(tmp_path, monkeypatch):
-    # A size this program cannot foresee (_resize_bound gives None): the processor's own ValueError reaches
+    # A size this program cannot foresee (resize_bound gives None): the processor's own ValueError reaches
     # the engine. After the load's probe, a processor failure is the picture's (its shape is all that differs).
     model = _square_vit(tmp_path / "modelo")
     _processor(model, **SHRINKING["caja de 32 × 32 y recorte"])
     classifier = Classifier.load(str(model), device="cpu")
-    monkeypatch.setattr("classifier.model._resize_bound", lambda processor, width, height: None)
+    monkeypatch.setattr("classifier.model.classify.resize_bound", lambda processor, width, height: None)
     strip, green = tmp_path / "tira.png", tmp_path / "verde.png"
     Image.new("RGB", (1, 1000)).save(strip)
     Image.new("RGB", (40, 40), (0, 200, 0)).save(green)

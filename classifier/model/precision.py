@@ -4,7 +4,7 @@ Whether bfloat16 or float16 beats float32 on a CPU cannot be read from its featu
 flags: a CPU with AVX512-BF16 but no AMX may run bfloat16 slower than float32 (AMD
 Zen 4, many cloud VMs), another twice as fast. So the model's heaviest block (a ViT
 encoder layer) is timed once in each precision the device offers, prepared as the
-real run prepares it (packed, or in int8), and the fastest is kept; float32 stays
+real run prepares it (packed), and the fastest is kept; float32 stays
 unless another wins clearly. The answer is cached per CPU (model name and features),
 torch version and layer shapes. Nothing here prints.
 """
@@ -22,21 +22,15 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .accel import pack_linear_layers, quantize_linear_layers
-from .defaults import config_folder
-from .files import read_small_regular_file
+from ..defaults import config_folder
+from ..files import read_small_regular_file
+from ..spanish import decimal
+from .accel import pack_linear_layers
 
-FLOAT32, BFLOAT16, FLOAT16, INT8 = "float32", "bfloat16", "float16", "int8"
-# The dtype each precision runs the model in (int8 is float32 around its int8 linear layers).
-DTYPES = {FLOAT32: torch.float32, BFLOAT16: torch.bfloat16, FLOAT16: torch.float16, INT8: torch.float32}
-EXACTNESS = (FLOAT16, BFLOAT16, INT8)  # the less exact, the later
+FLOAT32, BFLOAT16, FLOAT16 = "float32", "bfloat16", "float16"
+DTYPES = {FLOAT32: torch.float32, BFLOAT16: torch.bfloat16, FLOAT16: torch.float16}
+EXACTNESS = (FLOAT16, BFLOAT16)  # the less exact, the later
 CLEAR_WIN = 1.10  # another precision replaces float32 only if the sampled block runs 10 % faster in it
-# int8 passed the fidelity gate on the trained EfficientNet-Lite0 (docs/rendimiento.md), but it is
-# not offered: its many small steps around each product slow down far more than bfloat16 when other
-# processes share the cores, and a timing taken in a quiet moment chose it for a whole model that then
-# ran slower than the exact mode. INT8_CANDIDATE = True offers it again.
-INT8_PASSED_GATE = True
-INT8_CANDIDATE = False
 _ROUNDS, _WARMUP = 5, 2
 # What a layer raises when this build or CPU lacks one of its ops in a precision (or cannot copy it).
 _UNUSABLE = (RuntimeError, ValueError, TypeError, NotImplementedError)
@@ -46,7 +40,7 @@ _CACHE_ENTRIES = 32  # a cache that grows with every model tried stays small
 
 
 class PrecisionChoice(NamedTuple):
-    name: str  # FLOAT32, BFLOAT16, FLOAT16 or INT8
+    name: str  # FLOAT32, BFLOAT16 or FLOAT16
     seconds: dict  # precision -> seconds of one forward's worth of the sampled block; None: unusable here
     source: str  # "medida" (timed now), "caché" (timed in an earlier run), "fija" (not timed: GPU)
     # The second timing of float32 and the first timing's winner, when it did not confirm that win.
@@ -65,8 +59,6 @@ def cpu_candidates():
         candidates.append(BFLOAT16)
     if torch.backends.mkldnn.is_available() and mkldnn._is_mkldnn_fp16_supported():
         candidates.append(FLOAT16)
-    if INT8_CANDIDATE and INT8_PASSED_GATE and (torch.cpu._is_vnni_supported() or torch.cpu._is_amx_tile_supported()):
-        candidates.append(INT8)
     return candidates
 
 
@@ -102,7 +94,7 @@ def pick(seconds, candidates):
     """The fastest usable precision, if it beats float32 clearly (by CLEAR_WIN); else float32.
 
     Near-ties (within CLEAR_WIN of the fastest) go to the more exact precision:
-    float16 (10 bits of mantissa), then bfloat16 (7 bits), then int8.
+    float16 (10 bits of mantissa), then bfloat16 (7 bits).
     """
     reference = seconds.get(FLOAT32)
     usable = {name: seconds[name] for name in candidates if seconds.get(name) is not None}
@@ -151,13 +143,11 @@ def choose_precision(model, sample, device, cache_file=None, timer=None, candida
 def apply_precision(model, name, device, pack=True):
     """Move the model to device in precision name (None: the exact float32); returns its input dtype.
 
-    pack: on a CPU, put the linear layers in oneDNN's packed layout (int8 has its own layers).
+    pack: on a CPU, put the linear layers in oneDNN's packed layout.
     """
     dtype = DTYPES[name or FLOAT32]
     model.to(device, dtype)
-    if device.type == "cpu" and name == INT8:
-        quantize_linear_layers(model)
-    elif device.type == "cpu" and pack:
+    if device.type == "cpu" and pack:
         pack_linear_layers(model)
     return dtype
 
@@ -173,7 +163,7 @@ def heaviest_blocks(model, sample):
     """The model's heaviest repeated block (a ViT encoder layer, an EfficientNet block), with the inputs it sees.
 
     A whole block, not its matrix products alone: normalisations, activations and the
-    attention run in the precision too, and int8 adds its own steps around each product.
+    attention run in the precision too.
     count scales its time to the whole stack. A model with no stack of blocks is timed whole.
     """
     stacks = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m)]
@@ -361,18 +351,18 @@ def describe_choice(choice):
 
 
 def _figures(seconds):
-    """«float32 19,7 ms; float16 15,9 ms, 1,24×; int8 no disponible»."""
+    """«float32 19,7 ms; float16 15,9 ms, 1,24×; bfloat16 no disponible»."""
     figures = []
     for name, value in seconds.items():
         if value is None:
             figures.append(f"{name} no disponible")
         elif name == FLOAT32 or not seconds.get(FLOAT32):
-            figures.append(f"{name} {value * 1000:.1f} ms".replace(".", ","))
+            figures.append(f"{name} {decimal(value * 1000)} ms")
         else:
-            figures.append(f"{name} {value * 1000:.1f} ms, {_speed(seconds, name)}×".replace(".", ","))
+            figures.append(f"{name} {decimal(value * 1000)} ms, {_speed(seconds, name)}×")
     return "; ".join(figures)
 
 
 def _speed(seconds, name):
     """How many times faster than float32 name ran, as «1,24»."""
-    return f"{seconds[FLOAT32] / seconds[name]:.2f}".replace(".", ",")
+    return decimal(seconds[FLOAT32] / seconds[name], 2)
