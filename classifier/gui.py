@@ -49,7 +49,7 @@ def check_tk():
 
 
 class Timers:
-    """after() callbacks on one Tk interpreter, all cancelled by cancel_all()."""
+    """after() callbacks on one Tk interpreter, all cancelled by cancel_all() (with any other Python left there)."""
 
     def __init__(self, widget):
         self.widget = widget
@@ -93,14 +93,21 @@ class Timers:
         self.every(POLL_MS, poll, "stop")
 
     def cancel_all(self):
-        """Cancel ours, then any timer left on this interpreter (matplotlib's idle draw, say)."""
+        """Cancel ours, then any other timer Python left on this interpreter (matplotlib's idle draw).
+
+        Never Tk's own (the file list's type-ahead reset, say): their scripts are Tcl, which
+        after_cancel cannot take apart (a TypeError), and Tk ends them with their widgets.
+        """
         import tkinter
 
         widget, self.widget = self.widget, None
         if widget is None:
             return
         try:
-            pending = list(self._ids.values()) + list(widget.tk.splitlist(widget.tk.call("after", "info")))
+            python = _python_commands(widget)
+            pending = list(self._ids.values()) + [
+                timer for timer in widget.tk.splitlist(widget.tk.call("after", "info"))
+                if _timer_script(widget, timer) in python]
             for timer in dict.fromkeys(pending):
                 try:
                     widget.after_cancel(timer)
@@ -109,6 +116,27 @@ class Timers:
         except tkinter.TclError:
             pass  # the interpreter is already deleted: nothing can fire
         self._ids.clear()
+
+
+def _python_commands(widget):
+    """The Tcl command names Python registered on the widget's interpreter (tkinter keeps them per widget)."""
+    names, widgets = set(), [widget._root()]
+    while widgets:
+        current = widgets.pop()
+        names.update(getattr(current, "_tclCommands", None) or ())
+        widgets.extend(getattr(current, "children", {}).values())
+    return names
+
+
+def _timer_script(widget, timer):
+    """A pending timer's script when it is one word (a Python callback's command), else None."""
+    import tkinter
+
+    try:
+        script = widget.tk.splitlist(widget.tk.call("after", "info", timer))[0]
+    except (tkinter.TclError, IndexError):
+        return None
+    return script if isinstance(script, str) else None
 
 
 @contextmanager
@@ -249,7 +277,8 @@ def _easygui_open(folder, events):
 # Tk's own file dialog (X11): once on screen, raised with the keyboard in its file-name entry. Its
 # keys are bound to that entry alone; the dialog's own focus (focus -lastfor) was at times the
 # dialog's frame, where every key typed was lost. Checked at each poll: a frame that holds the
-# focus hands it to the entry.
+# focus hands it to the entry. A widget of the dialog the user already went to (the file list,
+# clicked while the model loads) keeps it.
 _FILE_DIALOG_KEYS = """{first} {
     set dialog .__tk_filedialog
     if {![winfo exists $dialog] || ![winfo viewable $dialog]} {return 0}
@@ -257,7 +286,7 @@ _FILE_DIALOG_KEYS = """{first} {
     if {![winfo exists $entry]} {set entry [focus -lastfor $dialog]}
     if {$first} {
         raise $dialog
-        focus -force $entry
+        if {![string match $dialog.* [focus]]} {focus -force $entry}
     } elseif {[focus -lastfor $dialog] eq $dialog} {
         focus $entry
     }

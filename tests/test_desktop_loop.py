@@ -376,44 +376,25 @@ def test_the_window_shows_percentages_with_a_decimal_comma(tiny_classifier):
     assert values == [f"{p.score * 100:.1f} %".replace(".", ",") for p in predictions]
 
 
-class _FakeTk:
-    """Records after() and after_cancel() like a Tk interpreter."""
+def test_timers_cancel_every_python_callback_and_never_tks_own():
+    import tkinter
 
-    def __init__(self):
-        self.pending = {"after#99": "foreign"}  # a timer some library left (matplotlib's idle draw, say)
-        self.count = 0
-        self.tk = self
-
-    def after(self, ms, callback):
-        self.count += 1
-        name = f"after#{self.count}"
-        self.pending[name] = callback
-        return name
-
-    def after_cancel(self, name):
-        self.pending.pop(name, None)
-
-    def call(self, *args):
-        assert args == ("after", "info")
-        return tuple(self.pending)
-
-    def splitlist(self, value):
-        return value
-
-
-def test_timers_are_all_cancelled_including_ones_left_by_libraries():
     from classifier.gui import Timers
 
-    tk = _FakeTk()
-    timers = Timers(tk)
-    timers.every(100, lambda: None)
+    tcl = tkinter.Tcl()  # a Tcl interpreter: after() as in Tk, no screen needed
+    timers = Timers(tcl)
+    ran = []
+    timers.every(100, lambda: ran.append("every"))
     timers.once(50, lambda: None, "front")
-    assert len(tk.pending) == 3
-    tk.pending.pop("after#1")()  # one tick (Tk forgets a timer that ran): it schedules the next
-    assert len(tk.pending) == 3
+    tcl.after_idle(lambda: None)  # one a library scheduled (matplotlib's idle draw, say)
+    # Tk's own, with Tcl scripts: the file list's type-ahead reset is a list (a TypeError for after_cancel).
+    tcl.tk.eval("after 500 [list set ::reset 1]; after 500 {set ::plain 1}")
+    assert len(tcl.tk.splitlist(tcl.tk.call("after", "info"))) == 5
     timers.cancel_all()
-    assert tk.pending == {}
+    left = [tcl.tk.eval(f"lindex [after info {timer}] 0") for timer in tcl.tk.splitlist(tcl.tk.call("after", "info"))]
+    assert sorted(left) == ["set ::plain 1", "set ::reset 1"]
     timers.cancel_all()  # twice is harmless
+    assert not ran
 
 
 def test_the_stop_signal_handlers_are_put_back_after_a_window(monkeypatch):
