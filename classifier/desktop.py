@@ -270,14 +270,35 @@ class Classification:
         self._raise_error()
 
     def stop(self):
-        """No more results after the current one (Ctrl+C, a signal)."""
+        """No more results after the current one (Ctrl+C, a signal); returns once the thread has ended.
+
+        An interpreter that exits while the thread is inside torch aborts («terminate called
+        without an active exception», status 134): the current image is let finish first.
+        """
         with self._speaking:
             self._stop.set()
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
+            _join(self._thread)
 
     def _raise_error(self):
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+
+def _join(thread):
+    """Wait for a thread that is ending; a second Ctrl+C meanwhile does not cut the wait short.
+
+    The first stop is already on its way out; one that comes with none under way is raised after.
+    """
+    again = None
+    while thread.is_alive():
+        try:
+            thread.join(0.1)  # a timed wait: the signal handlers still run
+        except KeyboardInterrupt as exc:
+            again = again or exc
+    if again is not None and sys.exc_info()[1] is None:
+        raise again
 
 
 def _error_summary(sentences):

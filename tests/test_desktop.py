@@ -331,6 +331,54 @@ def test_ctrl_c_with_a_window_open_ends_cleanly(tiny_model_dir, tmp_path, where)
     reliability.setdefault("interrupciones", set()).add(f"Ctrl+C con {opened}")
 
 
+def _small_vit(folder):
+    """A random ViT of ViT-S's size (12 layers of 384, 224 x 224): a tenth of a second or more per photo."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    from conftest import TINY_LABELS
+
+    config = ViTConfig(image_size=224, patch_size=16, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
+                       intermediate_size=1536, num_labels=len(TINY_LABELS), id2label=dict(enumerate(TINY_LABELS)),
+                       label2id={label: i for i, label in enumerate(TINY_LABELS)})
+    torch.manual_seed(0)
+    ViTForImageClassification(config).eval().save_pretrained(folder)
+    ViTImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(folder)
+    return folder
+
+
+def test_ctrl_c_with_the_window_open_and_photos_still_being_classified_exits_0(tmp_path):
+    # The interpreter used to exit while the classifying thread was inside torch: «¡Hasta luego!»,
+    # then «terminate called without an active exception» and Aborted (status 134), 3 runs of 3.
+    model = _small_vit(tmp_path / "modelo")
+    folder = tmp_path / "fotos"
+    folder.mkdir()
+    sources = [Image.open(photo).convert("RGB").resize((224, 224)) for photo in PHOTOS]
+    names = [f"f{index:03}.png" for index in range(120)]  # small files: the thread's time goes to torch
+    for index, name in enumerate(names):
+        sources[index % len(sources)].save(folder / name)
+    config = tmp_path / "config"
+    (config / "clasificador-vit").mkdir(parents=True)
+    (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
+    with xdesktop.VirtualScreen(1024, 600) as screen:
+        program = Program(screen, model, config)
+        try:
+            program.wait_for(DEVICE_LINE)
+            screen.type_and_enter(screen.find(PICKER, process=program.process), " ".join(f'"{n}"' for n in names))
+            _wait_drawn(screen, screen.find(WINDOW, process=program.process))
+            program.process.send_signal(signal.SIGINT)
+            out, err = program.finish(timeout=60)
+        except (TimeoutError, RuntimeError, AssertionError) as failure:
+            raise _diagnose(screen, program, failure) from failure
+    assert program.process.returncode == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[-2:] == ["", "¡Hasta luego!"]
+    assert 1 <= sum(line.endswith(".png") for line in lines) < len(names)  # stopped with photos still to go
+    reliability.setdefault("interrupciones", set()).add("Ctrl+C con la ventana abierta y fotos clasificándose")
+
+
 def test_sigterm_with_the_window_open_ends_with_its_status(tiny_model_dir, tmp_path):
     with xdesktop.VirtualScreen(1280, 1024) as screen:
         program = Program(screen, tiny_model_dir, tmp_path)
