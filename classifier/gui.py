@@ -13,9 +13,10 @@ import os
 import sys
 from contextlib import contextmanager
 
-from .defaults import IMAGE_EXTENSIONS
+from .defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS
 from .errors import quoted, system_reason
 from .status import StopEvent, stop_signal_handler
+from .tk_dialogs import prepare_file_dialog, spanish
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
 WINDOW_TITLE = "Clasificador de imágenes"
@@ -29,15 +30,6 @@ KEY_BAR_HEIGHT = 40  # pixels of the bar under the figure: two lines of hints wh
 BAR_MIN_WIDTH = 640  # pixels the key bar needs to show its hints on one line
 NAME_CHARS = 28  # of a file name in the key bar (the title bar has it whole)
 KEEP_PAGES = 1  # pages either side of the one shown that keep their pictures in memory
-
-# Strings of Tk's own file dialog that Tk ships no Spanish for.
-_TK_SPANISH = {
-    "Show &Hidden Files and Directories": "Mostrar archivos y carpetas &ocultos",
-    "&Directory:": "&Carpeta:",
-    "&OK": "&Aceptar",
-    "OK": "Aceptar",
-}
-
 
 class DisplayUnavailable(Exception):
     """No window can be opened (no screen, or Tk cannot start)."""
@@ -165,19 +157,6 @@ def window_box(screen_width, screen_height):
     return int(screen_width * SCREEN_SHARE[0]), int(screen_height * SCREEN_SHARE[1]) - KEY_BAR_HEIGHT
 
 
-def _spanish(root):
-    """Tk's dialogs in Spanish, whatever the system's locale."""
-    import tkinter
-
-    try:
-        root.tk.eval("package require msgcat; ::msgcat::mclocale es; "
-                     "namespace eval ::tk {::msgcat::mcload [file join $::tk_library msgs]}")
-        for english, spanish in _TK_SPANISH.items():
-            root.tk.call("namespace", "eval", "::tk", ["::msgcat::mcset", "es", english, spanish])
-    except tkinter.TclError:
-        pass  # a Tk without its message catalogue: its dialogs stay in English
-
-
 def _to_front(window):
     """Raise a new window above the others and give it the keyboard."""
     import tkinter
@@ -210,8 +189,13 @@ def _release(root, timers):
 
 
 def picker_filetypes():
-    """easygui file masks: image files first (the default filter), then all files."""
-    masks = [f"*{ext}" for ext in IMAGE_EXTENSIONS] + [f"*{ext.upper()}" for ext in IMAGE_EXTENSIONS]
+    """easygui file masks: image files first (the default filter), then all files.
+
+    The images include the files the program explains (an iPhone's HEIC photo, say): hidden,
+    a student would never reach the sentence that says what to do with them.
+    """
+    extensions = IMAGE_EXTENSIONS + EXPLAINED_EXTENSIONS
+    masks = [f"*{ext}" for ext in extensions] + [f"*{ext.upper()}" for ext in extensions]
     return [[*masks, "Imágenes"], ["*", "Todos los archivos"]]
 
 
@@ -256,8 +240,8 @@ def _easygui_open(folder, events):
         parent = options.get("parent")
         if not hasattr(parent, "after"):  # a stand-in in tests
             return original(**options)
-        _spanish(parent)
-        _hide_dot_files(parent)
+        spanish(parent)
+        prepare_file_dialog(parent)
         timers = Timers(parent)
         _keep_dialog_keys(parent, timers)
         timers.stop_when(events, lambda: _stop_dialog(parent))
@@ -334,19 +318,6 @@ def _stop_dialog(root):
     _end_wait(root, "selectFilePath")
 
 
-def _hide_dot_files(root):
-    """Tk's own dialog (Linux) lists .git, .venv and the like unless told otherwise."""
-    import tkinter
-
-    try:
-        if root.tk.call("tk", "windowingsystem") == "x11":
-            # Loading the dialog's code first creates the variables it reads.
-            root.tk.eval("catch {tk_getOpenFile -no-such-option}; "
-                         "set ::tk::dialog::file::showHiddenBtn 1; set ::tk::dialog::file::showHiddenVar 0")
-    except (AttributeError, tkinter.TclError):
-        pass  # cosmetic only: the dialog works the same with them shown
-
-
 # --- message boxes --------------------------------------------------------------------------------
 
 
@@ -362,7 +333,7 @@ def show_error(title, message):
     interrupted = StopEvent()
     try:
         root.withdraw()
-        _spanish(root)
+        spanish(root)
         timers.stop_when([interrupted], lambda: _close_message(root))
         with stop_signals_set(interrupted):
             _message_box(root, timers, title, message)
@@ -482,7 +453,7 @@ class ResultWindow:
         from .drawing import FIGURE_DPI
 
         root = self.root
-        _spanish(root)
+        spanish(root)
         screen = root.winfo_screenwidth(), root.winfo_screenheight()
         self.box = window_box(*screen)
         # The window's size, once: a multi-page window takes the whole box, so that no page moves
@@ -606,7 +577,7 @@ class ResultWindow:
         result = self.results[self.page]
         stem = os.path.splitext(os.path.basename(result.path))[0] or "imagen"
         folder = os.path.dirname(os.path.abspath(result.path))
-        _hide_dot_files(self.root)
+        prepare_file_dialog(self.root)
         self._modal = "selectFilePath"
         _keep_dialog_keys(self.root, self.timers)
         try:
