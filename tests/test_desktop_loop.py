@@ -177,6 +177,37 @@ def test_without_a_display_paths_are_typed_in_the_terminal(monkeypatch, capsys, 
     assert "No se eligió ninguna imagen." in out and out.rstrip().endswith("¡Hasta luego!")
 
 
+def test_without_a_display_a_typed_folder_is_its_photos_as_in_the_batch(monkeypatch, capsys, tiny_model_dir,
+                                                                         tmp_path):
+    # It was refused: «No se puede clasificar «fotos»: es una carpeta, no un archivo de imagen».
+    import shutil
+
+    folder = tmp_path / "mis fotos"
+    (folder / "sub").mkdir(parents=True)
+    for photo in PHOTOS[:3]:
+        shutil.copy(photo, folder / photo.name)
+    shutil.copy(PHOTOS[3], folder / "sub" / PHOTOS[3].name)  # a subfolder's photos: only with --recursivo
+    (tmp_path / "vacia").mkdir()
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    _answers(monkeypatch, [f"'{folder}'", "s", str(tmp_path / "vacia"), "n"])
+    assert main(["--model", str(tiny_model_dir), "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    main(["--model", str(tiny_model_dir), "-k", "3", str(folder)])  # the batch on the same folder: the reference
+    batch = capsys.readouterr().out
+    prompt = "Ruta de la imagen o de la carpeta (Intro sin nada para ninguna): "
+    lines = out.splitlines()
+    assert lines[0] == "No hay pantalla disponible: escriba la ruta de cada imagen en la terminal."
+    assert lines[1].startswith(prompt)
+    first = next(index for index, line in enumerate(lines) if line.startswith(str(folder)))
+    blocks = [line for block in batch.strip().split("\n\n") for line in block.splitlines()]
+    assert lines[first:first + len(blocks)] == blocks
+    assert sorted(name for name in os.listdir(folder) if name.endswith(("png", "jpg"))) == [
+        line.rsplit("/", 1)[1] for line in batch.splitlines() if line.startswith(str(folder))]
+    assert f"La carpeta «{tmp_path / 'vacia'}» no contiene imágenes" in out
+    assert out.rstrip().endswith("¡Hasta luego!")
+
+
 @pytest.mark.parametrize("where", ["picker", "prompt"])
 def test_ctrl_c_ends_cleanly_with_status_0(monkeypatch, capsys, tiny_model_dir, where):
     monkeypatch.delenv("DISPLAY", raising=False)
@@ -578,7 +609,7 @@ def test_a_model_that_fails_while_the_terminal_prompt_waits_ends_the_session_wit
     assert err == ""
     assert out.splitlines() == [
         "No hay pantalla disponible: escriba la ruta de cada imagen en la terminal.",
-        "Ruta de la imagen (Intro sin nada para ninguna): ",  # the prompt's line ends...
+        "Ruta de la imagen o de la carpeta (Intro sin nada para ninguna): ",  # the prompt's line ends...
         "Error: No se pudo descargar el modelo «x»: el servidor no responde.",  # ...the error has its own
     ]
 
