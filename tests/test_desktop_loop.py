@@ -514,6 +514,29 @@ def test_the_legend_words_never_run_into_each_other(tiny_classifier, screen, sha
         assert one.x1 <= other.x0, [label.get_text() for label in legend.get_xticklabels()]
 
 
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("shape", SHAPES + [(10, 5000)])
+@pytest.mark.parametrize("method", ["rollout", "grad-cam"])
+def test_the_legend_reads_its_two_ends_whole_on_every_screen(tiny_classifier, screen, shape, method):
+    # At 1024 x 600 a narrow map's scale read «poco peso mucho» (three words, one end cut in two).
+    from classifier.gui import window_box
+    from classifier.maps import GRAD_CAM, ROLLOUT, Heatmap
+
+    chosen = {"rollout": ROLLOUT, "grad-cam": GRAD_CAM}[method]
+    image = Image.new("RGB", shape, (200, 40, 40))
+    [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
+    figure, _ = _render(image, predictions, Heatmap(heatmap.values, chosen), window_box(*screen))
+    renderer = figure.canvas.get_renderer()
+    legend = figure.axes[2]
+    labels = [label for label in legend.get_xticklabels() if label.get_text()]
+    assert [label.get_text().replace("\n", " ") for label in labels] == [chosen.low, chosen.high]
+    left, right = (label.get_window_extent(renderer) for label in labels)
+    assert left.x1 < right.x0
+    width, height = figure.canvas.get_width_height()
+    assert all(0 <= box.x0 and box.x1 <= width and 0 <= box.y0 for box in (left, right))
+    assert min(label.get_fontsize() for label in labels) >= 8
+
+
 @pytest.mark.parametrize("case", ["fifo", "dev_zero", "nested", "huge"])
 def test_a_hostile_state_or_user_dirs_file_falls_back_at_once(monkeypatch, tmp_path, case):
     # The picker's folder comes from two settings files; either may be anything a user's
