@@ -28,7 +28,8 @@ HINTS = ("Intro: otra imagen", "Esc: terminar", "Ctrl+S: guardar la figura")
 PAGE_HINT = "← →: pasar de imagen"
 KEY_BAR_HEIGHT = 40  # pixels of the bar under the figure: two lines of hints where the window is narrow
 BAR_MIN_WIDTH = 640  # pixels the key bar needs to show its hints on one line
-NAME_CHARS = 28  # of a file name in the key bar (the title bar has it whole)
+NAME_CHARS = 28  # of a file name in the key bar at most (the title bar has it whole)
+NAME_BOX_CHARS = 20  # the name's fixed box, in average letters: at 1024 x 600 the hints keep two lines
 KEEP_PAGES = 1  # pages either side of the one shown that keep their pictures in memory
 
 class DisplayUnavailable(Exception):
@@ -446,6 +447,7 @@ class ResultWindow:
 
     def _build(self):
         import tkinter
+        import tkinter.font
 
         from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
         from matplotlib.figure import Figure
@@ -471,11 +473,20 @@ class ResultWindow:
         save = tkinter.Button(bar, text="Guardar la figura…", command=self.save)
         save.pack(side="right", padx=6, pady=3)
         self.pager = tkinter.Frame(bar)
+        # ◀ ▶ side by side, then the page and its name in a box of fixed width: nothing moves
+        # as the names' lengths change.
         self.back = tkinter.Button(self.pager, text="◀", width=2, command=lambda: self.turn(-1), takefocus=0)
-        self.where = tkinter.Label(self.pager, padx=4)
         self.forward = tkinter.Button(self.pager, text="▶", width=2, command=lambda: self.turn(1), takefocus=0)
-        for widget in (self.back, self.where, self.forward):
+        for widget in (self.back, self.forward):
             widget.pack(side="left", pady=3)
+        where_box = tkinter.Frame(self.pager, height=self.back.winfo_reqheight())
+        where_box.pack_propagate(False)
+        self.where = tkinter.Label(where_box, padx=4, anchor="w")
+        self.where.pack(fill="both", expand=True)
+        self._where_font = tkinter.font.Font(root, font=self.where.cget("font"))
+        self._where_width = self._where_font.measure(f"{self.count} de {self.count}: " + "n" * NAME_BOX_CHARS) + 12
+        where_box.configure(width=self._where_width)
+        where_box.pack(side="left", pady=3)
         if self.count > 1:
             self.pager.pack(side="left", padx=(6, 0))
         self.status = tkinter.Label(bar, anchor="w", justify="left", padx=10)
@@ -520,13 +531,21 @@ class ResultWindow:
         where = f"Imagen {self.page + 1} de {count}: {name}" if count > 1 else name
         self.root.title(f"{WINDOW_TITLE}: {where}")
         if count > 1:
-            self.where.configure(text=f"{self.page + 1} de {count}: {_short_name(name)}")
+            self.where.configure(text=self._page_name(f"{self.page + 1} de {count}: ", name))
             self.back.configure(state="normal" if self.page > 0 else "disabled")
             self.forward.configure(state="normal" if self.page + 1 < len(self.results) else "disabled")
         keys = key_bar(count > 1)
         waiting = self.stream is not None and not self.stream.done
         progress = f"Clasificadas {len(self.results)} de {count}…  " if waiting else ""
         self.status.configure(text=self.message or f"{progress}{keys}")
+
+    def _page_name(self, page, name):
+        """«2 de 5: name», the name shortened in its middle until it fits the fixed box."""
+        for limit in range(NAME_CHARS, 5, -1):
+            text = page + _short_name(name, limit)
+            if self._where_font.measure(text) + 12 <= self._where_width:  # the label's padding and border
+                break
+        return text
 
     def _with_pictures(self, page):
         """The page's result with its pictures; those of pages far from it are let go."""

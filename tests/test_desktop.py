@@ -503,6 +503,59 @@ def test_every_hint_in_the_key_bar_is_readable_at_1024x600(tiny_model_dir, wm, p
     assert x + width <= 1024 and y + height <= 600, bar
 
 
+_PAGER_PROBE = """
+import json, sys
+sys.path.insert(0, "tests")
+from PIL import Image
+from conftest import PHOTOS
+from classifier import gui
+from classifier.model import Classifier
+from classifier.output import Result
+
+names = json.loads(sys.argv[2])
+classifier = Classifier.load(sys.argv[1], device="cpu")
+photo = Image.open(PHOTOS[0]).convert("RGB")
+[(predictions, heatmap)] = classifier.classify_with_maps([photo], 7)
+
+
+class Stream:  # every page in; a page's pictures read again as the window asks
+    expected, done = len(names), True
+
+    def pictures(self, result):
+        return result._replace(picture=photo, seen=photo)
+
+
+window = gui.ResultWindow([Result(name, predictions=predictions, heatmap=heatmap, picture=photo, seen=photo)
+                           for name in names], Stream())
+places = []
+for page in range(len(names)):
+    window.root.update()
+    places.append({"back": window.back.winfo_rootx(), "forward": window.forward.winfo_rootx(),
+                   "hints": window.status.winfo_rootx(), "text": window.where.cget("text"),
+                   "shown": window.where.winfo_reqwidth() <= window.where.winfo_width()})
+    window.turn(1)
+print(json.dumps(places))
+window.close()
+"""
+
+
+def test_the_page_buttons_stay_put_whatever_the_names_length(tiny_model_dir):
+    # ▶ moved as the name beside it changed length (x 243 → 256 → 306): a click meant for it missed.
+    import json
+
+    names = ["a.png", "una foto con un nombre bastante largo de verdad.jpg", "WWWWWWWWWWWWWWWWWWWWWWWWWW.jpg",
+             "ñandú.png"]
+    with xdesktop.VirtualScreen(1024, 600) as screen:
+        done = subprocess.run([sys.executable, "-c", _PAGER_PROBE, str(tiny_model_dir), json.dumps(names)], cwd=REPO,
+                              env=screen.env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    places = json.loads(done.stdout)
+    assert len({(place["back"], place["forward"], place["hints"]) for place in places}) == 1, places
+    assert [place["text"] for place in places][::3] == ["1 de 4: a.png", "4 de 4: ñandú.png"]
+    assert all(place["shown"] for place in places), places  # every name shortened to fit its box
+    assert places[1]["text"].startswith("2 de 4: una foto") and places[1]["text"].endswith("verdad.jpg")
+
+
 def test_memory_of_a_150_photo_pick_stays_within_100_mib_of_one_photo(tiny_model_dir, tmp_path):
     # The figure itself, with 12-megapixel photos and the full-size model: benchmarks/many_photos.py.
     # Display copies are 1024 pixels wide whatever the photo: 1600 x 1200 photos weigh as much here.
