@@ -76,6 +76,33 @@ namespace eval ::tk::dialog::file {
 }
 """
 
+# The list's type-ahead compares one letter fewer than typed (Tk 8.6's IconList Goto: -length
+# $len0): «g» went to the first file whatever its name, «co» to «cafe.png». The same method,
+# comparing every letter typed.
+_TYPE_AHEAD = r"""
+catch {auto_load ::tk::IconList}
+if {[info object isa class ::tk::IconList]} {
+    oo::define ::tk::IconList method Goto text {
+        if {![info exists list] || $text eq "" || $numItems == 0} {return}
+        set start [expr {[llength [$w selection get]] ? [$w index anchor] : 0}]
+        set length [string length $text]
+        set i $start
+        while 1 {
+            if {[string equal -nocase -length $length $textList($i) $text]} {
+                $w selection clear 0 end
+                $w selection set $i
+                $w selection anchor $i
+                $w see $i
+                return
+            }
+            incr i
+            if {$i == $numItems} {set i 0}
+            if {$i == $start} {return}
+        }
+    }
+}
+"""
+
 # Several files from the keyboard, in the dialog's list: Shift+Down and Shift+Up add the next
 # or the previous file to those chosen, Ctrl+A chooses them all (Tk has only clicks for this).
 # Bound when the dialog is made: Tk keeps it, hidden, for the next time.
@@ -151,7 +178,7 @@ def prepare_file_dialog(root):
                      "set ::tk::dialog::file::showHiddenBtn 1; set ::tk::dialog::file::showHiddenVar 0")
     except (AttributeError, tkinter.TclError):
         return  # a stand-in in tests, or a Tk without that dialog
-    for script in (_TYPED_NAMES, _LIST_KEYS):
+    for script in (_TYPED_NAMES, _TYPE_AHEAD, _LIST_KEYS):
         try:
             root.tk.eval(script)
         except tkinter.TclError:

@@ -157,9 +157,11 @@ def test_a_typed_path_with_spaces_opens_the_photo_it_names(tiny_model_dir, tmp_p
 
 @needs_openbox
 @pytest.mark.parametrize(("keys", "chosen"), [(["c", "a", "shift+Down"], ["cafe.png", "cohete.jpg"]),
-                                              (["ctrl+a"], ["cafe.png", "cohete.jpg", "gato.png"])])
-def test_several_photos_are_chosen_with_the_keyboard_in_the_file_list(tiny_model_dir, tmp_path, keys, chosen):
+                                              (["ctrl+a"], ["cafe.png", "cohete.jpg", "gato.png"]),
+                                              (["c", "o"], ["cohete.jpg"]), (["g"], ["gato.png"])])
+def test_photos_are_chosen_with_the_keyboard_in_the_file_list(tiny_model_dir, tmp_path, keys, chosen):
     # Tk's list chose several files with Ctrl and Shift clicks only: Shift+arrows and Ctrl+A did nothing.
+    # Its type-ahead compared one letter fewer than typed: «co» went to cafe.png, «g» to the first file.
     folder, config = _photos_folder(tmp_path)
     blocks = _expected_blocks(tiny_model_dir, [folder / name for name in chosen])
     with xdesktop.VirtualScreen(1024, 600, "openbox") as screen:
