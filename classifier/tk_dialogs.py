@@ -65,12 +65,21 @@ namespace eval ::tk::dialog::file {
         rename ActivateEnt ActivateEntAsTk
         proc ActivateEnt {w} {
             upvar ::tk::dialog::file::[winfo name $w] data
-            if {$data(-multiple)} {
-                set names [TypedNames $data(selectPath) [$data(ent) get] $data(-defaultextension)]
-                $data(ent) delete 0 end
-                $data(ent) insert 0 $names
+            if {!$data(-multiple)} {
+                return [ActivateEntAsTk $w]
             }
+            set typed [$data(ent) get]
+            set names [TypedNames $data(selectPath) $typed $data(-defaultextension)]
+            $data(ent) delete 0 end
+            $data(ent) insert 0 $names
             ActivateEntAsTk $w
+            # A name that does not exist stays as typed, not in Tcl's braces.
+            if {[winfo exists $data(ent)] && [$data(ent) get] eq $names} {
+                $data(ent) delete 0 end
+                $data(ent) insert 0 $typed
+                $data(ent) selection range 0 end
+                $data(ent) icursor end
+            }
         }
     }
 }
