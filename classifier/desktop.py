@@ -137,7 +137,7 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None, recursive=False):
                 say("No se eligió ninguna imagen.")
             else:
                 # torch is imported by the loader's thread, behind the picker (1.5 s the picker
-                # no longer waits for): the dialog keeps its keys (gui._keep_dialog_keys).
+                # no longer waits for): the dialog keeps its keys (tk_dialogs.keep_dialog_keys).
                 from .engine import MAPS_IF_POSSIBLE, Engine
                 from .images import expand_inputs
 

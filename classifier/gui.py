@@ -10,13 +10,12 @@ Tcl prints "invalid command name" to the terminal.
 
 import gc
 import os
-import sys
 from contextlib import contextmanager
 
 from .defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS
 from .errors import quoted, system_reason
 from .status import StopEvent, stop_signal_handler
-from .tk_dialogs import prepare_file_dialog, spanish
+from .tk_dialogs import keep_dialog_keys, prepare_file_dialog, spanish, to_front
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
 WINDOW_TITLE = "Clasificador de imágenes"
@@ -158,20 +157,6 @@ def window_box(screen_width, screen_height):
     return int(screen_width * SCREEN_SHARE[0]), int(screen_height * SCREEN_SHARE[1]) - KEY_BAR_HEIGHT
 
 
-def _to_front(window):
-    """Raise a new window above the others and give it the keyboard."""
-    import tkinter
-
-    try:
-        window.lift()
-        window.attributes("-topmost", True)
-        window.focus_force()
-        window.attributes("-topmost", False)  # on top now, not for ever
-        window.focus_lastfor().focus_force()
-    except tkinter.TclError:
-        pass  # the window went meanwhile
-
-
 def _release(root, timers):
     """Cancel every timer, destroy the window, free its Tk objects now, on this thread."""
     import tkinter
@@ -244,7 +229,7 @@ def _easygui_open(folder, events):
         spanish(parent)
         prepare_file_dialog(parent)
         timers = Timers(parent)
-        _keep_dialog_keys(parent, timers)
+        keep_dialog_keys(parent, timers, POLL_MS)
         timers.stop_when(events, lambda: _stop_dialog(parent))
         try:
             return original(**options)
@@ -257,48 +242,6 @@ def _easygui_open(folder, events):
                                    filetypes=picker_filetypes(), multiple=True)
     finally:
         dialogs.askopenfilenames = original
-
-
-# Tk's own file dialog (X11): once on screen, raised with the keyboard in its file-name entry. Its
-# keys are bound to that entry alone; the dialog's own focus (focus -lastfor) was at times the
-# dialog's frame, where every key typed was lost. Checked at each poll: a frame that holds the
-# focus hands it to the entry. A widget of the dialog the user already went to (the file list,
-# clicked while the model loads) keeps it.
-_FILE_DIALOG_KEYS = """{first} {
-    set dialog .__tk_filedialog
-    if {![winfo exists $dialog] || ![winfo viewable $dialog]} {return 0}
-    set entry $dialog.contents.f2.ent
-    if {![winfo exists $entry]} {set entry [focus -lastfor $dialog]}
-    if {$first} {
-        raise $dialog
-        if {![string match $dialog.* [focus]]} {focus -force $entry}
-    } elseif {[focus -lastfor $dialog] eq $dialog} {
-        focus $entry
-    }
-    return 1
-}"""
-
-
-def _keep_dialog_keys(root, timers):
-    """Raise the file dialog once it is on screen, its entry keeping the keyboard; polled until it ends."""
-    state = {"first": True}
-
-    def tick():
-        dialog = next((w for w in root.winfo_children() if w.winfo_class() == "TkFDialog"), None)
-        if dialog is not None:  # a system's own dialog (Windows, macOS)
-            if state["first"]:
-                _to_front(dialog)
-                state["first"] = False
-            return
-        if sys.platform in ("win32", "darwin"):
-            return
-        try:
-            if int(root.tk.call("apply", _FILE_DIALOG_KEYS, int(state["first"]))):
-                state["first"] = False
-        except Exception:  # noqa: BLE001 - cosmetic: the dialog works all the same
-            pass
-
-    timers.every(POLL_MS, tick, "dialog-keys")
 
 
 def _end_wait(root, variable):
@@ -598,7 +541,7 @@ class ResultWindow:
         folder = os.path.dirname(os.path.abspath(result.path))
         prepare_file_dialog(self.root)
         self._modal = "selectFilePath"
-        _keep_dialog_keys(self.root, self.timers)
+        keep_dialog_keys(self.root, self.timers, POLL_MS)
         try:
             # In the photo's folder, not the current one (often the program's own).
             target = filedialog.asksaveasfilename(
@@ -640,7 +583,7 @@ class ResultWindow:
         self._finish(None)
 
     def wait(self):
-        self.timers.once(POLL_MS, lambda: _to_front(self.root), "front")
+        self.timers.once(POLL_MS, lambda: to_front(self.root), "front")
         self.timers.stop_when([self.interrupted], self._interrupted)
         if self.stream is not None:
             self.timers.every(POLL_MS, self._arrivals, "arrivals")
@@ -752,7 +695,7 @@ class DownloadWindow:
         left = max((root.winfo_screenwidth() - width) // 2, 0)
         top = max((root.winfo_screenheight() - height) // 3, 0)
         root.geometry(f"+{left}+{top}")
-        _to_front(root)
+        to_front(root)
         button.focus_set()
 
     def _cancelled(self):

@@ -6,6 +6,8 @@ and several files chosen from the keyboard. Tk's dialog code is Tcl; what change
 is done once per interpreter, before the dialog opens.
 """
 
+import sys
+
 # Every message Tk's file dialog (tkfbox.tcl) and its popups (msgbox.tcl) can show, in our words
 # («carpeta», not «directorio»). Tk's Spanish catalogue lacks some: its «does not exist» has one
 # space where tkfbox.tcl's has two, so that popup stayed in English. tests/test_picker.py reads
@@ -160,6 +162,62 @@ namespace eval ::tk::dialog::file {
     }
 }
 """
+
+
+# Tk's own file dialog (X11): once on screen, raised with the keyboard in its file-name entry. Its
+# keys are bound to that entry alone; the dialog's own focus (focus -lastfor) was at times the
+# dialog's frame, where every key typed was lost. Checked at each poll: a frame that holds the
+# focus hands it to the entry. A widget of the dialog the user already went to (the file list,
+# clicked while the model loads) keeps it.
+_FILE_DIALOG_KEYS = """{first} {
+    set dialog .__tk_filedialog
+    if {![winfo exists $dialog] || ![winfo viewable $dialog]} {return 0}
+    set entry $dialog.contents.f2.ent
+    if {![winfo exists $entry]} {set entry [focus -lastfor $dialog]}
+    if {$first} {
+        raise $dialog
+        if {![string match $dialog.* [focus]]} {focus -force $entry}
+    } elseif {[focus -lastfor $dialog] eq $dialog} {
+        focus $entry
+    }
+    return 1
+}"""
+
+
+def keep_dialog_keys(root, timers, poll_ms=100):
+    """Raise the file dialog once it is on screen, its entry keeping the keyboard; polled until it ends."""
+    state = {"first": True}
+
+    def tick():
+        dialog = next((w for w in root.winfo_children() if w.winfo_class() == "TkFDialog"), None)
+        if dialog is not None:  # a system's own dialog (Windows, macOS)
+            if state["first"]:
+                to_front(dialog)
+                state["first"] = False
+            return
+        if sys.platform in ("win32", "darwin"):
+            return
+        try:
+            if int(root.tk.call("apply", _FILE_DIALOG_KEYS, int(state["first"]))):
+                state["first"] = False
+        except Exception:  # noqa: BLE001 - cosmetic: the dialog works all the same
+            pass
+
+    timers.every(poll_ms, tick, "dialog-keys")
+
+
+def to_front(window):
+    """Raise a new window above the others and give it the keyboard."""
+    import tkinter
+
+    try:
+        window.lift()
+        window.attributes("-topmost", True)
+        window.focus_force()
+        window.attributes("-topmost", False)  # on top now, not for ever
+        window.focus_lastfor().focus_force()
+    except tkinter.TclError:
+        pass  # the window went meanwhile
 
 
 def spanish(root):

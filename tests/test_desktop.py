@@ -571,7 +571,7 @@ def test_the_picker_opens_before_the_model_and_keeps_its_keys_once_the_model_has
                                                                                         wm):
     # torch is imported behind the open picker, by the loader's thread. While it imported, the
     # dialog was built slowly and its keyboard focus was left on its frame, where every key typed
-    # was lost (3 of 5 runs before gui._keep_dialog_keys). Typed here once the model is ready.
+    # was lost (3 of 5 runs before tk_dialogs.keep_dialog_keys). Typed here once the model is ready.
     with xdesktop.VirtualScreen(1024, 600, wm) as screen:
         program = Program(screen, tiny_model_dir, tmp_path)
         try:
