@@ -5,7 +5,8 @@ window holding a matplotlib canvas, with our own Spanish key bar instead of
 matplotlib's English toolbar) and message boxes. Each owns its timers and signal
 handler and releases them before its window goes: a Tk timer left behind fires
 later inside another dialog's event loop, where its command no longer exists, and
-Tcl prints "invalid command name" to the terminal.
+Tcl prints "invalid command name" to the terminal. Tk's own file dialog (its Spanish, its keys)
+is prepared in tk_dialogs.py.
 """
 
 import gc
@@ -30,6 +31,7 @@ BAR_MIN_WIDTH = 640  # pixels the key bar needs to show its hints on one line
 NAME_CHARS = 28  # of a file name in the key bar at most (the title bar has it whole)
 NAME_BOX_CHARS = 20  # the name's fixed box, in average letters: at 1024 x 600 the hints keep two lines
 KEEP_PAGES = 1  # pages either side of the one shown that keep their pictures in memory
+
 
 class DisplayUnavailable(Exception):
     """No window can be opened (no screen, or Tk cannot start)."""
