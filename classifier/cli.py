@@ -390,7 +390,7 @@ def run_desktop_mode(args):
 
     with log or nullcontext():
         return run_desktop(load, args.top_k, log, describe=lambda classifier: loaded_sentence(classifier, args.verbose),
-                           fetch=lambda window: fetch_model(args, window))
+                           fetch=lambda window: fetch_model(args, window), recursive=args.recursive)
 
 
 def _discard_stdout():

@@ -19,6 +19,9 @@ IMAGE_EXTENSIONS = (
     ".webp", ".tif", ".tiff", ".ico", ".ppm", ".pgm", ".pbm", ".pnm", ".tga",
     ".qoi", ".avif",
 )
+# What the picker lists besides those: files the program cannot read but explains in a sentence
+# (an iPhone's HEIC photo, a PDF, a vector drawing), which a student would otherwise never see.
+EXPLAINED_EXTENSIONS = (".heic", ".heif", ".hif", ".svg", ".pdf", ".eps", ".ps")
 # The Pillow formats of those extensions, the only decoders ever run (never EPS, which starts
 # Ghostscript on any PostScript content). Pillow's always-loaded plugins first.
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "PPM", "TIFF", "WEBP", "ICO", "DIB", "TGA", "QOI", "AVIF")

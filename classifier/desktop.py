@@ -113,11 +113,12 @@ def ask_again(ask, say):
         say("Responda «s» para elegir otra imagen o «n» para terminar.")
 
 
-def desktop_loop(ui, loader, top_k, say, ask, log=None):
+def desktop_loop(ui, loader, top_k, say, ask, log=None, recursive=False):
     """Run until the user says no; returns the exit status.
 
     ui: pick() -> paths; show(results, stream) -> True/False (answered in the window) or None;
-    error(title, message). log: a ResultsLog that records every classified image.
+    error(title, message). log: a ResultsLog that records every classified image. A folder
+    stands for its photos, as in the batch mode (and those of its subfolders with recursive).
     """
     engine = None
     try:
@@ -136,11 +137,13 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
                 say("No se eligió ninguna imagen.")
             else:
                 # torch is imported by the loader's thread, behind the picker (1.5 s the picker
-                # no longer waits for): the dialog keeps its keys (gui._keep_dialog_keys).
+                # no longer waits for): the dialog keeps its keys (tk_dialogs.keep_dialog_keys).
                 from .engine import MAPS_IF_POSSIBLE, Engine
+                from .images import expand_inputs
 
                 engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
-                answer, ui = _classify_and_show(ui, engine, paths, say, ask, log)
+                inputs = list(expand_inputs(paths, recursive))
+                answer, ui = _classify_and_show(ui, engine, inputs, say, ask, log)
             if answer is None:
                 again = ask_again(ask, say)
             else:
@@ -156,9 +159,10 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None):
         return ExitStatus.MODEL_FAILED
 
 
-def _classify_and_show(ui, engine, paths, say, ask, log):
-    """Classify the pick, the first result on screen as soon as it is ready; returns (answer, ui)."""
-    run = Classification(engine, paths, say, log).start()
+def _classify_and_show(ui, engine, inputs, say, ask, log):
+    """Classify the pick's (path, error) inputs, the first result on screen as soon as it is ready;
+    returns (answer, ui)."""
+    run = Classification(engine, inputs, say, log).start()
     answer = None
     try:
         first = run.first()
@@ -186,8 +190,8 @@ class Classification:
     reads them again.
     """
 
-    def __init__(self, engine, paths, say, log=None):
-        self.engine, self.paths, self._say, self._log = engine, list(paths), say, log
+    def __init__(self, engine, inputs, say, log=None):
+        self.engine, self.inputs, self._say, self._log = engine, list(inputs), say, log
         self._lock = threading.Lock()
         self._speaking = threading.Lock()
         self._new = []  # results for the window, not yet taken
@@ -205,7 +209,7 @@ class Classification:
 
     def _run(self):
         try:
-            for result in self.engine.run(((path, None) for path in self.paths), batch_size=1):
+            for result in self.engine.run(self.inputs, batch_size=1):
                 with self._speaking:  # once stop() has returned, nothing more reaches the terminal
                     if self._stop.is_set():
                         return
@@ -232,7 +236,7 @@ class Classification:
     def expected(self):
         """How many good results there will be, as far as is known now."""
         with self._lock:
-            return len(self.paths) - len(self._failed)
+            return len(self.inputs) - len(self._failed)
 
     def first(self):
         """The first good result (None when every file failed); later ones stay for take()."""
@@ -270,14 +274,35 @@ class Classification:
         self._raise_error()
 
     def stop(self):
-        """No more results after the current one (Ctrl+C, a signal)."""
+        """No more results after the current one (Ctrl+C, a signal); returns once the thread has ended.
+
+        An interpreter that exits while the thread is inside torch aborts («terminate called
+        without an active exception», status 134): the current image is let finish first.
+        """
         with self._speaking:
             self._stop.set()
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
+            _join(self._thread)
 
     def _raise_error(self):
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+
+def _join(thread):
+    """Wait for a thread that is ending; a second Ctrl+C meanwhile does not cut the wait short.
+
+    The first stop is already on its way out; one that comes with none under way is raised after.
+    """
+    again = None
+    while thread.is_alive():
+        try:
+            thread.join(0.1)  # a timed wait: the signal handlers still run
+        except KeyboardInterrupt as exc:
+            again = again or exc
+    if again is not None and sys.exc_info()[1] is None:
+        raise again
 
 
 def _error_summary(sentences):
@@ -296,7 +321,7 @@ def _terminal_instead(reason, ask, say):
 
 
 class TerminalUI:
-    """No screen: image paths are typed in the terminal and results only printed."""
+    """No screen: image and folder paths are typed in the terminal and results only printed."""
 
     unavailable = ()  # nothing here can fail to open
 
@@ -306,7 +331,7 @@ class TerminalUI:
     def pick(self, give_up=None):
         # Terminals quote dragged-in paths; the quotes are not part of the name. No shell reads
         # what is typed here: ~ is expanded as the shell would.
-        path = self.ask("Ruta de la imagen (Intro sin nada para ninguna): ").strip().strip("'\"")
+        path = self.ask("Ruta de la imagen o de la carpeta (Intro sin nada para ninguna): ").strip().strip("'\"")
         return [os.path.expanduser(path)] if path else []
 
     def show(self, results, stream=None):
@@ -414,7 +439,7 @@ def tk_install_hint():
     return "el instalador de python.org para Windows y macOS lo incluye: reinstale Python desde allí"
 
 
-def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None, fetch=None):
+def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None, fetch=None, recursive=False):
     """Entry of the desktop mode; load() returns the classifier and runs behind the picker.
 
     describe(classifier): the sentence that says where the model runs.
@@ -444,7 +469,7 @@ def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None, fetch=
         ask = functools.partial(_input, give_up=loader.failed_event)
     ui = ui or TerminalUI(ask, say)
     try:
-        return desktop_loop(ui, loader, top_k, say, ask, log)
+        return desktop_loop(ui, loader, top_k, say, ask, log, recursive)
     except Stopped:
         raise  # SIGTERM or SIGHUP: the command line ends with their status
     except KeyboardInterrupt:

@@ -31,7 +31,8 @@ TITLE_HEIGHT = 46  # two lines of a 12-point title
 TITLE_POINTS = 12
 LEGEND_HEIGHT = 44  # the map's colour scale and its words under it
 LEGEND_BAR = 12
-LEGEND_WIDE = 260  # pixels that "poca atención" and "mucha atención" need side by side
+LEGEND_GAP = 12  # pixels at least between the scale's two ends
+LEGEND_MIN_POINTS = 8  # the smallest size of its words before each end goes on two lines
 BARS_WIDTH = 400  # at most; a third of a small window
 MIN_COLUMN = 190  # a picture's column, however narrow the picture: room for its title
 BAR_ROW_HEIGHT = 30
@@ -229,22 +230,35 @@ def _show_picture(axes, image):
 
 
 def _legend(figure, axes, width_px, method=None):
-    """The colour scale in the method's words (little to much attention, or weight in the answer);
-    under a narrow map, in three short words."""
+    """The colour scale in the method's words (little to much attention, or weight in the answer), each
+    end's words whole: a smaller size where the map is narrow, then each end on two lines."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     method = method or ROLLOUT
     scale = figure.colorbar(ScalarMappable(Normalize(0, 1), HEAT_COLORMAP), cax=axes, orientation="horizontal")
-    wide = width_px >= LEGEND_WIDE
-    ticks, words, aligns = (([0, 1], [method.low, method.high], ("left", "right")) if wide else
-                            ([0, 0.5, 1], [method.low.split()[0], method.word, method.high.split()[0]],
-                             ("left", "center", "right")))
-    scale.set_ticks(ticks, labels=words, fontsize=LABEL_POINTS)
-    axes.tick_params(length=0 if not wide else 3.5)
+    words, points = _legend_words(method.low, method.high, width_px, figure.dpi)
+    scale.set_ticks([0, 1], labels=words, fontsize=points)
     scale.outline.set_visible(False)
-    for label, align in zip(axes.get_xticklabels(), aligns, strict=True):
+    for label, align in zip(axes.get_xticklabels(), ("left", "right"), strict=True):
         label.set_horizontalalignment(align)
+
+
+def _legend_words(low, high, width_px, dpi):
+    """The two ends as drawn and their size: on one line at the largest size whose words leave a gap."""
+    for points in range(LABEL_POINTS, LEGEND_MIN_POINTS - 1, -1):
+        if _text_px(low, points, dpi) + _text_px(high, points, dpi) + LEGEND_GAP <= width_px:
+            return [low, high], points
+    return [low.replace(" ", "\n", 1), high.replace(" ", "\n", 1)], LEGEND_MIN_POINTS
+
+
+def _text_px(text, points, dpi):
+    """The width of a line of text in pixels, as matplotlib's default font draws it."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    width, _, _ = TextToPath().get_text_width_height_descent(text, FontProperties(size=points), ismath=False)
+    return width * dpi / 72
 
 
 def _bars(figure, layout, predictions):

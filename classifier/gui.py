@@ -5,17 +5,18 @@ window holding a matplotlib canvas, with our own Spanish key bar instead of
 matplotlib's English toolbar) and message boxes. Each owns its timers and signal
 handler and releases them before its window goes: a Tk timer left behind fires
 later inside another dialog's event loop, where its command no longer exists, and
-Tcl prints "invalid command name" to the terminal.
+Tcl prints "invalid command name" to the terminal. Tk's own file dialog (its Spanish, its keys)
+is prepared in tk_dialogs.py.
 """
 
 import gc
 import os
-import sys
 from contextlib import contextmanager
 
-from .defaults import IMAGE_EXTENSIONS
+from .defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS
 from .errors import quoted, system_reason
 from .status import StopEvent, stop_signal_handler
+from .tk_dialogs import keep_dialog_keys, prepare_file_dialog, spanish, to_front
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
 WINDOW_TITLE = "Clasificador de imágenes"
@@ -27,16 +28,9 @@ HINTS = ("Intro: otra imagen", "Esc: terminar", "Ctrl+S: guardar la figura")
 PAGE_HINT = "← →: pasar de imagen"
 KEY_BAR_HEIGHT = 40  # pixels of the bar under the figure: two lines of hints where the window is narrow
 BAR_MIN_WIDTH = 640  # pixels the key bar needs to show its hints on one line
-NAME_CHARS = 28  # of a file name in the key bar (the title bar has it whole)
+NAME_CHARS = 28  # of a file name in the key bar at most (the title bar has it whole)
+NAME_BOX_CHARS = 20  # the name's fixed box, in average letters: at 1024 x 600 the hints keep two lines
 KEEP_PAGES = 1  # pages either side of the one shown that keep their pictures in memory
-
-# Strings of Tk's own file dialog that Tk ships no Spanish for.
-_TK_SPANISH = {
-    "Show &Hidden Files and Directories": "Mostrar archivos y carpetas &ocultos",
-    "&Directory:": "&Carpeta:",
-    "&OK": "&Aceptar",
-    "OK": "Aceptar",
-}
 
 
 class DisplayUnavailable(Exception):
@@ -49,7 +43,7 @@ def check_tk():
 
 
 class Timers:
-    """after() callbacks on one Tk interpreter, all cancelled by cancel_all()."""
+    """after() callbacks on one Tk interpreter, all cancelled by cancel_all() (with any other Python left there)."""
 
     def __init__(self, widget):
         self.widget = widget
@@ -93,14 +87,21 @@ class Timers:
         self.every(POLL_MS, poll, "stop")
 
     def cancel_all(self):
-        """Cancel ours, then any timer left on this interpreter (matplotlib's idle draw, say)."""
+        """Cancel ours, then any other timer Python left on this interpreter (matplotlib's idle draw).
+
+        Never Tk's own (the file list's type-ahead reset, say): their scripts are Tcl, which
+        after_cancel cannot take apart (a TypeError), and Tk ends them with their widgets.
+        """
         import tkinter
 
         widget, self.widget = self.widget, None
         if widget is None:
             return
         try:
-            pending = list(self._ids.values()) + list(widget.tk.splitlist(widget.tk.call("after", "info")))
+            python = _python_commands(widget)
+            pending = list(self._ids.values()) + [
+                timer for timer in widget.tk.splitlist(widget.tk.call("after", "info"))
+                if _timer_script(widget, timer) in python]
             for timer in dict.fromkeys(pending):
                 try:
                     widget.after_cancel(timer)
@@ -109,6 +110,27 @@ class Timers:
         except tkinter.TclError:
             pass  # the interpreter is already deleted: nothing can fire
         self._ids.clear()
+
+
+def _python_commands(widget):
+    """The Tcl command names Python registered on the widget's interpreter (tkinter keeps them per widget)."""
+    names, widgets = set(), [widget._root()]
+    while widgets:
+        current = widgets.pop()
+        names.update(getattr(current, "_tclCommands", None) or ())
+        widgets.extend(getattr(current, "children", {}).values())
+    return names
+
+
+def _timer_script(widget, timer):
+    """A pending timer's script when it is one word (a Python callback's command), else None."""
+    import tkinter
+
+    try:
+        script = widget.tk.splitlist(widget.tk.call("after", "info", timer))[0]
+    except (tkinter.TclError, IndexError):
+        return None
+    return script if isinstance(script, str) else None
 
 
 @contextmanager
@@ -137,33 +159,6 @@ def window_box(screen_width, screen_height):
     return int(screen_width * SCREEN_SHARE[0]), int(screen_height * SCREEN_SHARE[1]) - KEY_BAR_HEIGHT
 
 
-def _spanish(root):
-    """Tk's dialogs in Spanish, whatever the system's locale."""
-    import tkinter
-
-    try:
-        root.tk.eval("package require msgcat; ::msgcat::mclocale es; "
-                     "namespace eval ::tk {::msgcat::mcload [file join $::tk_library msgs]}")
-        for english, spanish in _TK_SPANISH.items():
-            root.tk.call("namespace", "eval", "::tk", ["::msgcat::mcset", "es", english, spanish])
-    except tkinter.TclError:
-        pass  # a Tk without its message catalogue: its dialogs stay in English
-
-
-def _to_front(window):
-    """Raise a new window above the others and give it the keyboard."""
-    import tkinter
-
-    try:
-        window.lift()
-        window.attributes("-topmost", True)
-        window.focus_force()
-        window.attributes("-topmost", False)  # on top now, not for ever
-        window.focus_lastfor().focus_force()
-    except tkinter.TclError:
-        pass  # the window went meanwhile
-
-
 def _release(root, timers):
     """Cancel every timer, destroy the window, free its Tk objects now, on this thread."""
     import tkinter
@@ -182,8 +177,13 @@ def _release(root, timers):
 
 
 def picker_filetypes():
-    """easygui file masks: image files first (the default filter), then all files."""
-    masks = [f"*{ext}" for ext in IMAGE_EXTENSIONS] + [f"*{ext.upper()}" for ext in IMAGE_EXTENSIONS]
+    """easygui file masks: image files first (the default filter), then all files.
+
+    The images include the files the program explains (an iPhone's HEIC photo, say): hidden,
+    a student would never reach the sentence that says what to do with them.
+    """
+    extensions = IMAGE_EXTENSIONS + EXPLAINED_EXTENSIONS
+    masks = [f"*{ext}" for ext in extensions] + [f"*{ext.upper()}" for ext in extensions]
     return [[*masks, "Imágenes"], ["*", "Todos los archivos"]]
 
 
@@ -228,10 +228,10 @@ def _easygui_open(folder, events):
         parent = options.get("parent")
         if not hasattr(parent, "after"):  # a stand-in in tests
             return original(**options)
-        _spanish(parent)
-        _hide_dot_files(parent)
+        spanish(parent)
+        prepare_file_dialog(parent)
         timers = Timers(parent)
-        _keep_dialog_keys(parent, timers)
+        keep_dialog_keys(parent, timers, POLL_MS)
         timers.stop_when(events, lambda: _stop_dialog(parent))
         try:
             return original(**options)
@@ -244,47 +244,6 @@ def _easygui_open(folder, events):
                                    filetypes=picker_filetypes(), multiple=True)
     finally:
         dialogs.askopenfilenames = original
-
-
-# Tk's own file dialog (X11): once on screen, raised with the keyboard in its file-name entry. Its
-# keys are bound to that entry alone; the dialog's own focus (focus -lastfor) was at times the
-# dialog's frame, where every key typed was lost. Checked at each poll: a frame that holds the
-# focus hands it to the entry.
-_FILE_DIALOG_KEYS = """{first} {
-    set dialog .__tk_filedialog
-    if {![winfo exists $dialog] || ![winfo viewable $dialog]} {return 0}
-    set entry $dialog.contents.f2.ent
-    if {![winfo exists $entry]} {set entry [focus -lastfor $dialog]}
-    if {$first} {
-        raise $dialog
-        focus -force $entry
-    } elseif {[focus -lastfor $dialog] eq $dialog} {
-        focus $entry
-    }
-    return 1
-}"""
-
-
-def _keep_dialog_keys(root, timers):
-    """Raise the file dialog once it is on screen, its entry keeping the keyboard; polled until it ends."""
-    state = {"first": True}
-
-    def tick():
-        dialog = next((w for w in root.winfo_children() if w.winfo_class() == "TkFDialog"), None)
-        if dialog is not None:  # a system's own dialog (Windows, macOS)
-            if state["first"]:
-                _to_front(dialog)
-                state["first"] = False
-            return
-        if sys.platform in ("win32", "darwin"):
-            return
-        try:
-            if int(root.tk.call("apply", _FILE_DIALOG_KEYS, int(state["first"]))):
-                state["first"] = False
-        except Exception:  # noqa: BLE001 - cosmetic: the dialog works all the same
-            pass
-
-    timers.every(POLL_MS, tick, "dialog-keys")
 
 
 def _end_wait(root, variable):
@@ -305,19 +264,6 @@ def _stop_dialog(root):
     _end_wait(root, "selectFilePath")
 
 
-def _hide_dot_files(root):
-    """Tk's own dialog (Linux) lists .git, .venv and the like unless told otherwise."""
-    import tkinter
-
-    try:
-        if root.tk.call("tk", "windowingsystem") == "x11":
-            # Loading the dialog's code first creates the variables it reads.
-            root.tk.eval("catch {tk_getOpenFile -no-such-option}; "
-                         "set ::tk::dialog::file::showHiddenBtn 1; set ::tk::dialog::file::showHiddenVar 0")
-    except (AttributeError, tkinter.TclError):
-        pass  # cosmetic only: the dialog works the same with them shown
-
-
 # --- message boxes --------------------------------------------------------------------------------
 
 
@@ -333,7 +279,7 @@ def show_error(title, message):
     interrupted = StopEvent()
     try:
         root.withdraw()
-        _spanish(root)
+        spanish(root)
         timers.stop_when([interrupted], lambda: _close_message(root))
         with stop_signals_set(interrupted):
             _message_box(root, timers, title, message)
@@ -446,6 +392,7 @@ class ResultWindow:
 
     def _build(self):
         import tkinter
+        import tkinter.font
 
         from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
         from matplotlib.figure import Figure
@@ -453,7 +400,7 @@ class ResultWindow:
         from .drawing import FIGURE_DPI
 
         root = self.root
-        _spanish(root)
+        spanish(root)
         screen = root.winfo_screenwidth(), root.winfo_screenheight()
         self.box = window_box(*screen)
         # The window's size, once: a multi-page window takes the whole box, so that no page moves
@@ -471,11 +418,20 @@ class ResultWindow:
         save = tkinter.Button(bar, text="Guardar la figura…", command=self.save)
         save.pack(side="right", padx=6, pady=3)
         self.pager = tkinter.Frame(bar)
+        # ◀ ▶ side by side, then the page and its name in a box of fixed width: nothing moves
+        # as the names' lengths change.
         self.back = tkinter.Button(self.pager, text="◀", width=2, command=lambda: self.turn(-1), takefocus=0)
-        self.where = tkinter.Label(self.pager, padx=4)
         self.forward = tkinter.Button(self.pager, text="▶", width=2, command=lambda: self.turn(1), takefocus=0)
-        for widget in (self.back, self.where, self.forward):
+        for widget in (self.back, self.forward):
             widget.pack(side="left", pady=3)
+        where_box = tkinter.Frame(self.pager, height=self.back.winfo_reqheight())
+        where_box.pack_propagate(False)
+        self.where = tkinter.Label(where_box, padx=4, anchor="w")
+        self.where.pack(fill="both", expand=True)
+        self._where_font = tkinter.font.Font(root, font=self.where.cget("font"))
+        self._where_width = self._where_font.measure(f"{self.count} de {self.count}: " + "n" * NAME_BOX_CHARS) + 12
+        where_box.configure(width=self._where_width)
+        where_box.pack(side="left", pady=3)
         if self.count > 1:
             self.pager.pack(side="left", padx=(6, 0))
         self.status = tkinter.Label(bar, anchor="w", justify="left", padx=10)
@@ -520,13 +476,21 @@ class ResultWindow:
         where = f"Imagen {self.page + 1} de {count}: {name}" if count > 1 else name
         self.root.title(f"{WINDOW_TITLE}: {where}")
         if count > 1:
-            self.where.configure(text=f"{self.page + 1} de {count}: {_short_name(name)}")
+            self.where.configure(text=self._page_name(f"{self.page + 1} de {count}: ", name))
             self.back.configure(state="normal" if self.page > 0 else "disabled")
             self.forward.configure(state="normal" if self.page + 1 < len(self.results) else "disabled")
         keys = key_bar(count > 1)
         waiting = self.stream is not None and not self.stream.done
         progress = f"Clasificadas {len(self.results)} de {count}…  " if waiting else ""
         self.status.configure(text=self.message or f"{progress}{keys}")
+
+    def _page_name(self, page, name):
+        """«2 de 5: name», the name shortened in its middle until it fits the fixed box."""
+        for limit in range(NAME_CHARS, 5, -1):
+            text = page + _short_name(name, limit)
+            if self._where_font.measure(text) + 12 <= self._where_width:  # the label's padding and border
+                break
+        return text
 
     def _with_pictures(self, page):
         """The page's result with its pictures; those of pages far from it are let go."""
@@ -577,9 +541,9 @@ class ResultWindow:
         result = self.results[self.page]
         stem = os.path.splitext(os.path.basename(result.path))[0] or "imagen"
         folder = os.path.dirname(os.path.abspath(result.path))
-        _hide_dot_files(self.root)
+        prepare_file_dialog(self.root)
         self._modal = "selectFilePath"
-        _keep_dialog_keys(self.root, self.timers)
+        keep_dialog_keys(self.root, self.timers, POLL_MS)
         try:
             # In the photo's folder, not the current one (often the program's own).
             target = filedialog.asksaveasfilename(
@@ -623,7 +587,7 @@ class ResultWindow:
         self._finish(None)
 
     def wait(self):
-        self.timers.once(POLL_MS, lambda: _to_front(self.root), "front")
+        self.timers.once(POLL_MS, lambda: to_front(self.root), "front")
         self.timers.stop_when([self.interrupted], self._interrupted)
         if self.stream is not None:
             self.timers.every(POLL_MS, self._arrivals, "arrivals")
@@ -737,7 +701,7 @@ class DownloadWindow:
         left = max((root.winfo_screenwidth() - width) // 2, 0)
         top = max((root.winfo_screenheight() - height) // 3, 0)
         root.geometry(f"+{left}+{top}")
-        _to_front(root)
+        to_front(root)
         button.focus_set()
 
     def _cancelled(self):

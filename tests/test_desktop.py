@@ -331,6 +331,54 @@ def test_ctrl_c_with_a_window_open_ends_cleanly(tiny_model_dir, tmp_path, where)
     reliability.setdefault("interrupciones", set()).add(f"Ctrl+C con {opened}")
 
 
+def _small_vit(folder):
+    """A random ViT of ViT-S's size (12 layers of 384, 224 x 224): a tenth of a second or more per photo."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    from conftest import TINY_LABELS
+
+    config = ViTConfig(image_size=224, patch_size=16, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
+                       intermediate_size=1536, num_labels=len(TINY_LABELS), id2label=dict(enumerate(TINY_LABELS)),
+                       label2id={label: i for i, label in enumerate(TINY_LABELS)})
+    torch.manual_seed(0)
+    ViTForImageClassification(config).eval().save_pretrained(folder)
+    ViTImageProcessorPil(size={"height": 224, "width": 224}).save_pretrained(folder)
+    return folder
+
+
+def test_ctrl_c_with_the_window_open_and_photos_still_being_classified_exits_0(tmp_path):
+    # The interpreter used to exit while the classifying thread was inside torch: «¡Hasta luego!»,
+    # then «terminate called without an active exception» and Aborted (status 134), 3 runs of 3.
+    model = _small_vit(tmp_path / "modelo")
+    folder = tmp_path / "fotos"
+    folder.mkdir()
+    sources = [Image.open(photo).convert("RGB").resize((224, 224)) for photo in PHOTOS]
+    names = [f"f{index:03}.png" for index in range(120)]  # small files: the thread's time goes to torch
+    for index, name in enumerate(names):
+        sources[index % len(sources)].save(folder / name)
+    config = tmp_path / "config"
+    (config / "clasificador-vit").mkdir(parents=True)
+    (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
+    with xdesktop.VirtualScreen(1024, 600) as screen:
+        program = Program(screen, model, config)
+        try:
+            program.wait_for(DEVICE_LINE)
+            screen.type_and_enter(screen.find(PICKER, process=program.process), " ".join(f'"{n}"' for n in names))
+            _wait_drawn(screen, screen.find(WINDOW, process=program.process))
+            program.process.send_signal(signal.SIGINT)
+            out, err = program.finish(timeout=60)
+        except (TimeoutError, RuntimeError, AssertionError) as failure:
+            raise _diagnose(screen, program, failure) from failure
+    assert program.process.returncode == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[-2:] == ["", "¡Hasta luego!"]
+    assert 1 <= sum(line.endswith(".png") for line in lines) < len(names)  # stopped with photos still to go
+    reliability.setdefault("interrupciones", set()).add("Ctrl+C con la ventana abierta y fotos clasificándose")
+
+
 def test_sigterm_with_the_window_open_ends_with_its_status(tiny_model_dir, tmp_path):
     with xdesktop.VirtualScreen(1280, 1024) as screen:
         program = Program(screen, tiny_model_dir, tmp_path)
@@ -455,6 +503,59 @@ def test_every_hint_in_the_key_bar_is_readable_at_1024x600(tiny_model_dir, wm, p
     assert x + width <= 1024 and y + height <= 600, bar
 
 
+_PAGER_PROBE = """
+import json, sys
+sys.path.insert(0, "tests")
+from PIL import Image
+from conftest import PHOTOS
+from classifier import gui
+from classifier.model import Classifier
+from classifier.output import Result
+
+names = json.loads(sys.argv[2])
+classifier = Classifier.load(sys.argv[1], device="cpu")
+photo = Image.open(PHOTOS[0]).convert("RGB")
+[(predictions, heatmap)] = classifier.classify_with_maps([photo], 7)
+
+
+class Stream:  # every page in; a page's pictures read again as the window asks
+    expected, done = len(names), True
+
+    def pictures(self, result):
+        return result._replace(picture=photo, seen=photo)
+
+
+window = gui.ResultWindow([Result(name, predictions=predictions, heatmap=heatmap, picture=photo, seen=photo)
+                           for name in names], Stream())
+places = []
+for page in range(len(names)):
+    window.root.update()
+    places.append({"back": window.back.winfo_rootx(), "forward": window.forward.winfo_rootx(),
+                   "hints": window.status.winfo_rootx(), "text": window.where.cget("text"),
+                   "shown": window.where.winfo_reqwidth() <= window.where.winfo_width()})
+    window.turn(1)
+print(json.dumps(places))
+window.close()
+"""
+
+
+def test_the_page_buttons_stay_put_whatever_the_names_length(tiny_model_dir):
+    # ▶ moved as the name beside it changed length (x 243 → 256 → 306): a click meant for it missed.
+    import json
+
+    names = ["a.png", "una foto con un nombre bastante largo de verdad.jpg", "WWWWWWWWWWWWWWWWWWWWWWWWWW.jpg",
+             "ñandú.png"]
+    with xdesktop.VirtualScreen(1024, 600) as screen:
+        done = subprocess.run([sys.executable, "-c", _PAGER_PROBE, str(tiny_model_dir), json.dumps(names)], cwd=REPO,
+                              env=screen.env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    places = json.loads(done.stdout)
+    assert len({(place["back"], place["forward"], place["hints"]) for place in places}) == 1, places
+    assert [place["text"] for place in places][::3] == ["1 de 4: a.png", "4 de 4: ñandú.png"]
+    assert all(place["shown"] for place in places), places  # every name shortened to fit its box
+    assert places[1]["text"].startswith("2 de 4: una foto") and places[1]["text"].endswith("verdad.jpg")
+
+
 def test_memory_of_a_150_photo_pick_stays_within_100_mib_of_one_photo(tiny_model_dir, tmp_path):
     # The figure itself, with 12-megapixel photos and the full-size model: benchmarks/many_photos.py.
     # Display copies are 1024 pixels wide whatever the photo: 1600 x 1200 photos weigh as much here.
@@ -470,7 +571,7 @@ def test_the_picker_opens_before_the_model_and_keeps_its_keys_once_the_model_has
                                                                                         wm):
     # torch is imported behind the open picker, by the loader's thread. While it imported, the
     # dialog was built slowly and its keyboard focus was left on its frame, where every key typed
-    # was lost (3 of 5 runs before gui._keep_dialog_keys). Typed here once the model is ready.
+    # was lost (3 of 5 runs before tk_dialogs.keep_dialog_keys). Typed here once the model is ready.
     with xdesktop.VirtualScreen(1024, 600, wm) as screen:
         program = Program(screen, tiny_model_dir, tmp_path)
         try:

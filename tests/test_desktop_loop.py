@@ -177,6 +177,37 @@ def test_without_a_display_paths_are_typed_in_the_terminal(monkeypatch, capsys, 
     assert "No se eligió ninguna imagen." in out and out.rstrip().endswith("¡Hasta luego!")
 
 
+def test_without_a_display_a_typed_folder_is_its_photos_as_in_the_batch(monkeypatch, capsys, tiny_model_dir,
+                                                                         tmp_path):
+    # It was refused: «No se puede clasificar «fotos»: es una carpeta, no un archivo de imagen».
+    import shutil
+
+    folder = tmp_path / "mis fotos"
+    (folder / "sub").mkdir(parents=True)
+    for photo in PHOTOS[:3]:
+        shutil.copy(photo, folder / photo.name)
+    shutil.copy(PHOTOS[3], folder / "sub" / PHOTOS[3].name)  # a subfolder's photos: only with --recursivo
+    (tmp_path / "vacia").mkdir()
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    _answers(monkeypatch, [f"'{folder}'", "s", str(tmp_path / "vacia"), "n"])
+    assert main(["--model", str(tiny_model_dir), "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    main(["--model", str(tiny_model_dir), "-k", "3", str(folder)])  # the batch on the same folder: the reference
+    batch = capsys.readouterr().out
+    prompt = "Ruta de la imagen o de la carpeta (Intro sin nada para ninguna): "
+    lines = out.splitlines()
+    assert lines[0] == "No hay pantalla disponible: escriba la ruta de cada imagen en la terminal."
+    assert lines[1].startswith(prompt)
+    first = next(index for index, line in enumerate(lines) if line.startswith(str(folder)))
+    blocks = [line for block in batch.strip().split("\n\n") for line in block.splitlines()]
+    assert lines[first:first + len(blocks)] == blocks
+    assert sorted(name for name in os.listdir(folder) if name.endswith(("png", "jpg"))) == [
+        line.rsplit("/", 1)[1] for line in batch.splitlines() if line.startswith(str(folder))]
+    assert f"La carpeta «{tmp_path / 'vacia'}» no contiene imágenes" in out
+    assert out.rstrip().endswith("¡Hasta luego!")
+
+
 @pytest.mark.parametrize("where", ["picker", "prompt"])
 def test_ctrl_c_ends_cleanly_with_status_0(monkeypatch, capsys, tiny_model_dir, where):
     monkeypatch.delenv("DISPLAY", raising=False)
@@ -376,44 +407,25 @@ def test_the_window_shows_percentages_with_a_decimal_comma(tiny_classifier):
     assert values == [f"{p.score * 100:.1f} %".replace(".", ",") for p in predictions]
 
 
-class _FakeTk:
-    """Records after() and after_cancel() like a Tk interpreter."""
+def test_timers_cancel_every_python_callback_and_never_tks_own():
+    import tkinter
 
-    def __init__(self):
-        self.pending = {"after#99": "foreign"}  # a timer some library left (matplotlib's idle draw, say)
-        self.count = 0
-        self.tk = self
-
-    def after(self, ms, callback):
-        self.count += 1
-        name = f"after#{self.count}"
-        self.pending[name] = callback
-        return name
-
-    def after_cancel(self, name):
-        self.pending.pop(name, None)
-
-    def call(self, *args):
-        assert args == ("after", "info")
-        return tuple(self.pending)
-
-    def splitlist(self, value):
-        return value
-
-
-def test_timers_are_all_cancelled_including_ones_left_by_libraries():
     from classifier.gui import Timers
 
-    tk = _FakeTk()
-    timers = Timers(tk)
-    timers.every(100, lambda: None)
+    tcl = tkinter.Tcl()  # a Tcl interpreter: after() as in Tk, no screen needed
+    timers = Timers(tcl)
+    ran = []
+    timers.every(100, lambda: ran.append("every"))
     timers.once(50, lambda: None, "front")
-    assert len(tk.pending) == 3
-    tk.pending.pop("after#1")()  # one tick (Tk forgets a timer that ran): it schedules the next
-    assert len(tk.pending) == 3
+    tcl.after_idle(lambda: None)  # one a library scheduled (matplotlib's idle draw, say)
+    # Tk's own, with Tcl scripts: the file list's type-ahead reset is a list (a TypeError for after_cancel).
+    tcl.tk.eval("after 500 [list set ::reset 1]; after 500 {set ::plain 1}")
+    assert len(tcl.tk.splitlist(tcl.tk.call("after", "info"))) == 5
     timers.cancel_all()
-    assert tk.pending == {}
+    left = [tcl.tk.eval(f"lindex [after info {timer}] 0") for timer in tcl.tk.splitlist(tcl.tk.call("after", "info"))]
+    assert sorted(left) == ["set ::plain 1", "set ::reset 1"]
     timers.cancel_all()  # twice is harmless
+    assert not ran
 
 
 def test_the_stop_signal_handlers_are_put_back_after_a_window(monkeypatch):
@@ -500,6 +512,29 @@ def test_the_legend_words_never_run_into_each_other(tiny_classifier, screen, sha
     assert len(words) >= 2
     for one, other in itertools.pairwise(words):
         assert one.x1 <= other.x0, [label.get_text() for label in legend.get_xticklabels()]
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("shape", SHAPES + [(10, 5000)])
+@pytest.mark.parametrize("method", ["rollout", "grad-cam"])
+def test_the_legend_reads_its_two_ends_whole_on_every_screen(tiny_classifier, screen, shape, method):
+    # At 1024 x 600 a narrow map's scale read «poco peso mucho» (three words, one end cut in two).
+    from classifier.gui import window_box
+    from classifier.maps import GRAD_CAM, ROLLOUT, Heatmap
+
+    chosen = {"rollout": ROLLOUT, "grad-cam": GRAD_CAM}[method]
+    image = Image.new("RGB", shape, (200, 40, 40))
+    [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
+    figure, _ = _render(image, predictions, Heatmap(heatmap.values, chosen), window_box(*screen))
+    renderer = figure.canvas.get_renderer()
+    legend = figure.axes[2]
+    labels = [label for label in legend.get_xticklabels() if label.get_text()]
+    assert [label.get_text().replace("\n", " ") for label in labels] == [chosen.low, chosen.high]
+    left, right = (label.get_window_extent(renderer) for label in labels)
+    assert left.x1 < right.x0
+    width, height = figure.canvas.get_width_height()
+    assert all(0 <= box.x0 and box.x1 <= width and 0 <= box.y0 for box in (left, right))
+    assert min(label.get_fontsize() for label in labels) >= 8
 
 
 @pytest.mark.parametrize("case", ["fifo", "dev_zero", "nested", "huge"])
@@ -597,7 +632,7 @@ def test_a_model_that_fails_while_the_terminal_prompt_waits_ends_the_session_wit
     assert err == ""
     assert out.splitlines() == [
         "No hay pantalla disponible: escriba la ruta de cada imagen en la terminal.",
-        "Ruta de la imagen (Intro sin nada para ninguna): ",  # the prompt's line ends...
+        "Ruta de la imagen o de la carpeta (Intro sin nada para ninguna): ",  # the prompt's line ends...
         "Error: No se pudo descargar el modelo «x»: el servidor no responde.",  # ...the error has its own
     ]
 

@@ -598,7 +598,7 @@ def test_the_terminal_session_without_a_screen_downloads_first_then_asks(tiny_mo
     assert done.returncode == 0, done.stderr
     _download_lines(done.stderr)
     device = f"El modelo se ejecuta en la CPU ({os.cpu_count()} núcleos)."
-    prompt = "Ruta de la imagen (Intro sin nada para ninguna): "
+    prompt = "Ruta de la imagen o de la carpeta (Intro sin nada para ninguna): "
     lines = done.stdout.splitlines()
     # The path is answered while the model loads, or after: «Cargando el modelo…» says which.
     loading = [prompt + device] if lines[1] == prompt + device else [prompt + "Cargando el modelo…", device]
