@@ -25,11 +25,11 @@ NO_MAP_SENTENCE = ("Este modelo no da ningún mapa de dónde se fijó (ni atenci
 
 
 def run_batch(args):
-    from .images import expand_inputs, skipped_outputs_sentence
+    from .images import each_once, expand_inputs, skipped_outputs_sentence
     from .output import MapFolder
 
     skipped = []
-    inputs = _each_once(expand_inputs(args.paths, recursive=args.recursive, skipped=skipped))
+    inputs = each_once(expand_inputs(args.paths, recursive=args.recursive, skipped=skipped))
     if skipped:
         say(skipped_outputs_sentence(len(skipped)))
     if len(inputs) < PACK_MIN_IMAGES:
@@ -45,19 +45,6 @@ def run_batch(args):
     finally:
         if maps is not None:
             maps.discard()  # a folder made for maps that none went into (no map, no model) goes again
-
-
-def _each_once(inputs):
-    """The (path, error) inputs with each photo once, however spelt: named as a file and through its folder too."""
-    from .results_log import same_photo
-
-    kept, seen = [], set()
-    for path, error in inputs:
-        key = same_photo(path)
-        if key not in seen:
-            seen.add(key)
-            kept.append((path, error))
-    return kept
 
 
 def _log_and_classify(args, inputs, maps):

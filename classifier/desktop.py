@@ -139,10 +139,13 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None, recursive=False):
                 # torch is imported by the loader's thread, behind the picker (1.5 s the picker
                 # no longer waits for): the dialog keeps its keys (tk_dialogs.keep_dialog_keys).
                 from .engine import MAPS_IF_POSSIBLE, Engine
-                from .images import expand_inputs
+                from .images import each_once, expand_inputs, skipped_outputs_sentence
 
                 engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
-                inputs = list(expand_inputs(paths, recursive))
+                skipped = []
+                inputs = each_once(expand_inputs(paths, recursive, skipped=skipped))
+                if skipped:  # a folder's maps and saved figures: said, as in the batch
+                    say(skipped_outputs_sentence(len(skipped)))
                 answer, ui = _classify_and_show(ui, engine, inputs, say, ask, log)
             if answer is None:
                 again = ask_again(ask, say)

@@ -208,6 +208,25 @@ def test_without_a_display_a_typed_folder_is_its_photos_as_in_the_batch(monkeypa
     assert out.rstrip().endswith("¡Hasta luego!")
 
 
+def test_without_a_display_a_typed_folder_leaves_the_programs_outputs_out_and_says_so(
+        monkeypatch, capsys, tiny_model_dir, tmp_path):
+    # As the batch does (test_hostile_outputs): the typed folder's saved figure is left out, with its note.
+    from test_hostile_outputs import _photo, _saved_figure
+
+    folder = tmp_path / "fotos"
+    folder.mkdir()
+    _photo(folder / "gato.png")
+    _saved_figure(folder / "gato_resultado.png")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    _answers(monkeypatch, [str(folder), "n"])
+    assert main(["--model", str(tiny_model_dir), "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert ("Se omite 1 imagen que escribió este programa (un mapa de --mapa o una figura guardada desde la "
+            "ventana): no es una foto; para clasificarla, nómbrela como archivo.") in out
+    assert [line for line in out.splitlines() if line.startswith(str(folder))] == [str(folder / "gato.png")]
+
+
 @pytest.mark.parametrize("where", ["picker", "prompt"])
 def test_ctrl_c_ends_cleanly_with_status_0(monkeypatch, capsys, tiny_model_dir, where):
     monkeypatch.delenv("DISPLAY", raising=False)

@@ -6,9 +6,9 @@ classify; display: the copy reduced for the screen.
 """
 
 from .display import display_copy
-from .folders import expand_inputs, is_map_file, skipped_outputs_sentence
+from .folders import each_once, expand_inputs, is_map_file, skipped_outputs_sentence
 from .jpeg import MAX_JPEG_SCANS
 from .opening import open_image, pixel_count, readable_formats
 
-__all__ = ["MAX_JPEG_SCANS", "display_copy", "expand_inputs", "is_map_file", "open_image",
+__all__ = ["MAX_JPEG_SCANS", "display_copy", "each_once", "expand_inputs", "is_map_file", "open_image",
            "pixel_count", "readable_formats", "skipped_outputs_sentence"]

@@ -42,6 +42,19 @@ def expand_inputs(paths, recursive=False, skipped=None):
             skipped += ours
 
 
+def each_once(inputs):
+    """The (path, error) inputs with each photo once, however spelt: named as a file and through its folder too."""
+    from ..results_log.paths import same_photo
+
+    kept, seen = [], set()
+    for path, error in inputs:
+        key = same_photo(path)
+        if key not in seen:
+            seen.add(key)
+            kept.append((path, error))
+    return kept
+
+
 def skipped_outputs_sentence(count):
     """The note that a folder's PNGs written by this program were left out, and how to classify one."""
     if count == 1:
