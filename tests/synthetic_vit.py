@@ -3,9 +3,12 @@
 Four kinds of textured squares (stripes across, stripes down, a checkerboard, diagonal
 stripes), in random colours and sizes, pasted at a random place on clutter: smooth
 colour noise and plain rectangles. Plain rectangles look like the objects in all but
-their texture, so the class can only be read where the textured square is. The model is
-trained once and kept in a cache folder named after a hash of this file: changing the
-task or the training makes a new one.
+their texture, so the class can only be read where the textured square is.
+
+Training takes about 3 minutes of CPU, so the trained model is committed (tests/fixtures/
+vit-sintetico, 0.6 MB) with the hash of this file that built it; a change here without a
+rebuild fails the tests. Rebuild:  python tests/synthetic_vit.py
+test_pointing_game.py retrains it under CI and checks the same tensors come out.
 """
 
 import hashlib
@@ -24,9 +27,12 @@ CLUTTER = 2  # plain rectangles per picture
 STEPS = 200
 BATCH = 64
 SEED = 21
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "vit-sintetico"
+KEY_FILE = "construido-por.txt"  # cache_key() of the code that trained it
 
 
 def cache_key():
+    """Hash of this file: the task, the training and the way it is saved."""
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
@@ -56,24 +62,27 @@ def draw(rng, count):
     return pictures.clip(0, 255).astype(np.uint8), kinds, boxes
 
 
-def trained_vit(cache_root):
-    """The trained model's folder under cache_root, trained first if this version is not there."""
-    folder = Path(cache_root) / f"vit-sintetico-{cache_key()}"
-    if (folder / "model.safetensors").is_file():
-        return folder
-    Path(cache_root).mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="vit-sintetico-", dir=cache_root))
+def trained_vit():
+    """The committed model's folder; an AssertionError naming the rebuild when this file changed since."""
+    built_by = (FIXTURE / KEY_FILE).read_text(encoding="utf-8").strip() if (FIXTURE / KEY_FILE).is_file() else None
+    assert built_by == cache_key(), (
+        f"{FIXTURE} was built by another version of tests/synthetic_vit.py ({built_by}, now {cache_key()}): "
+        "rebuild it with  python tests/synthetic_vit.py")
+    return FIXTURE
+
+
+def build(folder):
+    """Train the model into folder (whole or not at all), with the key of the code that trained it."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="vit-sintetico-", dir=folder.parent))
     try:
         _train(scratch)
-        os.replace(scratch, folder)  # whole or not at all: a run stopped halfway leaves no half model
-    except OSError:
-        if not (folder / "model.safetensors").is_file():  # not another run's finished copy
-            raise
+        (scratch / KEY_FILE).write_text(cache_key() + "\n", encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(scratch, folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    for old in Path(cache_root).glob("vit-sintetico-" + "?" * 16):  # earlier versions of the task
-        if old != folder:
-            shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -103,3 +112,12 @@ def _train(folder):
     model.save_pretrained(folder)
     ViTImageProcessorPil(size={"height": SIZE, "width": SIZE}, image_mean=[0.5] * 3,
                          image_std=[0.5] * 3).save_pretrained(folder)
+
+
+if __name__ == "__main__":
+    # The rebuild of the committed fixture, by the same code the tests check it against.
+    import time
+
+    started = time.monotonic()
+    build(FIXTURE)
+    print(f"{FIXTURE} rebuilt in {time.monotonic() - started:.0f} s (key {cache_key()})")

@@ -426,6 +426,7 @@ def test_saving_the_figure_says_so_and_ctrl_c_ends_the_save_dialog(tiny_model_di
     reliability.setdefault("interrupciones", set()).add("Ctrl+C con el diálogo de guardar abierto")
 
 
+@pytest.mark.parametrize("wm", [None], indirect=True, ids=["sin-gestor"])  # a signal: no focus or placement at stake
 def test_ctrl_c_ends_the_box_of_a_save_that_failed(tiny_model_dir, tmp_path, wm):
     with xdesktop.VirtualScreen(1280, 1024, wm) as screen:
         program = Program(screen, tiny_model_dir, tmp_path)
