@@ -8,15 +8,9 @@ import sys
 from contextlib import contextmanager, nullcontext
 
 from . import memory
-from .cli import (
-    PACK_MIN_IMAGES,
-    label_names,
-    load_classifier,
-    loaded_sentence,
-    open_results_log,
-)
 from .console import INTERRUPTED, is_terminal, say
 from .errors import ClassifierError, ModelLoadError, OutputFailed, quoted
+from .session import PACK_MIN_IMAGES, label_names, load_classifier, loaded_sentence, open_results_log
 from .status import ExitStatus, stop_signal_handler
 
 PROGRESS_MIN_IMAGES = 10
