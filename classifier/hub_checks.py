@@ -50,7 +50,9 @@ def safe_name(name):
         return False
     if name.startswith("/") or "\\" in name or "\0" in name or re.match(r"^[A-Za-z]:", name):
         return False
-    return all(part not in ("", ".", "..") for part in name.split("/"))
+    # A part longer than a file name may be (255 bytes on most systems) would fail in the client as an OSError.
+    return all(part not in ("", ".", "..") and len(part.encode("utf-8", "replace")) <= 255
+               for part in name.split("/"))
 
 
 def _size(value, what):
@@ -65,7 +67,7 @@ def listed_files(entries):
     Every entry is checked, wanted or not: the client caches the whole listing."""
     if not isinstance(entries, list):
         raise UnsafeHub("su lista de archivos no es una lista")
-    files = {}
+    files, folders = {}, set()  # a name both a file and a folder: the client fails on it (FileExistsError)
     for entry in entries:
         if not isinstance(entry, dict):
             raise UnsafeHub("su lista de archivos tiene una entrada que no es un archivo ni una carpeta")
@@ -74,6 +76,11 @@ def listed_files(entries):
             raise UnsafeHub(f"su lista de archivos nombra una ruta insegura ({shown(name)})")
         if entry.get("type") != "file":
             continue
+        parts = name.split("/")
+        above = ["/".join(parts[:index]) for index in range(1, len(parts))]
+        if name in folders or any(folder in files for folder in above):
+            raise UnsafeHub(f"su lista de archivos nombra {shown(name)} como archivo y como carpeta")
+        folders.update(above)
         oid = entry.get("oid")
         if not isinstance(oid, str) or not HEX40.fullmatch(oid):
             raise UnsafeHub(f"el identificador de {shown(name)} en su lista no son 40 cifras hexadecimales "
@@ -147,7 +154,14 @@ class Guard:
         if commit is not None and (not HEX40.fullmatch(commit) or (self.commit and commit != self.commit)):
             raise UnsafeHub(f"su cabecera X-Repo-Commit ({shown(commit)}) no es el commit pedido")
         if response.has_redirect_location:
-            target = urllib.parse.urljoin(str(response.request.url), headers["Location"])
+            try:
+                target = urllib.parse.urljoin(str(response.request.url), headers["Location"])
+                scheme = urllib.parse.urlsplit(target).scheme
+                urllib.parse.urlsplit(target).port  # noqa: B018 - raises on a bad port or bracket
+            except ValueError:
+                scheme = None
+            if scheme not in ("http", "https"):
+                raise UnsafeHub(f"redirige a una dirección que no es http ni https ({shown(headers['Location'])})")
             self.began[target] = path
             self.began[str(response.request.url.join(headers["Location"]))] = path
         elif status < 400 and path.startswith(f"/api/models/{self.model}/"):
@@ -172,7 +186,7 @@ class Guard:
         response.read()
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # a listing nested thousands deep is no listing
             raise UnsafeHub("su respuesta no es JSON válido") from None
         if "/revision/" in path:
             sha = body.get("sha") if isinstance(body, dict) else None

@@ -98,7 +98,7 @@ def test_an_etag_after_a_redirect_is_checked_too(tiny_model_dir, tmp_path, home,
     with FakeHub(tiny_model_dir, detour=True, etags={"config.json": "../../../../home/.bashrc"}) as hub:
         before = _tree(home)
         done = _run(hub.env(tmp_path / "hf2"), hub.repo_id)
-    _refused(done, "no es de fiar", "ETag", "no es ningún hash de su lista")
+    _refused(done, "no es de fiar", "ETag de «config.json»", "no es el hash de su lista")  # the chain's file
     assert _tree(home) == before
 
 
@@ -793,3 +793,47 @@ def test_a_folder_named_as_the_default_model_in_the_current_folder_is_not_used(t
     done = subprocess.run([sys.executable, SCRIPT, "-k", "3", PHOTO], cwd=work, env=env, capture_output=True,
                           text=True, timeout=120)
     _refused(done, DEFAULT_MODEL, "no está en la caché", "HF_HUB_OFFLINE")
+
+
+@pytest.mark.parametrize("how, words", [
+    ("nombre_largo", "ruta insegura"),
+    ("archivo_y_carpeta", "como archivo y como carpeta"),
+    ("anidada", "no es JSON válido"),
+    ("file", "no es http ni https"),
+    ("ftp", "no es http ni https"),
+    ("ipv6_roto", "no es http ni https"),
+])
+def test_odd_answers_are_named_not_unexpected_errors(tiny_model_dir, tmp_path, how, words):
+    """Finding 9: each was «error inesperado: OSError / FileExistsError / RecursionError / UnsupportedProtocol /
+    ValueError … Vuelva a ejecutar», though rerunning never helps."""
+    locations = {"file": "file:///etc/passwd", "ftp": "ftp://127.0.0.1/x", "ipv6_roto": "http://[::1/x"}
+
+    def odd(handler, path, body):
+        if "/tree/" in path and how in ("nombre_largo", "archivo_y_carpeta", "anidada"):
+            entries = _honest_listing(handler)
+            if how == "nombre_largo":
+                entries.append({**entries[0], "path": "a" * 300 + ".json"})
+            elif how == "archivo_y_carpeta":
+                entries += [{**entries[0], "path": "a.json"}, {**entries[0], "path": "a.json/b.json"}]
+            else:
+                data = b"[" * 200_000 + b"]" * 200_000
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data)
+                return True
+            handler._json(entries)
+            return True
+        if "/resolve/" in path and how in locations:
+            handler.send_response(302)
+            handler.send_header("Location", locations[how])
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return True
+        return False
+
+    with FakeHub(tiny_model_dir, respond=odd) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id)
+    line = _refused(done, "no es de fiar", words)
+    assert "inesperado" not in line
