@@ -104,9 +104,17 @@ def etag(value):
 
 
 def retry_after(headers):
-    """Seconds a 429 asks to wait, or None when it does not say (or says it as a date)."""
+    """Seconds a 429 asks to wait (a number, or an HTTP date as RFC 9110 allows), or None when it does not say."""
+    import email.utils
+    import time
+
     value = (headers.get("Retry-After") or "").strip()
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    if value.isdigit() and len(value) < 12:
+        return int(value)
+    try:
+        return max(0, round(email.utils.parsedate_to_datetime(value).timestamp() - time.time()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class Guard:

@@ -15,7 +15,7 @@ import urllib.parse
 
 from .errors import system_reason
 from .hub import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint
-from .hub_checks import Guard, RateLimited, UnsafeHub
+from .hub_checks import Guard, RateLimited, UnsafeHub, retry_after
 from .hub_settings import no_agent_registry
 
 _TELL_LOCK = threading.Lock()
@@ -179,6 +179,8 @@ def _classify(exc):
     for error in chain:
         if isinstance(error, httpx2.ProxyError):
             return {"kind": "proxy"}
+        if isinstance(error, HfHubHTTPError) and error.response is not None and error.response.status_code == 429:
+            return {"kind": "rate_limited", "wait": retry_after(error.response.headers)}  # our own listing's 429
         if isinstance(error, HfHubHTTPError) and error.response is not None:
             path = urllib.parse.unquote(error.response.request.url.path)
             missing = isinstance(error, RemoteEntryNotFoundError) or (

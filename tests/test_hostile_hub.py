@@ -837,3 +837,25 @@ def test_odd_answers_are_named_not_unexpected_errors(tiny_model_dir, tmp_path, h
         done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id)
     line = _refused(done, "no es de fiar", words)
     assert "inesperado" not in line
+
+
+@pytest.mark.parametrize("where", ["lista", "fecha"])
+def test_a_429_on_the_listing_or_with_a_date_is_told_with_its_wait(tiny_model_dir, tmp_path, where):
+    """Finding 9: a 429 on the listing was «rechazó la descarga (error 429)» with no remedy; a Retry-After
+    given as an HTTP date was «sin decir cuánto»."""
+    import email.utils
+
+    def busy(handler, path, body):
+        if "/tree/" not in path:
+            return False
+        handler.send_response(429)
+        handler.send_header("Retry-After", "5")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return True
+
+    when = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    with FakeHub(tiny_model_dir, respond=busy if where == "lista" else None,
+                 retry_after=None if where == "lista" else when) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id, timeout=90)
+    _refused(done, "pidió esperar " + ("5 s" if where == "lista" else "59 min"), "error 429", "pasado ese tiempo")
