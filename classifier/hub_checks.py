@@ -142,7 +142,11 @@ class Guard:
         status = response.status_code
         headers = response.headers
         if status == 429:
-            wait = retry_after(headers)
+            from huggingface_hub.utils import parse_ratelimit_headers
+
+            # The wait the client sleeps (utils._http._http_backoff_base): RateLimit's t when r=0, else Retry-After.
+            limit = parse_ratelimit_headers(headers)
+            wait = limit.reset_in_seconds if limit is not None and limit.remaining == 0 else retry_after(headers)
             if wait is None or wait > SHORT_WAIT_S:
                 raise RateLimited(wait)
             self.waits.append(wait)

@@ -859,3 +859,20 @@ def test_a_429_on_the_listing_or_with_a_date_is_told_with_its_wait(tiny_model_di
                  retry_after=None if where == "lista" else when) as hub:
         done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id, timeout=90)
     _refused(done, "pidió esperar " + ("5 s" if where == "lista" else "59 min"), "error 429", "pasado ese tiempo")
+
+
+def test_a_ratelimit_header_s_long_wait_is_told_not_slept_through(tiny_model_dir, tmp_path):
+    """Finding 9: Retry-After: 1 with RateLimit r=0;t=3600, and the client slept 3601 s; the firewall sentence."""
+    def limited(handler, path, body):
+        if "/resolve/" not in path:
+            return False
+        handler.send_response(429)
+        handler.send_header("Retry-After", "1")
+        handler.send_header("RateLimit", '"resolvers";r=0;t=3600')
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return True
+
+    with FakeHub(tiny_model_dir, respond=limited) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id, timeout=120)
+    _refused(done, "pidió esperar 1 h 00 min", "error 429")
