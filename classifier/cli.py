@@ -349,10 +349,11 @@ def _prepare_streams():
 def _hub_settings(model):
     """The hub's environment checked before transformers imports it; a local model needs none of it."""
     from . import hub_settings
+    from .defaults import DEFAULT_MODEL
     from .hub import looks_like_path
 
     try:
-        local = os.path.lexists(model) or looks_like_path(model)
+        local = model != DEFAULT_MODEL and (os.path.lexists(model) or looks_like_path(model))
     except ValueError:  # a NUL in the name: the model's own check words it
         local = True
     return hub_settings.check(local)

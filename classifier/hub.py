@@ -31,11 +31,12 @@ import time
 import urllib.parse
 from collections import deque
 
-from . import hub_partial
+from . import hub_partial, hub_settings, hub_words
 from .defaults import DEFAULT_MODEL
 from .errors import DownloadInterrupted, ModelLoadError, quoted, system_reason
 from .files import kind_of
 from .hub_checks import HEX40, HEX64, shown
+from .hub_links import planted_link, planted_sentence
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
 HUB_PATTERNS = ["*.json", "*.safetensors"]
@@ -49,6 +50,7 @@ DISK_MARGIN = 16 * 2**20  # room left for the filesystem's own needs: never fill
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 _SHA256, _SHA1 = HEX64, HEX40
 WAIT_SHOWN_AFTER_S = 3.0  # a window says what it waits for once the silence is noticeable
+MIN_PROGRESS_BYTES = 4096  # per deadline: a slower link (a trickle, 136 B/s at 30 s) counts as silent
 
 
 class DownloadProgress:
@@ -111,7 +113,7 @@ class DownloadState:
 
 
 def connecting_text():
-    return f"Conectando con Hugging Face ({endpoint()})…"
+    return f"Conectando con Hugging Face ({hub_url()})…"
 
 
 def megabytes(count):
@@ -161,13 +163,17 @@ def model_folder(model, revision, progress=None):
     """The folder holding the model's files: a local folder as given, else the hub's cache,
     downloading what is missing or damaged. ModelLoadError (a Spanish sentence) when that cannot be."""
     progress = progress or DownloadProgress()
-    if os.path.isdir(model):
+    # The default model is always the hub's: a folder of its name in the current folder would be a silent
+    # swap; a local copy of it is named as a path (./google/…).
+    if model != DEFAULT_MODEL and os.path.isdir(model):
         return model
-    not_folder = _not_a_folder(model)
+    hub_settings.no_agent_registry()
+    not_folder = _not_a_folder(model) if model != DEFAULT_MODEL else None
     if not_folder is not None:  # a path that exists is never a hub id: no network
         raise ModelLoadError(not_folder)
     if looks_like_path(model):
         raise ModelLoadError(f"No existe la carpeta del modelo {quoted(model)}.")
+    _refuse_planted_links(model)
     folder = cached_folder(model, revision)
     if folder is not None:
         _refuse_links_outside(model, folder)
@@ -276,6 +282,16 @@ def _inside(path, folder):
     return os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
 
 
+def _refuse_planted_links(model):
+    """Before the cache is read, written or cleaned: no link there leads out of the model's folders."""
+    try:
+        path = planted_link(repo_folder(model), _locks_folder(model))
+    except (OSError, ValueError):
+        return  # an unreadable cache is told by what reads it
+    if path is not None:
+        raise ModelLoadError(planted_sentence(quoted(model), path))
+
+
 def _refuse_links_outside(model, folder):
     """A cache entry that resolves outside the model's cache folder is never followed, read or removed."""
     storage = repo_folder(model)
@@ -298,7 +314,7 @@ def repair(model, revision, folder, progress=None, damaged=None):
         damaged = damaged_files(model, revision, folder, check_contents=True)
         if not damaged:
             return None
-    listed = ", ".join(damaged)
+    listed = ", ".join(shown(name, quotes=False) for name in damaged)
     if is_offline() or not hub_reachable():
         offline = " (HF_HUB_OFFLINE=1)" if is_offline() else ""
         raise ModelLoadError(
@@ -364,6 +380,13 @@ def endpoint():
     return constants.ENDPOINT
 
 
+def hub_url():
+    """HF_ENDPOINT as a sentence may show it: never its password."""
+    from .hub_settings import without_password
+
+    return without_password(endpoint())
+
+
 def hub_reachable(timeout=5.0):
     """A quick look at HF_ENDPOINT's host and port (443 for https, 80 for http, or the one it names),
     before the hub client's retries, which take over 20 s when offline."""
@@ -391,7 +414,7 @@ def offline_message(model):
                 "prohíbe descargarlo: bórrela (o ponga HF_HUB_OFFLINE=0) y ejecute el programa una vez con "
                 "conexión, o use --modelo CARPETA.")
     return (
-        f"No se pudo descargar el modelo {quoted(model)}: no hay conexión con Hugging Face ({endpoint()}) y el "
+        f"No se pudo descargar el modelo {quoted(model)}: no hay conexión con Hugging Face ({hub_url()}) y el "
         "modelo no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez "
         "(la descarga queda guardada), o traiga la carpeta del modelo de un equipo que lo tenga (docs/descarga.md) y "
         "use --modelo CARPETA."
@@ -412,6 +435,7 @@ def download(model, revision, progress, announce=True):
     from huggingface_hub import constants
 
     cache = constants.HF_HUB_CACHE
+    _refuse_planted_links(model)
     _check_writable(cache)
     watch = _Watch(progress, repo_folder(model), _locks_folder(model))
     completed = False
@@ -424,25 +448,15 @@ def download(model, revision, progress, announce=True):
                 completed = True
                 return outcome.folder
             if outcome.error is not None:
-                raise ModelLoadError(_error_sentence(model, revision, outcome.error, watch, cache))
+                raise ModelLoadError(hub_words.error_sentence(model, revision, outcome.error, watch, cache))
             if watch.stalls >= ATTEMPTS:
-                raise ModelLoadError(_stalled_sentence(model, watch))
+                raise ModelLoadError(hub_words.stalled_sentence(model, watch))
     except KeyboardInterrupt as exc:
         if type(exc) is not KeyboardInterrupt:
             raise  # SIGTERM, SIGHUP (status.Stopped): their own sentence and status
         raise DownloadInterrupted() from exc
     finally:
         watch.finish(completed)
-
-
-def _stalled_sentence(model, watch):
-    silence = f"{duration(deadline_seconds())}, {ATTEMPTS} veces"
-    if watch.files is not None and not watch.ever_received:
-        return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({endpoint()}) dio la lista de sus "
-                f"archivos pero no envió ninguno ({silence}). Un cortafuegos o un proxy que deja pasar la API y "
-                "bloquea los archivos hace esto: pruebe otra red, o pregunte a quien administra la suya.")
-    return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({endpoint()}) dejó de enviar datos "
-            f"durante {silence} seguidas. Compruebe la conexión y vuelva a ejecutar el programa.")
 
 
 def _locks_folder(model):
@@ -453,17 +467,28 @@ def _locks_folder(model):
 
 
 def _check_contents(model, folder, watch):
-    """Each downloaded file's content is the hash the listing promised; one that is not goes, with a sentence."""
+    """The folder is the snapshot of the commit the child checked, every planned file is there, and its
+    content is the hash the listing promised; one that is not goes, with a sentence."""
+    expected = os.path.join(repo_folder(model), "snapshots", watch.commit or "")
+    if not watch.commit or os.path.normpath(os.path.abspath(folder)) != os.path.normpath(expected):
+        raise ModelLoadError(hub_words.error_sentence(model, None, {"kind": "unsafe", "detail": (
+            f"el cliente guardó el modelo en otra carpeta ({shown(folder)})")}, watch, None))
     _refuse_links_outside(model, folder)
+    missing = [name for name in (watch.listed or {}) if not os.path.lexists(os.path.join(folder, name))]
+    if missing:
+        raise ModelLoadError(
+            f"Hugging Face ({hub_url()}) no envió todos los archivos del modelo {quoted(model)} que lista "
+            f"({', '.join(shown(name) for name in missing)}). Vuelva a ejecutar el programa más tarde o use otro "
+            "servidor (HF_ENDPOINT).")
     wrong = [name for name, expected in (watch.listed or {}).items()
-             if os.path.lexists(os.path.join(folder, name)) and not _content_matches(os.path.join(folder, name),
-                                                                                     expected)]
+             if not _content_matches(os.path.join(folder, name), expected)]
     if wrong:
         _remove_cached(model, folder, wrong)
+        names = ", ".join(shown(name, quotes=False) for name in wrong)  # a hub's names: no terminal escapes
         raise ModelLoadError(
-            f"Hugging Face ({endpoint()}) envió archivos del modelo {quoted(model)} cuyo contenido no es el de su "
-            f"lista ({', '.join(wrong)}); se han borrado. Vuelva a ejecutar el programa más tarde o use otro "
-            "servidor (HF_ENDPOINT).")
+            f"Hugging Face ({hub_url()}) envió archivos del modelo {quoted(model)} cuyo contenido no es el de su "
+            f"lista ({names}); se han borrado. Vuelva a ejecutar el programa más tarde o use otro servidor "
+            "(HF_ENDPOINT).")
 
 
 class _Outcome:
@@ -487,6 +512,7 @@ def _attempt(model, revision, watch, announce):
                 event = None
             if event is not None:
                 if "plan" in event:
+                    watch.commit = event.get("commit")
                     problem = watch.plan(event["plan"])
                     if problem is not None:
                         return _Outcome(error=problem)
@@ -589,13 +615,14 @@ class _Watch:
         self.locks = locks
         self.files = None  # [(blob name, size)] once the child has listed the repository
         self.listed = None  # {name: {"blob", "size"}}: what each file's content must hash to
+        self.commit = None  # the 40-hex commit the child resolved and checked: the snapshot's name
         self.announced = False
         self.start_time = time.monotonic()
         self.last = self.start_time
         self.stalls = 0  # silences, across attempts; a byte of a file ends the series
         self.stalls_this_attempt = 0
         self.ever_received = False
-        self.done = self.base = self.network = self.highest = 0
+        self.done = self.base = self.network = self.highest = self.counted = 0
         self.samples = deque()
         self.state = None
         self.ended = False
@@ -603,7 +630,7 @@ class _Watch:
     def attempt_started(self):
         self.last = time.monotonic()
         self.stalls_this_attempt = 0
-        self.network = 0
+        self.network = self.counted = 0
         if self.files is not None:
             self.base = hub_partial.complete_bytes(self.blobs, self.files)
 
@@ -616,10 +643,11 @@ class _Watch:
     def received(self, count, wait=None):
         """Bytes of files received by this attempt's child: the progress between the client's disk writes.
         wait: a short Retry-After the client is sleeping through: not a silence of the hub."""
-        if count > self.network:
+        if count >= self.counted + MIN_PROGRESS_BYTES:  # a trickle of a byte now and then is no progress
             self.last = time.monotonic()
             self.stalls = self.stalls_this_attempt = 0
-            self.ever_received = True
+            self.counted = count
+        self.ever_received = self.ever_received or count > 0
         self.network = count
         if wait:
             self.last = max(self.last, time.monotonic() + wait + 1)  # the client sleeps a second more
@@ -672,7 +700,8 @@ class _Watch:
             self.progress.advance(self.state)
             return
         on_disk = self.on_disk()
-        if on_disk > self.highest:  # bytes of the files reaching the disk, ours or another run's (same lock)
+        # Bytes of the files reaching the disk, ours or another run's (same lock).
+        if on_disk >= self.highest + MIN_PROGRESS_BYTES:
             self.highest = on_disk
             self.last = max(self.last, now)
             self.stalls = self.stalls_this_attempt = 0
@@ -695,25 +724,6 @@ class _Watch:
         self.progress.end(self.state, completed)
 
 
-def _proxy():
-    """The proxy the client uses for the hub, as scheme://host:port (never its password); None without one."""
-    import urllib.request
-
-    address = urllib.parse.urlsplit(endpoint())
-    if address.hostname and urllib.request.proxy_bypass_environment(address.hostname):
-        return None  # NO_PROXY names the hub
-    names = ("HTTPS_PROXY", "https_proxy") if address.scheme == "https" else ("HTTP_PROXY", "http_proxy")
-    value = next((os.environ[name] for name in (*names, "ALL_PROXY", "all_proxy") if os.environ.get(name)), None)
-    if value is None:
-        return None
-    proxy = urllib.parse.urlsplit(value if "://" in value else f"http://{value}")
-    try:
-        port = f":{proxy.port}" if proxy.port else ""
-    except ValueError:
-        port = ""
-    return f"{proxy.scheme}://{proxy.hostname or ''}{port}"
-
-
 def _check_writable(cache):
     try:
         os.makedirs(cache, exist_ok=True)
@@ -721,83 +731,9 @@ def _check_writable(cache):
             pass
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise ModelLoadError(_disk_sentence(cache, shutil.disk_usage(cache).free, None)) from None
+            raise ModelLoadError(hub_words.disk_sentence(cache, shutil.disk_usage(cache).free, None)) from None
         raise ModelLoadError(
             f"No se puede escribir en la caché de modelos {quoted(cache)} ({system_reason(exc)}): dé permiso de "
             "escritura a esa carpeta, o elija otra con la variable de entorno HF_HOME (por ejemplo, "
             "HF_HOME=~/hf python script_modelo.py)."
         ) from None
-
-
-def _disk_sentence(cache, free, needed):
-    need = f" y hacen falta unos {megabytes(needed)} MB" if needed else ""
-    return (f"No hay espacio en el disco para descargar el modelo: quedan {megabytes(free)} MB en {quoted(cache)}"
-            f"{need}. Libere espacio o elija otra carpeta con la variable de entorno HF_HOME, y vuelva a "
-            "ejecutar el programa.")
-
-
-def _error_sentence(model, revision, error, watch, cache):
-    kind = error.get("kind")
-    if kind == "disk":
-        free = error.get("free")
-        if free is None:
-            free = shutil.disk_usage(cache).free
-        needed = error.get("needed", watch.total - hub_partial.complete_bytes(watch.blobs, watch.files)
-                           if watch.files else None)
-        return _disk_sentence(cache, free, needed)
-    if kind == "proxy" or (kind == "http" and error.get("status") == 407) or (kind == "network" and _proxy()):
-        where = f" ({_proxy()})" if _proxy() else ""
-        return (f"El proxy{where} no dejó descargar el modelo {quoted(model)}: revise las variables HTTPS_PROXY "
-                "y HTTP_PROXY o pregunte a quien administra su red.")
-    if kind == "http":
-        status = error.get("status")
-        if status in (401, 403) or error.get("gated"):
-            return (f"El modelo {quoted(model)} es privado o de acceso restringido en Hugging Face (error {status}): "
-                    "acepte sus condiciones en su página e inicie sesión con «hf auth login», o use otro modelo.")
-        if error.get("revision"):
-            return f"La revisión «{revision}» no existe en el modelo {quoted(model)} (error {status})."
-        if error.get("file"):
-            return (f"Hugging Face ({endpoint()}) lista el archivo {shown(error['file'])} del modelo {quoted(model)} "
-                    f"pero no lo sirve (error {status}): el modelo existe, pero su copia en ese servidor está "
-                    "incompleta. Pruebe más tarde u otro servidor (HF_ENDPOINT), o use --modelo CARPETA.")
-        if status == 404 and not error.get("hub_said"):
-            return (f"La dirección {endpoint()} (HF_ENDPOINT) respondió 404 a la lista de archivos sin decir, como "
-                    "haría Hugging Face, que el modelo no existe: revise la variable HF_ENDPOINT (solo el servidor, "
-                    "sin ruta detrás, por ejemplo HF_ENDPOINT=https://hf-mirror.com) y el nombre del modelo.")
-        if status == 404:
-            return (f"El modelo {quoted(model)} no existe en Hugging Face (error 404): revise el nombre, "
-                    "o use --modelo CARPETA.")
-        if status is not None and status >= 500:
-            return f"Hugging Face no está disponible ahora (error {status}): pruebe más tarde."
-        return f"Hugging Face rechazó la descarga del modelo {quoted(model)} (error {status})."
-    if kind == "network":
-        if watch.files and watch.done > 0:
-            return (f"La descarga del modelo {quoted(model)} se cortó al {round(watch.done / watch.total * 100)} % "
-                    f"({megabytes(watch.done)} de {megabytes(watch.total)} MB): se perdió la conexión con "
-                    f"Hugging Face ({endpoint()}). Compruebe la conexión y vuelva a ejecutar el programa: los "
-                    "archivos ya completos se aprovechan.")
-        return offline_message(model)
-    if kind == "unwritable":
-        return (f"No se puede escribir en la caché de modelos {quoted(cache)} ({error.get('reason')}): dé permiso "
-                "de escritura a esa carpeta, o elija otra con la variable de entorno HF_HOME.")
-    if kind == "not_hub":
-        return (f"La dirección {endpoint()} (HF_ENDPOINT) no responde como Hugging Face: revise la variable "
-                "HF_ENDPOINT o bórrela para usar huggingface.co.")
-    if kind == "unsafe":
-        return (f"El servidor {endpoint()} no es de fiar: {error.get('detail')}. El programa no lo ha seguido ni ha "
-                "escrito nada fuera de la caché; use huggingface.co (borre HF_ENDPOINT) u otro servidor, "
-                "o --modelo CARPETA.")
-    if kind == "rate_limited":
-        wait = error.get("wait")
-        asked = f"pidió esperar {duration(wait)}" if isinstance(wait, int) else "pidió esperar sin decir cuánto"
-        return (f"Hugging Face ({endpoint()}) {asked} antes de servir el modelo {quoted(model)} (error 429, "
-                "demasiadas peticiones): vuelva a ejecutar el programa pasado ese tiempo.")
-    if kind == "redirects":
-        return (f"La dirección {endpoint()} (HF_ENDPOINT) redirige sin fin (un bucle de redirecciones): revise la "
-                "variable HF_ENDPOINT o bórrela para usar huggingface.co.")
-    if kind == "size":
-        return (f"Hugging Face ({endpoint()}) anunció un tamaño para un archivo del modelo {quoted(model)} y envió "
-                "otro: el servidor o un proxy lo altera. Pruebe otra red u otro servidor (HF_ENDPOINT), o use "
-                "--modelo CARPETA.")
-    return (f"No se pudo descargar el modelo {quoted(model)} (error inesperado: {error.get('detail', kind)}). "
-            "Vuelva a ejecutar el programa: lo ya descargado se aprovecha.")

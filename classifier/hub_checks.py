@@ -11,12 +11,14 @@ promised. Anything else raises UnsafeHub, whose text is the Spanish detail, befo
 byte is written.
 """
 
+import posixpath
 import re
 import urllib.parse
 
 HEX40 = re.compile(r"[0-9a-f]{40}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
-MAX_FILE_BYTES = 2**40  # far above any model file, far below what an int parser chokes on
+MAX_FILE_BYTES = 2**38  # 275 GB: far above any model file, far below what an int parser chokes on
+MAX_ANSWER_BYTES = 2**26  # an API answer (a listing of many thousand files is a few MB)
 SHORT_WAIT_S = 30  # a Retry-After up to this long is waited for; a longer one is told to the user
 
 
@@ -32,20 +34,25 @@ class RateLimited(Exception):
         self.wait = wait
 
 
-def shown(value, limit=60):
-    """A hub's value in a sentence: printable, and not a page long."""
+def shown(value, limit=60, quotes=True):
+    """A hub's value in a sentence: printable (no terminal escapes, no line breaks), and not a page long."""
     text = repr(value) if not isinstance(value, str) else value
     text = "".join(c if c.isprintable() else "?" for c in text)
-    return f"«{text[:limit]}{'…' if len(text) > limit else ''}»"
+    text = f"{text[:limit]}{'…' if len(text) > limit else ''}"
+    return f"«{text}»" if quotes else text
 
 
 def safe_name(name):
     """A repository path the cache may hold: relative, no '..', '.', empty part, backslash or drive."""
     if not isinstance(name, str) or not name or len(name) > 1000:
         return False
+    if not name.isprintable():  # terminal escapes, line breaks: no file of a model has them
+        return False
     if name.startswith("/") or "\\" in name or "\0" in name or re.match(r"^[A-Za-z]:", name):
         return False
-    return all(part not in ("", ".", "..") for part in name.split("/"))
+    # A part longer than a file name may be (255 bytes on most systems) would fail in the client as an OSError.
+    return all(part not in ("", ".", "..") and len(part.encode("utf-8", "replace")) <= 255
+               for part in name.split("/"))
 
 
 def _size(value, what):
@@ -60,7 +67,7 @@ def listed_files(entries):
     Every entry is checked, wanted or not: the client caches the whole listing."""
     if not isinstance(entries, list):
         raise UnsafeHub("su lista de archivos no es una lista")
-    files = {}
+    files, folders = {}, set()  # a name both a file and a folder: the client fails on it (FileExistsError)
     for entry in entries:
         if not isinstance(entry, dict):
             raise UnsafeHub("su lista de archivos tiene una entrada que no es un archivo ni una carpeta")
@@ -69,6 +76,11 @@ def listed_files(entries):
             raise UnsafeHub(f"su lista de archivos nombra una ruta insegura ({shown(name)})")
         if entry.get("type") != "file":
             continue
+        parts = name.split("/")
+        above = ["/".join(parts[:index]) for index in range(1, len(parts))]
+        if name in folders or any(folder in files for folder in above):
+            raise UnsafeHub(f"su lista de archivos nombra {shown(name)} como archivo y como carpeta")
+        folders.update(above)
         oid = entry.get("oid")
         if not isinstance(oid, str) or not HEX40.fullmatch(oid):
             raise UnsafeHub(f"el identificador de {shown(name)} en su lista no son 40 cifras hexadecimales "
@@ -92,13 +104,25 @@ def etag(value):
 
 
 def retry_after(headers):
-    """Seconds a 429 asks to wait, or None when it does not say (or says it as a date)."""
+    """Seconds a 429 asks to wait (a number, or an HTTP date as RFC 9110 allows), or None when it does not say."""
+    import email.utils
+    import time
+
     value = (headers.get("Retry-After") or "").strip()
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    if value.isdigit() and len(value) < 12:
+        return int(value)
+    try:
+        return max(0, round(email.utils.parsedate_to_datetime(value).timestamp() - time.time()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class Guard:
-    """Checks each answer the client gets, against the first listing (our own request)."""
+    """Checks each answer the client gets, against the first listing (our own request).
+
+    An answer is judged by the request its redirect chain began with (a redirect off /api/ or
+    /resolve/ to a mirror's own path is still that API answer or that file), and whatever its
+    status below 400: the client reads the body of a 203 as it reads a 200's."""
 
     def __init__(self, endpoint, model, revision):
         address = urllib.parse.urlsplit(endpoint)
@@ -106,27 +130,54 @@ class Guard:
         self.model = model
         self.commit = revision if revision and HEX40.fullmatch(revision) else None
         self.files = None
+        self.pages = {}  # the listing being read, page by page
+        self.began = {}  # URL a redirect leads to -> the path its chain began with
         self.waits = []  # short Retry-After waits the client is sleeping through: the parent hears of them
+
+    def _path(self, url):
+        path = urllib.parse.unquote(url.path)
+        return path[len(self.prefix):] if path.startswith(self.prefix) else path
 
     def check(self, response):
         status = response.status_code
         headers = response.headers
         if status == 429:
-            wait = retry_after(headers)
+            from huggingface_hub.utils import parse_ratelimit_headers
+
+            # The wait the client sleeps (utils._http._http_backoff_base): RateLimit's t when r=0, else Retry-After.
+            limit = parse_ratelimit_headers(headers)
+            wait = limit.reset_in_seconds if limit is not None and limit.remaining == 0 else retry_after(headers)
             if wait is None or wait > SHORT_WAIT_S:
                 raise RateLimited(wait)
             self.waits.append(wait)
+        path = self.began.pop(str(response.request.url), None) or self._path(response.request.url)
+        # Every request asks for identity (hub_child): httpx would still inflate a gzip body, a 0.5 MB
+        # answer becoming gigabytes on disk or in memory before any size is compared.
+        encoding = headers.get("Content-Encoding", "").strip().lower()
+        if status < 400 and encoding not in ("", "identity"):
+            raise UnsafeHub(f"envió datos comprimidos ({shown(encoding)}) cuando se le pidieron sin comprimir")
+        length = headers.get("Content-Length", "")
+        if path.startswith("/api/") and length.isdigit() and int(length) > MAX_ANSWER_BYTES:
+            raise UnsafeHub(f"su respuesta a {shown(path)} es demasiado grande ({length} bytes)")
         following = response.links.get("next", {}).get("url") if headers.get("Link") else None
         if following is not None and not self._ours(following):
             raise UnsafeHub(f"su lista de archivos sigue en otra dirección ({shown(following)})")
         commit = headers.get("X-Repo-Commit")
         if commit is not None and (not HEX40.fullmatch(commit) or (self.commit and commit != self.commit)):
             raise UnsafeHub(f"su cabecera X-Repo-Commit ({shown(commit)}) no es el commit pedido")
-        path = urllib.parse.unquote(response.request.url.path)
-        if path.startswith(self.prefix):
-            path = path[len(self.prefix):]
-        if status == 200 and path.startswith(f"/api/models/{self.model}/"):
-            self._api(response, path)
+        if response.has_redirect_location:
+            try:
+                target = urllib.parse.urljoin(str(response.request.url), headers["Location"])
+                scheme = urllib.parse.urlsplit(target).scheme
+                urllib.parse.urlsplit(target).port  # noqa: B018 - raises on a bad port or bracket
+            except ValueError:
+                scheme = None
+            if scheme not in ("http", "https"):
+                raise UnsafeHub(f"redirige a una dirección que no es http ni https ({shown(headers['Location'])})")
+            self.began[target] = path
+            self.began[str(response.request.url.join(headers["Location"]))] = path
+        elif status < 400 and path.startswith(f"/api/models/{self.model}/"):
+            self._api(response, path, following is not None)
         # The client takes a file's ETag from a HEAD answer only (file_download.get_hf_file_metadata), after
         # relative redirects that may leave /resolve/ (a mirror's own paths): every HEAD answer is checked.
         if response.request.method == "HEAD" and status < 400:
@@ -136,31 +187,45 @@ class Guard:
 
     def _ours(self, url):
         """A next page of the listing stays on the endpoint and under the listing's own path: the client
-        follows it, and a page the guard never saw would go unchecked."""
+        follows it, and a page the guard never saw would go unchecked. Dot segments are resolved first,
+        as the HTTP client resolves them."""
         address = urllib.parse.urlsplit(urllib.parse.urljoin(self.endpoint + "/", url))
-        path = urllib.parse.unquote(address.path)
-        return (address.scheme, address.netloc) == self.origin and \
+        path = posixpath.normpath(urllib.parse.unquote(address.path))
+        return (address.scheme, address.netloc) == self.origin and ".." not in path.split("/") and \
             path.startswith(f"{self.prefix}/api/models/{self.model}/tree/")
 
-    def _api(self, response, path):
+    def _api(self, response, path, more):
         response.read()
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # a listing nested thousands deep is no listing
             raise UnsafeHub("su respuesta no es JSON válido") from None
         if "/revision/" in path:
             sha = body.get("sha") if isinstance(body, dict) else None
             if not isinstance(sha, str) or not HEX40.fullmatch(sha):
                 raise UnsafeHub(f"el commit de la revisión ({shown(sha)}) no son 40 cifras hexadecimales")
-            self.commit = self.commit or sha
+            if self.commit and sha != self.commit:
+                raise UnsafeHub(f"el commit de la revisión ({shown(sha)}) cambió de una petición a otra")
+            self.commit = sha
         elif "/tree/" in path:
-            files = listed_files(body)
+            # Every listing, all its pages together, must be the first one: the client caches its own
+            # (trees/<commit>.json) and fetches what it lists.
+            self.pages.update(listed_files(body))
+            if more:
+                return
+            listing, self.pages = self.pages, {}
             if self.files is None:
-                self.files = files
-            elif any(self.files.get(name) != info for name, info in files.items()):
+                self.files = listing
+            elif listing != self.files:
                 raise UnsafeHub("su lista de archivos cambió de una petición a otra")
 
     def _file_headers(self, name, headers):
+        # The client takes the size from X-Linked-Size, else Content-Length (file_download.get_hf_file_metadata).
+        for field in ("X-Linked-Size", "Content-Length"):
+            size = headers.get(field)
+            if size is not None and not (size.isdigit() and int(size) <= MAX_FILE_BYTES):
+                raise UnsafeHub(f"el tamaño {field} de {shown(name or 'un archivo')} ({shown(size)}) no es un número "
+                                "de bytes válido")
         used = headers.get("X-Linked-Etag") or headers.get("ETag")
         if used is None:
             return  # the client refuses an answer without one itself
@@ -174,6 +239,4 @@ class Guard:
             raise UnsafeHub(f"sirve un archivo que no estaba en su lista ({shown(name)})")
         if etag(used) != expected["blob"]:
             raise UnsafeHub(f"la etiqueta ETag de {shown(name)} ({shown(etag(used))}) no es el hash de su lista")
-        size = headers.get("X-Linked-Size")
-        if size is not None and not (size.isdigit() and int(size) <= MAX_FILE_BYTES):
-            raise UnsafeHub(f"el tamaño X-Linked-Size de {shown(name)} ({shown(size)}) no es un número de bytes")
+

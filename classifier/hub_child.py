@@ -15,9 +15,11 @@ import urllib.parse
 
 from .errors import system_reason
 from .hub import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint
-from .hub_checks import Guard, RateLimited, UnsafeHub, listed_files
+from .hub_checks import Guard, RateLimited, UnsafeHub, retry_after
+from .hub_settings import no_agent_registry
 
 _TELL_LOCK = threading.Lock()
+MAX_PAGES = 1000  # a listing that points to itself ends
 _RECEIVED = {"bytes": 0, "answers": 0, "wait": 0}
 
 
@@ -26,14 +28,17 @@ def main(model, revision):
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     revision = revision or None
     try:
+        no_agent_registry()
         guard = Guard(endpoint(), model, revision)
         _watch_answers(guard)
         _tell({"ready": True})
         threading.Thread(target=_report_received, daemon=True).start()
-        files = _list_files(model, revision)
-        _tell({"plan": files})
+        commit = _resolve(model, revision, guard)
+        files = _list_files(model, commit, guard)
+        _tell({"plan": files, "commit": commit})
         from huggingface_hub import snapshot_download
 
+        # The client asks for the revision again: the guard holds it to this commit, whatever the status.
         folder = snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS)
         _tell({"done": folder})
     except BaseException as exc:  # noqa: BLE001 - every failure is told to the parent, in its kind
@@ -84,8 +89,12 @@ def _watch_answers(guard):
         if response.status_code in (200, 206) and "/api/" not in response.request.url.path:
             response.stream = Counted(response.stream)
 
+    def on_request(request):
+        request.headers["Accept-Encoding"] = "identity"  # the guard refuses a compressed answer
+
     session = get_session()
     hooks = session.event_hooks
+    hooks["request"] = [*hooks.get("request", []), on_request]
     hooks["response"] = [*hooks.get("response", []), on_response]
     session.event_hooks = hooks
 
@@ -101,27 +110,47 @@ def _report_received():
         time.sleep(POLL_S)
 
 
-def _list_files(model, revision):
-    """The files to fetch, with the blob names the cache stores them under and their sizes.
+def _get(url, params=None):
+    """One request, without the client's retries: a hub answering 503 is told at once, not after 25 s.
+    The guard has checked the answer (whatever its status) before it comes back here."""
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    One request, without the client's retries: a hub answering 503 is told at once, not after 25 s.
-    """
+    response = get_session().get(url, params=params, headers=build_hf_headers(), timeout=deadline_seconds())
+    hf_raise_for_status(response)
+    return response
+
+
+def _resolve(model, revision, guard):
+    """The revision as a checked 40-hex commit: the client builds snapshots/<commit> and refs/<revision>
+    from the hub's answer (_snapshot_download.snapshot_download)."""
+    from huggingface_hub import constants
+
+    if guard.commit is None:
+        _get(f"{constants.ENDPOINT}/api/models/{model}/revision/"
+             f"{urllib.parse.quote(revision or constants.DEFAULT_REVISION, safe='')}")
+    if guard.commit is None:
+        raise UnsafeHub("no dijo el commit de la revisión")
+    return guard.commit
+
+
+def _list_files(model, commit, guard):
+    """The files to fetch, with the blob names the cache stores them under and their sizes: every page
+    of the listing (the hub paginates big repositories; the guard keeps each next page on its path)."""
     import fnmatch
 
     from huggingface_hub import constants
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    url = (f"{constants.ENDPOINT}/api/models/{model}/tree/"
-           f"{urllib.parse.quote(revision or constants.DEFAULT_REVISION, safe='')}")
-    response = get_session().get(url, params={"recursive": True}, headers=build_hf_headers(),
-                                 timeout=deadline_seconds())
-    hf_raise_for_status(response)
-    try:
-        entries = response.json()
-    except ValueError:
-        raise UnsafeHub("su lista de archivos no es JSON válido") from None
+    url, params = f"{constants.ENDPOINT}/api/models/{model}/tree/{commit}", {"recursive": True}
+    for _ in range(MAX_PAGES):
+        response = _get(url, params)
+        following = response.links.get("next", {}).get("url") if response.headers.get("Link") else None
+        if following is None:
+            break
+        url, params = urllib.parse.urljoin(str(response.url), following), None
+    else:
+        raise UnsafeHub(f"su lista de archivos no termina (más de {MAX_PAGES} páginas)")
     return [{"path": name, "blob": info["blob"], "size": info["size"]}
-            for name, info in listed_files(entries).items()
+            for name, info in guard.files.items()
             if any(fnmatch.fnmatch(name, pattern) for pattern in HUB_PATTERNS)]
 
 
@@ -150,6 +179,8 @@ def _classify(exc):
     for error in chain:
         if isinstance(error, httpx2.ProxyError):
             return {"kind": "proxy"}
+        if isinstance(error, HfHubHTTPError) and error.response is not None and error.response.status_code == 429:
+            return {"kind": "rate_limited", "wait": retry_after(error.response.headers)}  # our own listing's 429
         if isinstance(error, HfHubHTTPError) and error.response is not None:
             path = urllib.parse.unquote(error.response.request.url.path)
             missing = isinstance(error, RemoteEntryNotFoundError) or (

@@ -12,6 +12,22 @@ import urllib.parse
 ENDPOINT_EXAMPLE = "HF_ENDPOINT=https://hf-mirror.com"
 _HOMES = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME")
 _WHOLE_SECONDS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
+# Read at import by huggingface_hub (utils/logging.py) and transformers (utils/logging.py): an unknown
+# level prints an English warning there.
+_LEVELS = {"HF_HUB_VERBOSITY": ("debug", "info", "warning", "error", "critical"),
+           "TRANSFORMERS_VERBOSITY": ("detail", "debug", "info", "warning", "error", "critical")}
+
+
+def without_password(value):
+    """An address as it may be shown: a password in it (http://user:password@host) becomes ***."""
+    try:
+        address = urllib.parse.urlsplit(value)
+        if address.password is None:
+            return value
+        host = address.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit(address._replace(netloc=f"{address.username}:***@{host}"))
+    except ValueError:
+        return value.split("@")[-1] if "@" in value else value
 
 
 def endpoint_problem(value):
@@ -51,6 +67,7 @@ def check(model_is_local, environ=None):
     if value is not None:
         why = endpoint_problem(value) if value.strip() else "está vacía"
         if why:
+            value = without_password(value)
             problems.append(("HF_ENDPOINT", f"La variable de entorno HF_ENDPOINT ({value!r}) {why}: use una dirección "
                                             f"completa, por ejemplo {ENDPOINT_EXAMPLE}, o bórrela para usar "
                                             "huggingface.co."))
@@ -59,8 +76,23 @@ def check(model_is_local, environ=None):
         if value is not None and not (value.strip().isdigit() and int(value) < 10**6):
             problems.append((name, f"La variable de entorno {name} ({value!r}) no es un número entero de segundos: "
                                    f"use, por ejemplo, {name}=30, o bórrela."))
+    for name, levels in _LEVELS.items():
+        value = environ.get(name)
+        if value is not None and value not in levels:
+            problems.append((name, f"La variable de entorno {name} ({value!r}) no es un nivel de mensajes: use, "
+                                   f"por ejemplo, {name}=warning, o bórrela."))
     if model_is_local:
         for name, _ in problems:
             environ.pop(name, None)
         return None
     return problems[0][1] if problems else None
+
+
+def no_agent_registry():
+    """huggingface_hub 2.5 fetches {ENDPOINT}/api/agent-harnesses once a process, for its User-Agent, and
+    stores the answer, unchecked and unbounded, as HF_HOME/.agent_harnesses.json (utils/_detect_agent.py),
+    a file outside the model's folder written from a hub's words. Its in-process registry set empty up
+    front (what it uses itself when the hub is unreachable): nothing is asked, nothing written."""
+    from huggingface_hub.utils import _detect_agent
+
+    _detect_agent._registry = _detect_agent._EMPTY_REGISTRY

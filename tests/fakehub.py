@@ -21,7 +21,8 @@ listed_size (file name -> the size the listing claims), redirect_loop (every fil
 itself), unserved (names listed but answered 404 EntryNotFound), next_page (a URL the
 listing says its next page is at, as a Link header), commit_header (the X-Repo-Commit the
 files are served with), detour (every file redirects, relatively, to /desvio/NAME, where it is
-served with its headers: a mirror's own paths).
+served with its headers: a mirror's own paths), respond (a function (handler, path, body) tried
+before anything else: True when it has answered; a hostile hub's own script).
 """
 
 import hashlib
@@ -43,14 +44,14 @@ class FakeHub:
     def __init__(self, folder, repo_id="prueba/vit-diminuto", revision=REVISION, rate=None, hang=False,
                  status=None, cut_after=None, stall_after=None, port=0, etags=None, extra=None, tree=None,
                  never_serve=False, retry_after=None, linked_size=None, listed_size=None, redirect_loop=False,
-                 unserved=(), next_page=None, commit_header=None, detour=False):
+                 unserved=(), next_page=None, commit_header=None, detour=False, respond=None):
         self.repo_id, self.revision = repo_id, revision
         self.rate, self.hang, self.status = rate, hang, status
         self.cut_after, self.stall_after = cut_after, stall_after
         self.etags, self.tree, self.never_serve = etags or {}, tree, never_serve
         self.retry_after, self.linked_size, self.listed_size = retry_after, linked_size or {}, listed_size or {}
         self.redirect_loop, self.unserved, self.next_page = redirect_loop, set(unserved), next_page
-        self.commit_header, self.detour = commit_header, detour
+        self.commit_header, self.detour, self.respond = commit_header, detour, respond
         self.files = {}
         contents = {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir())}
         contents.update(extra or {})
@@ -125,6 +126,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.unquote(url.path)
         with hub.lock:
             hub.requests.append((self.command, path, self.headers.get("Range")))
+        if hub.respond is not None and hub.respond(self, path, body):
+            return
         if hub.hang:
             hub.released.wait()
             self.close_connection = True

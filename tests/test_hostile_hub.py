@@ -98,7 +98,7 @@ def test_an_etag_after_a_redirect_is_checked_too(tiny_model_dir, tmp_path, home,
     with FakeHub(tiny_model_dir, detour=True, etags={"config.json": "../../../../home/.bashrc"}) as hub:
         before = _tree(home)
         done = _run(hub.env(tmp_path / "hf2"), hub.repo_id)
-    _refused(done, "no es de fiar", "ETag", "no es ningún hash de su lista")
+    _refused(done, "no es de fiar", "ETag de «config.json»", "no es el hash de su lista")  # the chain's file
     assert _tree(home) == before
 
 
@@ -123,7 +123,7 @@ def test_unsafe_names_in_the_listing_are_refused(tiny_model_dir, tmp_path, name)
     assert not (tmp_path / "home").exists() and not Path("/tmp/absoluta.json").exists()
 
 
-@pytest.mark.parametrize("size", [None, "12", -1, 2**70, True])
+@pytest.mark.parametrize("size", [None, "12", -1, 2**40, 2**70, True])
 def test_sizes_that_are_not_byte_counts_are_refused_in_a_sentence(tiny_model_dir, tmp_path, size):
     def lie(entries):
         for entry in entries:
@@ -228,7 +228,7 @@ def test_a_cache_entry_that_points_outside_is_never_followed(tiny_model_dir, tmp
         (snapshot / "config.json").symlink_to(home / ".bashrc")
         before = _tree(home)
         done = _run(env, hub.repo_id)
-    line = _refused(done, "apunta fuera de su carpeta", "config.json", "borre la carpeta")
+    line = _refused(done, "apunta fuera de su carpeta", "config.json", "borre ese enlace (solo el enlace")
     assert str(snapshot.parent.parent) in line
     assert _tree(home) == before
 
@@ -386,6 +386,8 @@ MALFORMED = [
     ("HF_ENDPOINT", "ftp://127.0.0.1", "solo sirven http y https"),
     ("HF_HUB_ETAG_TIMEOUT", "abc", "número entero de segundos"),
     ("HF_HUB_DOWNLOAD_TIMEOUT", "1.5", "número entero de segundos"),
+    ("HF_HUB_VERBOSITY", "xyz", "nivel de mensajes"),  # finding 13: English from the client's logging
+    ("TRANSFORMERS_VERBOSITY", "xyz", "nivel de mensajes"),
 ]
 
 
@@ -489,3 +491,388 @@ def test_the_download_window_shows_what_it_waits_for(tmp_path):
         "50 %   ·   0,1 de 0,1 MB",
         "Esperando los datos de Hugging Face: 4 s sin respuesta (intento 2 de 3)…",
     ]
+
+
+# --- the second attack: every answer checked, whatever its status, URL or page ------------------------
+
+
+def _run_at(env, model, revision):
+    """A run with --revision given as the user gives it (a branch name: the hub says its commit)."""
+    return subprocess.run([sys.executable, SCRIPT, "--modelo", str(model), "--revision", revision, "-k", "3", PHOTO],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _honest_listing(handler):
+    return [handler._tree_entry(name, info) for name, info in handler.hub.files.items()]
+
+
+def _to_detour(handler, path):
+    """A same-host redirect of every file to the stand-in's own /desvio/NAME (served honestly there)."""
+    handler.send_response(302)
+    handler.send_header("Location", "/desvio/" + path.rsplit("/", 1)[1])
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+@pytest.mark.parametrize("status", [200, 203])
+def test_a_revision_commit_that_is_a_path_is_refused_whatever_the_status(tiny_model_dir, tmp_path, home, status):
+    """The client names refs/<revision>'s content, trees/<sha>.json and snapshots/<sha> from the revision's
+    "sha", and reads it from any answer below 400 (attack 2, finding 1)."""
+    def lie(handler, path, body):
+        if "/revision/" in path:
+            handler._json({"id": handler.hub.repo_id, "sha": "../../../../home/.bashrc"}, status)
+        elif "/tree/" in path:
+            handler._json(_honest_listing(handler))
+        elif "/resolve/" in path:
+            _to_detour(handler, path)
+        else:
+            return False
+        return True
+
+    before = _tree(home)
+    with FakeHub(tiny_model_dir, respond=lie) as hub:
+        done = _run_at(hub.env(tmp_path / "hf"), hub.repo_id, "main")
+    _refused(done, "no es de fiar", "commit de la revisión")
+    assert _tree(home) == before
+
+
+def test_an_api_answer_after_a_redirect_is_checked_as_the_api_answer(tiny_model_dir, tmp_path, home):
+    """A redirect off /api/ to a mirror's own path: the answer is still the revision's (finding 2)."""
+    def lie(handler, path, body):
+        if "/revision/" in path:
+            handler.send_response(302)
+            handler.send_header("Location", "/espejo/revision")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        elif path == "/espejo/revision":
+            handler._json({"id": handler.hub.repo_id, "sha": "../../../../home/.bashrc"})
+        elif "/tree/" in path:
+            handler._json(_honest_listing(handler))
+        elif "/resolve/" in path:
+            _to_detour(handler, path)
+        else:
+            return False
+        return True
+
+    before = _tree(home)
+    with FakeHub(tiny_model_dir, respond=lie) as hub:
+        done = _run_at(hub.env(tmp_path / "hf"), hub.repo_id, "main")
+    _refused(done, "no es de fiar", "commit de la revisión")
+    assert _tree(home) == before
+
+
+def test_a_next_page_that_climbs_out_of_the_listing_is_refused(tiny_model_dir, tmp_path):
+    """httpx resolves the dots of a Link header: /tree/main/../../.. is somewhere else (finding 2)."""
+    with FakeHub(tiny_model_dir) as hub:
+        hub.next_page = f"{hub.url}/api/models/{hub.repo_id}/tree/main/../../../../../../otra"  # absolute: urljoin
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)                                   # keeps its dots
+    _refused(done, "no es de fiar", "sigue en otra dirección")
+
+
+@pytest.mark.parametrize("how", ["sin_pesos", "otro_hash_203"])
+def test_a_second_listing_unlike_the_first_is_refused_and_poisons_nothing(tiny_model_dir, tmp_path, expected, how):
+    """The client lists again (its own request, cached as trees/<commit>.json): any listing must be the plan
+    (finding 3). A later run against an honest hub works."""
+    seen = []
+
+    def lie(handler, path, body):
+        if "/tree/" not in path:
+            return False
+        seen.append(path)
+        entries = _honest_listing(handler)
+        if len(seen) == 1:
+            handler._json(entries)
+        elif how == "sin_pesos":
+            handler._json([entry for entry in entries if "lfs" not in entry])
+        else:
+            for entry in entries:
+                if "lfs" in entry:
+                    entry["lfs"]["oid"], entry["lfs"]["size"] = "e" * 64, entry["lfs"]["size"] + 5
+                    entry["size"] += 5
+            handler._json(entries, 203)
+        return True
+
+    with FakeHub(tiny_model_dir, respond=lie) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "lista de archivos cambió")
+    with FakeHub(tiny_model_dir) as hub:
+        again = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    assert again.returncode == 0 and again.stdout == expected, again.stderr
+
+
+def test_a_listing_in_pages_on_its_own_path_is_followed(tiny_model_dir, tmp_path, expected):
+    """The real hub paginates big repositories with a Link header (finding 10)."""
+    def pages(handler, path, body):
+        if "/tree/" not in path:
+            return False
+        entries = _honest_listing(handler)
+        if "cursor=2" in handler.path:
+            handler._json(entries[1:])
+        else:
+            handler._json(entries[:1], link=f'<{handler.hub.url}{path}?cursor=2>; rel="next"')
+        return True
+
+    with FakeHub(tiny_model_dir, respond=pages) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    assert done.returncode == 0 and done.stdout == expected, done.stderr
+    assert "(0,0 MB)" not in done.stderr
+
+
+@pytest.mark.parametrize("where", ["blobs", "locks", "subcarpeta"])
+def test_a_link_planted_in_the_cache_is_refused_before_anything_is_written_or_removed(tiny_model_dir, tmp_path,
+                                                                                     home, where):
+    """blobs/ (where dead partial files are removed), .locks/models--… (lock files created and truncated),
+    a sub-folder of snapshots/<commit> (links created in it): all looked at first (finding 4)."""
+    storage = tmp_path / "hf" / "hub" / "models--prueba--vit-diminuto"
+    storage.mkdir(parents=True)
+    extra = {}
+    if where == "blobs":
+        target = home / "Descargas"
+        target.mkdir()
+        (target / "pelicula.mkv.incomplete").write_bytes(b"x" * 5000)
+        (storage / "blobs").symlink_to(target)
+    elif where == "locks":
+        target = home / "otra"
+        target.mkdir()
+        (storage.parent / ".locks").mkdir()
+        (storage.parent / ".locks" / storage.name).symlink_to(target)
+    else:
+        target = home / ".config" / "autostart"
+        target.mkdir(parents=True)
+        data = b'{"x": 1}'
+        extra = {"sub/evil.desktop.json": data}
+        snapshot = storage / "snapshots" / REVISION
+        snapshot.mkdir(parents=True)
+        (snapshot / "sub").symlink_to(target)
+    before = _tree(home)
+    with FakeHub(tiny_model_dir, extra=extra) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    line = _refused(done, "apunta fuera de su carpeta", "borre ese enlace")
+    assert str(storage) in line or str(storage.parent / ".locks") in line
+    assert _tree(home) == before
+
+
+def test_a_password_in_hf_endpoint_is_never_printed(tiny_model_dir, tmp_path):
+    """Finding 7: the sentences name the endpoint, without its password."""
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), LC_ALL="C.UTF-8", HF_HUB_OFFLINE="0",
+               HF_ENDPOINT="http://alumno:S3cr3tT0ken@127.0.0.1:9")
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(name, None)
+    done = _run(env, "prueba/vit-diminuto")
+    line = _refused(done, "no hay conexión", "alumno:***@127.0.0.1:9")
+    assert "S3cr3tT0ken" not in done.stderr, line
+
+
+def test_the_hub_writes_no_file_of_its_own_into_hf_home(tiny_model_dir, tmp_path, expected):
+    """Finding 8: the client's agent registry (/api/agent-harnesses) is never asked for, never stored."""
+    def registry(handler, path, body):
+        if path != "/api/agent-harnesses":
+            return False
+        handler._json({"standardEnvVars": ["AGENT"], "harnesses": {"x" * 100: {"envVars": {}}} | {
+            str(n): {} for n in range(2000)}})
+        return True
+
+    with FakeHub(tiny_model_dir, respond=registry) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+        asked = [path for _, path, _ in hub.requests if "agent" in path]
+    assert done.returncode == 0 and done.stdout == expected, done.stderr
+    assert not asked and not (tmp_path / "hf" / ".agent_harnesses.json").exists()
+
+
+def test_a_listed_name_with_terminal_escapes_reaches_the_terminal_as_text(tiny_model_dir, tmp_path):
+    """Finding 6: no ESC, CR or line break of the hub's on stderr; the name is refused in one line."""
+    name = "\x1b[2K\r\x1b[32mModelo verificado.\x1b[0m\rz.json"
+    lie_oid = "1" * 40
+
+    def lie(entries):
+        for entry in entries:
+            if entry["path"] == name:
+                entry["oid"] = lie_oid
+        return entries
+
+    with FakeHub(tiny_model_dir, extra={name: b'{"a": 1}'}, tree=lie, etags={name: lie_oid}) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "ruta insegura")
+    assert "\x1b" not in done.stderr and "\r" not in done.stderr
+
+
+def test_a_trickle_of_bytes_ends_like_a_silence(tiny_model_dir, tmp_path):
+    """Finding 11: a byte every half second is no progress; the run ends after three deadlines."""
+    def trickle(handler, path, body):
+        hub = handler.hub
+        name = hub.weights()
+        if not (body and path.endswith("/resolve/" + hub.revision + "/" + name)):
+            return False
+        info = hub.files[name]
+        handler.send_response(200)
+        handler.send_header("X-Repo-Commit", hub.revision)
+        handler.send_header("ETag", f'"{info["oid"]}"')
+        handler.send_header("X-Linked-Etag", f'"{info["sha256"]}"')
+        handler.send_header("Content-Length", str(len(info["data"])))
+        handler.end_headers()
+        try:
+            for index in range(len(info["data"])):
+                handler.wfile.write(info["data"][index:index + 1])
+                handler.wfile.flush()
+                if hub.released.wait(0.5):
+                    break
+        except OSError:
+            pass
+        handler.close_connection = True
+        return True
+
+    began = time.monotonic()
+    with FakeHub(tiny_model_dir, respond=trickle) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=2), hub.repo_id, timeout=90)
+    _refused(done, "dejó de enviar datos", "3 veces")
+    assert time.monotonic() - began < 60
+
+
+@pytest.mark.parametrize("what", ["archivo", "lista"])
+def test_a_gzip_body_is_refused_before_it_is_inflated(tiny_model_dir, tmp_path, what):
+    """Finding 5: httpx inflates Content-Encoding: gzip whatever was asked; 20 kB became 20 MB on disk."""
+    import gzip
+
+    bomb = gzip.compress(b"\0" * 20_000_000)
+
+    def inflate(handler, path, body):
+        hub = handler.hub
+        if what == "lista" and "/tree/" in path:
+            handler.send_response(200)
+        elif what == "archivo" and body and path.endswith("/" + hub.weights()):
+            info = hub.files[hub.weights()]
+            handler.send_response(200)
+            handler.send_header("X-Repo-Commit", hub.revision)
+            handler.send_header("ETag", f'"{info["oid"]}"')
+            handler.send_header("X-Linked-Etag", f'"{info["sha256"]}"')
+        else:
+            return False
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(bomb)))
+        handler.end_headers()
+        handler.wfile.write(bomb)
+        return True
+
+    with FakeHub(tiny_model_dir, respond=inflate) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    _refused(done, "no es de fiar", "comprimidos")
+    written = sum(path.stat().st_size for path in (tmp_path / "hf").rglob("*") if path.is_file())
+    assert written < 1_000_000
+
+
+@pytest.mark.parametrize("field, value", [("X-Linked-Size", str(2**40)), ("Content-Length", str(10**14))])
+def test_a_size_header_beyond_any_model_file_is_refused(tiny_model_dir, tmp_path, field, value):
+    """Findings 5 and 9: a size the client would reserve or count with is a byte count of a model file."""
+    def claim(handler, path, body):
+        hub = handler.hub
+        if body or not path.endswith("/" + hub.weights()):
+            return False
+        info = hub.files[hub.weights()]
+        handler.send_response(200)
+        handler.send_header("X-Repo-Commit", hub.revision)
+        handler.send_header("ETag", f'"{info["oid"]}"')
+        handler.send_header("X-Linked-Etag", f'"{info["sha256"]}"')
+        handler.send_header(field, value)
+        handler.end_headers()
+        return True
+
+    with FakeHub(tiny_model_dir, respond=claim) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=3), hub.repo_id)
+    _refused(done, "no es de fiar", field)
+
+
+def test_a_folder_named_as_the_default_model_in_the_current_folder_is_not_used(tiny_model_dir, tmp_path):
+    """Finding 12: without --modelo the model is the hub's, never ./google/vit-base-patch16-224 unannounced."""
+    import shutil
+
+    from classifier.defaults import DEFAULT_MODEL
+
+    work = tmp_path / "trabajo"
+    shutil.copytree(tiny_model_dir, work / DEFAULT_MODEL)
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), LC_ALL="C.UTF-8", HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, SCRIPT, "-k", "3", PHOTO], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=120)
+    _refused(done, DEFAULT_MODEL, "no está en la caché", "HF_HUB_OFFLINE")
+
+
+@pytest.mark.parametrize("how, words", [
+    ("nombre_largo", "ruta insegura"),
+    ("archivo_y_carpeta", "como archivo y como carpeta"),
+    ("anidada", "no es JSON válido"),
+    ("file", "no es http ni https"),
+    ("ftp", "no es http ni https"),
+    ("ipv6_roto", "no es http ni https"),
+])
+def test_odd_answers_are_named_not_unexpected_errors(tiny_model_dir, tmp_path, how, words):
+    """Finding 9: each was «error inesperado: OSError / FileExistsError / RecursionError / UnsupportedProtocol /
+    ValueError … Vuelva a ejecutar», though rerunning never helps."""
+    locations = {"file": "file:///etc/passwd", "ftp": "ftp://127.0.0.1/x", "ipv6_roto": "http://[::1/x"}
+
+    def odd(handler, path, body):
+        if "/tree/" in path and how in ("nombre_largo", "archivo_y_carpeta", "anidada"):
+            entries = _honest_listing(handler)
+            if how == "nombre_largo":
+                entries.append({**entries[0], "path": "a" * 300 + ".json"})
+            elif how == "archivo_y_carpeta":
+                entries += [{**entries[0], "path": "a.json"}, {**entries[0], "path": "a.json/b.json"}]
+            else:
+                data = b"[" * 200_000 + b"]" * 200_000
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data)
+                return True
+            handler._json(entries)
+            return True
+        if "/resolve/" in path and how in locations:
+            handler.send_response(302)
+            handler.send_header("Location", locations[how])
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return True
+        return False
+
+    with FakeHub(tiny_model_dir, respond=odd) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id)
+    line = _refused(done, "no es de fiar", words)
+    assert "inesperado" not in line
+
+
+@pytest.mark.parametrize("where", ["lista", "fecha"])
+def test_a_429_on_the_listing_or_with_a_date_is_told_with_its_wait(tiny_model_dir, tmp_path, where):
+    """Finding 9: a 429 on the listing was «rechazó la descarga (error 429)» with no remedy; a Retry-After
+    given as an HTTP date was «sin decir cuánto»."""
+    import email.utils
+
+    def busy(handler, path, body):
+        if "/tree/" not in path:
+            return False
+        handler.send_response(429)
+        handler.send_header("Retry-After", "5")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return True
+
+    when = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    with FakeHub(tiny_model_dir, respond=busy if where == "lista" else None,
+                 retry_after=None if where == "lista" else when) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id, timeout=90)
+    _refused(done, "pidió esperar " + ("5 s" if where == "lista" else "59 min"), "error 429", "pasado ese tiempo")
+
+
+def test_a_ratelimit_header_s_long_wait_is_told_not_slept_through(tiny_model_dir, tmp_path):
+    """Finding 9: Retry-After: 1 with RateLimit r=0;t=3600, and the client slept 3601 s; the firewall sentence."""
+    def limited(handler, path, body):
+        if "/resolve/" not in path:
+            return False
+        handler.send_response(429)
+        handler.send_header("Retry-After", "1")
+        handler.send_header("RateLimit", '"resolvers";r=0;t=3600')
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return True
+
+    with FakeHub(tiny_model_dir, respond=limited) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id, timeout=120)
+    _refused(done, "pidió esperar 1 h 00 min", "error 429")
