@@ -33,16 +33,15 @@ from collections import deque
 
 from . import hub_partial, hub_settings, hub_words
 from .defaults import DEFAULT_MODEL
+from .download_progress import DownloadProgress, DownloadState, duration, megabytes
 from .errors import DownloadInterrupted, ModelLoadError, quoted, system_reason
 from .files import kind_of
 from .hub_checks import HEX40, HEX64, shown
 from .hub_links import planted_link, planted_sentence
+from .hub_settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
 HUB_PATTERNS = ["*.json", "*.safetensors"]
-DEADLINE_VARIABLE = "CLASIFICADOR_HUB_PLAZO"
-DEFAULT_DEADLINE_S = 30.0
-ATTEMPTS = 3  # the first one and two retries, each resuming what the others left
 POLL_S = 0.1
 STARTUP_S = 30.0  # the child's own import, on a slow disk
 SPEED_WINDOW_S = 5.0
@@ -53,91 +52,8 @@ WAIT_SHOWN_AFTER_S = 3.0  # a window says what it waits for once the silence is 
 MIN_PROGRESS_BYTES = 4096  # per deadline: a slower link (a trickle, 136 B/s at 30 s) counts as silent
 
 
-class DownloadProgress:
-    """What a front-end is told of a download; this base shows nothing.
-
-    announce(sentence): before anything moves (which model, how big, where to).
-    advance(state): about ten times a second while downloading; a DownloadState.
-    end(state, completed): once, when the download ends (completed False: failed or stopped).
-    cancelled(): True when the user asked to stop (a window's Cancelar): the download
-    then ends as Ctrl+C ends it, with KeyboardInterrupt.
-    """
-
-    def announce(self, sentence):
-        pass
-
-    def advance(self, state):
-        pass
-
-    def end(self, state, completed):
-        pass
-
-    def cancelled(self):
-        return False
-
-
-class DownloadState:
-    """Bytes done of total, speed (bytes/s, None until measured) and seconds elapsed."""
-
-    def __init__(self, done, total, speed, elapsed, waiting=None):
-        self.done, self.total, self.speed, self.elapsed = done, total, speed, elapsed
-        self.waiting = waiting  # what the download waits for, in words, once it is a noticeable wait
-
-    @property
-    def connecting(self):
-        """True before the hub has said which files, and how big: nothing to count yet."""
-        return self.total is None
-
-    @property
-    def fraction(self):
-        return min(self.done / self.total, 1.0) if self.total else 0.0
-
-    @property
-    def seconds_left(self):
-        if not self.speed or self.total is None:
-            return None
-        return max(self.total - self.done, 0) / self.speed
-
-    def amounts(self):
-        """«123,4 de 346,0 MB»."""
-        return f"{megabytes(self.done)} de {megabytes(self.total)} MB"
-
-    def rate(self):
-        """«5,2 MB/s», «340 kB/s», or «… MB/s» before the first measure."""
-        return speed_text(self.speed) if self.speed is not None else "… MB/s"
-
-    def time_left(self):
-        """«quedan 1 min 05 s», or «calculando…»."""
-        left = self.seconds_left
-        return "calculando…" if left is None else f"quedan {duration(left)}"
-
-
 def connecting_text():
     return f"Conectando con Hugging Face ({hub_url()})…"
-
-
-def megabytes(count):
-    """Bytes as MB (10^6, as the hub and disks count them) with one decimal and a decimal comma."""
-    return f"{(count or 0) / 1e6:.1f}".replace(".", ",")
-
-
-def speed_text(per_second):
-    """«5,2 MB/s» from 1 MB/s up, «340 kB/s» below."""
-    if round(per_second / 1e3) >= 1000:
-        return f"{megabytes(per_second)} MB/s"
-    return f"{round(per_second / 1e3)} kB/s"
-
-
-def duration(seconds):
-    """«45 s», «3 min 05 s», «1 h 02 min»."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def default_revision(model, revision):
@@ -145,15 +61,6 @@ def default_revision(model, revision):
     from .defaults import DEFAULT_REVISION
 
     return DEFAULT_REVISION if revision is None and model == DEFAULT_MODEL else revision
-
-
-def deadline_seconds():
-    """CLASIFICADOR_HUB_PLAZO seconds without a byte end an attempt (default 30); bad values mean the default."""
-    try:
-        value = float(os.environ.get(DEADLINE_VARIABLE, ""))
-    except ValueError:
-        return DEFAULT_DEADLINE_S
-    return value if 0 < value < 86400 else DEFAULT_DEADLINE_S
 
 
 # --- where the files are ----------------------------------------------------------------------------
@@ -182,9 +89,9 @@ def model_folder(model, revision, progress=None):
             return folder
         return repair(model, revision, folder, progress, damaged)
     if is_offline():
-        raise ModelLoadError(offline_message(model))
+        raise ModelLoadError(hub_words.offline_message(model))
     if not hub_reachable():
-        raise ModelLoadError(offline_message(model))
+        raise ModelLoadError(hub_words.offline_message(model))
     return download(model, revision, progress)
 
 
@@ -368,25 +275,6 @@ def looks_like_path(model):
             or re.match(r"^[A-Za-z]:", model) is not None)
 
 
-def is_offline():
-    from huggingface_hub import constants
-
-    return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def endpoint():
-    from huggingface_hub import constants
-
-    return constants.ENDPOINT
-
-
-def hub_url():
-    """HF_ENDPOINT as a sentence may show it: never its password."""
-    from .hub_settings import without_password
-
-    return without_password(endpoint())
-
-
 def hub_reachable(timeout=5.0):
     """A quick look at HF_ENDPOINT's host and port (443 for https, 80 for http, or the one it names),
     before the hub client's retries, which take over 20 s when offline."""
@@ -404,21 +292,6 @@ def hub_reachable(timeout=5.0):
     except OSError:
         return False
     return True
-
-
-def offline_message(model):
-    if is_offline():
-        variable = next((f"{name}={os.environ[name]}" for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-                         if os.environ.get(name, "").upper() in ("1", "ON", "YES", "TRUE")), "HF_HUB_OFFLINE=1")
-        return (f"El modelo {quoted(model)} no está en la caché de este equipo y la variable de entorno {variable} "
-                "prohíbe descargarlo: bórrela (o ponga HF_HUB_OFFLINE=0) y ejecute el programa una vez con "
-                "conexión, o use --modelo CARPETA.")
-    return (
-        f"No se pudo descargar el modelo {quoted(model)}: no hay conexión con Hugging Face ({hub_url()}) y el "
-        "modelo no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez "
-        "(la descarga queda guardada), o traiga la carpeta del modelo de un equipo que lo tenga (docs/descarga.md) y "
-        "use --modelo CARPETA."
-    )
 
 
 # --- the download, seen from the parent ---------------------------------------------------------------

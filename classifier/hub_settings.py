@@ -10,6 +10,9 @@ import os
 import urllib.parse
 
 ENDPOINT_EXAMPLE = "HF_ENDPOINT=https://hf-mirror.com"
+DEADLINE_VARIABLE = "CLASIFICADOR_HUB_PLAZO"
+DEFAULT_DEADLINE_S = 30.0
+ATTEMPTS = 3  # the first one and two retries, each resuming what the others left
 _HOMES = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME")
 _WHOLE_SECONDS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
 # Read at import by huggingface_hub (utils/logging.py) and transformers (utils/logging.py): an unknown
@@ -96,3 +99,29 @@ def no_agent_registry():
     from huggingface_hub.utils import _detect_agent
 
     _detect_agent._registry = _detect_agent._EMPTY_REGISTRY
+
+
+def deadline_seconds():
+    """CLASIFICADOR_HUB_PLAZO seconds without a byte end an attempt (default 30); bad values mean the default."""
+    try:
+        value = float(os.environ.get(DEADLINE_VARIABLE, ""))
+    except ValueError:
+        return DEFAULT_DEADLINE_S
+    return value if 0 < value < 86400 else DEFAULT_DEADLINE_S
+
+
+def is_offline():
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def endpoint():
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def hub_url():
+    """HF_ENDPOINT as a sentence may show it: never its password."""
+    return without_password(endpoint())

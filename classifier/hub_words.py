@@ -4,18 +4,20 @@ and a remedy (split from hub.py, which calls them)."""
 import os
 import shutil
 
-from . import hub, hub_partial
+from . import hub_partial
+from .download_progress import duration, megabytes
 from .errors import quoted
 from .hub_checks import shown
+from .hub_settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
 
 
 def stalled_sentence(model, watch):
-    silence = f"{hub.duration(hub.deadline_seconds())}, {hub.ATTEMPTS} veces"
+    silence = f"{duration(deadline_seconds())}, {ATTEMPTS} veces"
     if watch.files is not None and not watch.ever_received:
-        return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({hub.hub_url()}) dio la lista de sus "
+        return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({hub_url()}) dio la lista de sus "
                 f"archivos pero no envió ninguno ({silence}). Un cortafuegos o un proxy que deja pasar la API y "
                 "bloquea los archivos hace esto: pruebe otra red, o pregunte a quien administra la suya.")
-    return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({hub.hub_url()}) dejó de enviar datos "
+    return (f"No se pudo descargar el modelo {quoted(model)}: Hugging Face ({hub_url()}) dejó de enviar datos "
             f"durante {silence} seguidas. Compruebe la conexión y vuelva a ejecutar el programa.")
 
 
@@ -24,7 +26,7 @@ def proxy():
     import urllib.parse
     import urllib.request
 
-    address = urllib.parse.urlsplit(hub.endpoint())
+    address = urllib.parse.urlsplit(endpoint())
     if address.hostname and urllib.request.proxy_bypass_environment(address.hostname):
         return None  # NO_PROXY names the hub
     names = ("HTTPS_PROXY", "https_proxy") if address.scheme == "https" else ("HTTP_PROXY", "http_proxy")
@@ -40,8 +42,8 @@ def proxy():
 
 
 def disk_sentence(cache, free, needed):
-    need = f" y hacen falta unos {hub.megabytes(needed)} MB" if needed else ""
-    return (f"No hay espacio en el disco para descargar el modelo: quedan {hub.megabytes(free)} MB en {quoted(cache)}"
+    need = f" y hacen falta unos {megabytes(needed)} MB" if needed else ""
+    return (f"No hay espacio en el disco para descargar el modelo: quedan {megabytes(free)} MB en {quoted(cache)}"
             f"{need}. Libere espacio o elija otra carpeta con la variable de entorno HF_HOME, y vuelva a "
             "ejecutar el programa.")
 
@@ -67,12 +69,12 @@ def error_sentence(model, revision, error, watch, cache):
         if error.get("revision"):
             return f"La revisión «{revision}» no existe en el modelo {quoted(model)} (error {status})."
         if error.get("file"):
-            return (f"Hugging Face ({hub.hub_url()}) lista el archivo {shown(error['file'])} del modelo "
+            return (f"Hugging Face ({hub_url()}) lista el archivo {shown(error['file'])} del modelo "
                     f"{quoted(model)} "
                     f"pero no lo sirve (error {status}): el modelo existe, pero su copia en ese servidor está "
                     "incompleta. Pruebe más tarde u otro servidor (HF_ENDPOINT), o use --modelo CARPETA.")
         if status == 404 and not error.get("hub_said"):
-            return (f"La dirección {hub.hub_url()} (HF_ENDPOINT) respondió 404 a la lista de archivos sin decir, como "
+            return (f"La dirección {hub_url()} (HF_ENDPOINT) respondió 404 a la lista de archivos sin decir, como "
                     "haría Hugging Face, que el modelo no existe: revise la variable HF_ENDPOINT (solo el servidor, "
                     "sin ruta detrás, por ejemplo HF_ENDPOINT=https://hf-mirror.com) y el nombre del modelo.")
         if status == 404:
@@ -84,31 +86,46 @@ def error_sentence(model, revision, error, watch, cache):
     if kind == "network":
         if watch.files and watch.done > 0:
             return (f"La descarga del modelo {quoted(model)} se cortó al {round(watch.done / watch.total * 100)} % "
-                    f"({hub.megabytes(watch.done)} de {hub.megabytes(watch.total)} MB): se perdió la conexión con "
-                    f"Hugging Face ({hub.hub_url()}). Compruebe la conexión y vuelva a ejecutar el programa: los "
+                    f"({megabytes(watch.done)} de {megabytes(watch.total)} MB): se perdió la conexión con "
+                    f"Hugging Face ({hub_url()}). Compruebe la conexión y vuelva a ejecutar el programa: los "
                     "archivos ya completos se aprovechan.")
-        return hub.offline_message(model)
+        return offline_message(model)
     if kind == "unwritable":
         return (f"No se puede escribir en la caché de modelos {quoted(cache)} ({error.get('reason')}): dé permiso "
                 "de escritura a esa carpeta, o elija otra con la variable de entorno HF_HOME.")
     if kind == "not_hub":
-        return (f"La dirección {hub.hub_url()} (HF_ENDPOINT) no responde como Hugging Face: revise la variable "
+        return (f"La dirección {hub_url()} (HF_ENDPOINT) no responde como Hugging Face: revise la variable "
                 "HF_ENDPOINT o bórrela para usar huggingface.co.")
     if kind == "unsafe":
-        return (f"El servidor {hub.hub_url()} no es de fiar: {error.get('detail')}. El programa no lo ha seguido ni ha "
+        return (f"El servidor {hub_url()} no es de fiar: {error.get('detail')}. El programa no lo ha seguido ni ha "
                 "escrito nada fuera de la caché; use huggingface.co (borre HF_ENDPOINT) u otro servidor, "
                 "o --modelo CARPETA.")
     if kind == "rate_limited":
         wait = error.get("wait")
-        asked = f"pidió esperar {hub.duration(wait)}" if isinstance(wait, int) else "pidió esperar sin decir cuánto"
-        return (f"Hugging Face ({hub.hub_url()}) {asked} antes de servir el modelo {quoted(model)} (error 429, "
+        asked = f"pidió esperar {duration(wait)}" if isinstance(wait, int) else "pidió esperar sin decir cuánto"
+        return (f"Hugging Face ({hub_url()}) {asked} antes de servir el modelo {quoted(model)} (error 429, "
                 "demasiadas peticiones): vuelva a ejecutar el programa pasado ese tiempo.")
     if kind == "redirects":
-        return (f"La dirección {hub.hub_url()} (HF_ENDPOINT) redirige sin fin (un bucle de redirecciones): revise la "
+        return (f"La dirección {hub_url()} (HF_ENDPOINT) redirige sin fin (un bucle de redirecciones): revise la "
                 "variable HF_ENDPOINT o bórrela para usar huggingface.co.")
     if kind == "size":
-        return (f"Hugging Face ({hub.hub_url()}) anunció un tamaño para un archivo del modelo {quoted(model)} y envió "
+        return (f"Hugging Face ({hub_url()}) anunció un tamaño para un archivo del modelo {quoted(model)} y envió "
                 "otro: el servidor o un proxy lo altera. Pruebe otra red u otro servidor (HF_ENDPOINT), o use "
                 "--modelo CARPETA.")
     return (f"No se pudo descargar el modelo {quoted(model)} (error inesperado: {error.get('detail', kind)}). "
             "Vuelva a ejecutar el programa: lo ya descargado se aprovecha.")
+
+
+def offline_message(model):
+    if is_offline():
+        variable = next((f"{name}={os.environ[name]}" for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+                         if os.environ.get(name, "").upper() in ("1", "ON", "YES", "TRUE")), "HF_HUB_OFFLINE=1")
+        return (f"El modelo {quoted(model)} no está en la caché de este equipo y la variable de entorno {variable} "
+                "prohíbe descargarlo: bórrela (o ponga HF_HUB_OFFLINE=0) y ejecute el programa una vez con "
+                "conexión, o use --modelo CARPETA.")
+    return (
+        f"No se pudo descargar el modelo {quoted(model)}: no hay conexión con Hugging Face ({hub_url()}) y el "
+        "modelo no está en la caché de este equipo. Conéctese a internet y ejecute el programa una vez "
+        "(la descarga queda guardada), o traiga la carpeta del modelo de un equipo que lo tenga (docs/descarga.md) y "
+        "use --modelo CARPETA."
+    )
