@@ -16,7 +16,7 @@ import unicodedata
 
 from .defaults import config_folder
 from .errors import ClassifierError, DownloadInterrupted, ModelLoadError, OutputFailed
-from .files import read_small_regular_file
+from .files import read_small_regular_file, write_json_atomic
 from .output import format_result
 from .status import ExitStatus, Stopped
 
@@ -396,11 +396,7 @@ def start_folder(state_file):
 def remember_folder(state_file, folder):
     """Save the folder for the next run; a read-only config folder only costs the memory."""
     try:
-        os.makedirs(os.path.dirname(state_file), exist_ok=True)
-        temporary = f"{state_file}.tmp"
-        with open(temporary, "w", encoding="utf-8") as file:
-            json.dump({"carpeta": folder}, file, ensure_ascii=False)
-        os.replace(temporary, state_file)
+        write_json_atomic(state_file, {"carpeta": folder})
     except OSError:
         pass
 

@@ -3,8 +3,10 @@
 Pillow-free on purpose: the desktop reads its settings before the picker opens.
 """
 
+import json
 import os
 import stat
+import tempfile
 from contextlib import contextmanager
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -64,3 +66,24 @@ def kind_of(mode):
     if stat.S_ISSOCK(mode):
         return "un socket"
     return "un archivo especial"
+
+
+def write_json_atomic(path, data, indent=None):
+    """data as JSON at path, through a new temporary file in the same folder and a rename: a reader
+    never sees half a file, and two writers never share a temporary name. OSError (a read-only
+    folder, a full disk) leaves path as it was and no temporary file behind."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{os.path.basename(path)}-",
+                                     suffix=".tmp", delete=False) as file:
+        temporary = file.name
+    try:
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(data, file, ensure_ascii=False, indent=indent)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

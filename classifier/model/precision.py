@@ -14,7 +14,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from copy import deepcopy
 from typing import NamedTuple
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from ..defaults import config_folder
-from ..files import read_small_regular_file
+from ..files import read_small_regular_file, write_json_atomic
 from ..spanish import decimal
 from .accel import pack_linear_layers
 
@@ -302,18 +301,9 @@ def _write_cache(path, key, entry):
     data[key] = entry
     data = dict(list(data.items())[-_CACHE_ENTRIES:])
     try:
-        folder = os.path.dirname(path) or "."
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".precision-", suffix=".tmp",
-                                         delete=False) as file:
-            temporary = file.name
-            json.dump(data, file, ensure_ascii=False, indent=1)
-        os.replace(temporary, path)
+        write_json_atomic(path, data, indent=1)
     except OSError:
-        try:
-            os.unlink(temporary)
-        except (OSError, NameError):
-            pass
+        pass
 
 
 # --- in words -------------------------------------------------------------------------------------
