@@ -5,20 +5,17 @@ path to a result in engine.py. The model (torch with it) loads in a background t
 while the user is choosing.
 """
 
-import errno
 import functools
-import json
 import os
-import signal
 import sys
 import threading
 import unicodedata
 
-from .defaults import config_folder
-from .errors import ClassifierError, DownloadInterrupted, ModelLoadError, OutputFailed
-from .files import read_small_regular_file, write_json_atomic
+from .desktop_state import default_state_file, remember_folder, start_folder
+from .errors import ClassifierError, DownloadInterrupted, ModelLoadError
 from .output import format_result
 from .status import ExitStatus, Stopped
+from .terminal import ModelUnavailable, TerminalUI, _input, _print
 
 AGAIN_PROMPT = "¿Clasificar otra imagen? (s/n) "
 YES = {"s", "si", "sí"}
@@ -26,12 +23,6 @@ NO = {"n", "no"}
 ERROR_TITLE = "No se pudo clasificar"
 MESSAGE_BOX_SENTENCES = 4
 MODEL_ERROR_TITLE = "No se pudo cargar el modelo"
-STATE_FILE = "estado.json"
-_SMALL_FILE_BYTES = 64 * 1024  # the state file and user-dirs.dirs are a few lines
-
-
-class ModelUnavailable(Exception):
-    """The model failed to load; the loader has already said why."""
 
 
 class BackgroundLoader:
@@ -323,27 +314,6 @@ def _terminal_instead(reason, ask, say):
     return TerminalUI(ask, say)
 
 
-class TerminalUI:
-    """No screen: image and folder paths are typed in the terminal and results only printed."""
-
-    unavailable = ()  # nothing here can fail to open
-
-    def __init__(self, ask, say):
-        self.ask = ask
-
-    def pick(self, give_up=None):
-        # Terminals quote dragged-in paths; the quotes are not part of the name. No shell reads
-        # what is typed here: ~ is expanded as the shell would.
-        path = self.ask("Ruta de la imagen o de la carpeta (Intro sin nada para ninguna): ").strip().strip("'\"")
-        return [os.path.expanduser(path)] if path else []
-
-    def show(self, results, stream=None):
-        return None  # the results are already printed
-
-    def error(self, title, message):
-        pass  # the terminal line is already printed
-
-
 class DesktopUI:
     """The easygui picker, the result window and message boxes (gui.py); remembers the folder."""
 
@@ -374,55 +344,7 @@ class DesktopUI:
             pass  # the terminal line is already printed
 
 
-# --- where the picker opens ------------------------------------------------------------------------
-
-
-def default_state_file():
-    """estado.json in the program's config folder (defaults.config_folder)."""
-    return os.path.join(config_folder(), STATE_FILE)
-
-
-def start_folder(state_file):
-    """The last folder used, if it still exists; else the user's pictures folder; else the current one."""
-    try:
-        folder = json.loads(_small_text_file(state_file)).get("carpeta")
-        if isinstance(folder, str) and os.path.isdir(folder):
-            return folder
-    except (OSError, ValueError, AttributeError, RecursionError):
-        pass  # first run, or a damaged file: start afresh
-    return pictures_folder() or os.getcwd()
-
-
-def remember_folder(state_file, folder):
-    """Save the folder for the next run; a read-only config folder only costs the memory."""
-    try:
-        write_json_atomic(state_file, {"carpeta": folder})
-    except OSError:
-        pass
-
-
-def pictures_folder():
-    """XDG's pictures folder (user-dirs.dirs), else ~/Pictures or ~/Imágenes when they exist."""
-    home = os.path.expanduser("~")
-    candidates = []
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    try:
-        for line in _small_text_file(os.path.join(config, "user-dirs.dirs")).splitlines():
-            if line.startswith("XDG_PICTURES_DIR="):
-                value = line.split("=", 1)[1].strip().strip('"')
-                candidates.append(value.replace("$HOME", home))
-    except (OSError, ValueError):
-        pass
-    candidates += [os.path.join(home, "Pictures"), os.path.join(home, "Imágenes"), os.path.join(home, "Imagenes")]
-    return next((folder for folder in candidates if folder != home and os.path.isdir(folder)), None)
-
-
 # --- the entry ------------------------------------------------------------------------------------
-
-
-def _small_text_file(path, limit=_SMALL_FILE_BYTES):
-    """A small UTF-8 text file's content; OSError unless it is a regular file of at most limit bytes."""
-    return read_small_regular_file(path, limit).decode("utf-8")
 
 
 def has_display():
@@ -474,89 +396,6 @@ def run_desktop(load, top_k, log=None, say=None, ask=None, describe=None, fetch=
     except KeyboardInterrupt:
         say("\n¡Hasta luego!")
         return ExitStatus.OK
-
-
-def _print(message):
-    try:
-        print(message, flush=True)
-    except BrokenPipeError:
-        raise
-    except (OSError, ValueError) as exc:  # a full disk, a closed terminal
-        raise OutputFailed("pudo escribir en la terminal", exc) from None
-
-
-def _input(prompt, give_up=None):
-    """input(), looked up at each call (tests replace it); a closed stdin is the end of the answers.
-
-    give_up: a threading.Event (the model failed to load); once set, the prompt ends at once
-    with ModelUnavailable, its line ended, whatever the user is typing.
-    """
-    if sys.stdin is None:
-        raise EOFError
-    if give_up is not None:
-        with _PromptInterrupted(give_up):
-            return _plain_input(prompt)
-    return _plain_input(prompt)
-
-
-def _plain_input(prompt):
-    try:
-        return input(prompt)
-    except RuntimeError:  # "input(): lost sys.stdin"
-        raise EOFError from None
-    except OSError as exc:
-        if exc.errno in (errno.EBADF, errno.EIO):  # stdin open for writing only (as nohup leaves it), or gone
-            raise EOFError from None
-        raise
-
-
-class _PromptInterrupted:
-    """Within: once give_up is set, the main thread's input() raises ModelUnavailable.
-
-    input() waits in a system call that only a signal interrupts: a watcher thread sends
-    SIGUSR1 to the main thread, whose handler raises. Where threads cannot be signalled
-    (Windows), the prompt waits as before.
-    """
-
-    def __init__(self, give_up):
-        self.give_up = give_up
-        self._waiting = False
-        self._lock = threading.Lock()
-        self._over = threading.Event()
-        self._usable = hasattr(signal, "pthread_kill") and threading.current_thread() is threading.main_thread()
-
-    def __enter__(self):
-        if self.give_up.is_set():
-            raise ModelUnavailable
-        if not self._usable:
-            return self
-        self._previous = signal.signal(signal.SIGUSR1, self._raise)
-        self._waiting = True
-        main = threading.main_thread().ident
-        threading.Thread(target=self._watch, args=(main,), name="prompt-watch", daemon=True).start()
-        return self
-
-    def _watch(self, main):
-        while not self._over.is_set():
-            if self.give_up.wait(0.05):
-                with self._lock:
-                    if self._waiting:
-                        signal.pthread_kill(main, signal.SIGUSR1)
-                return
-
-    def _raise(self, signum, frame):
-        if self._waiting:
-            raise ModelUnavailable
-
-    def __exit__(self, kind, value, traceback):
-        if self._usable:
-            self._over.set()
-            with self._lock:  # a signal sent is delivered before this returns: never to the old handler
-                self._waiting = False
-            signal.signal(signal.SIGUSR1, self._previous)
-        if kind is ModelUnavailable:
-            _print("")  # the prompt's line ends: the error goes on its own
-        return False
 
 
 def _fetch_model(fetch, windows, ui, say):

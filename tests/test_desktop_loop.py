@@ -16,10 +16,8 @@ from classifier.desktop import (
     BackgroundLoader,
     desktop_loop,
     parse_answer,
-    pictures_folder,
-    remember_folder,
-    start_folder,
 )
+from classifier.desktop_state import pictures_folder, remember_folder, start_folder
 from classifier.errors import ModelLoadError
 from conftest import LINE, PHOTOS, REPO, TINY_LABELS
 from fakes import FakeUI, Script
@@ -284,7 +282,7 @@ def test_the_picker_opens_in_the_last_folder_used_across_runs(monkeypatch, tmp_p
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     (tmp_path / "casa").mkdir()
     state = os.path.join(tmp_path / "config", "clasificador-vit", "estado.json")
-    from classifier.desktop import default_state_file
+    from classifier.desktop_state import default_state_file
 
     assert default_state_file() == state
     assert start_folder(state) == os.getcwd()  # first run, no pictures folder: the current one
@@ -585,7 +583,7 @@ def test_a_hostile_state_or_user_dirs_file_falls_back_at_once(monkeypatch, tmp_p
 
 @pytest.mark.parametrize("typed", ["~/gato.png", "'~/gato.png'", '  "~/gato.png" '])
 def test_a_path_typed_in_the_terminal_mode_expands_the_home_folder(monkeypatch, tmp_path, typed):
-    from classifier.desktop import TerminalUI
+    from classifier.terminal import TerminalUI
 
     monkeypatch.setenv("HOME", str(tmp_path))
     assert TerminalUI(lambda prompt: typed, print).pick() == [str(tmp_path / "gato.png")]
