@@ -74,16 +74,15 @@ def write_json_atomic(path, data, indent=None):
     folder, a full disk) leaves path as it was and no temporary file behind."""
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{os.path.basename(path)}-",
-                                     suffix=".tmp", delete=False) as file:
-        temporary = file.name
+    file = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{os.path.basename(path)}-",
+                                       suffix=".tmp", delete=False)
     try:
-        with open(temporary, "w", encoding="utf-8") as file:
+        with file:
             json.dump(data, file, ensure_ascii=False, indent=indent)
-        os.replace(temporary, path)
+        os.replace(file.name, path)
     except BaseException:
         try:
-            os.unlink(temporary)
+            os.unlink(file.name)
         except OSError:
             pass
         raise
