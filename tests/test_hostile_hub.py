@@ -514,6 +514,15 @@ def _to_detour(handler, path):
     handler.end_headers()
 
 
+def _revision_refused_and_home_untouched(tiny_model_dir, tmp_path, home, lie):
+    """A run of the model at "main" against a hub that lies about the revision's commit: refused, home as it was."""
+    before = _tree(home)
+    with FakeHub(tiny_model_dir, respond=lie) as hub:
+        done = _run_at(hub.env(tmp_path / "hf"), hub.repo_id, "main")
+    _refused(done, "no es de fiar", "commit de la revisión")
+    assert _tree(home) == before
+
+
 @pytest.mark.parametrize("status", [200, 203])
 def test_a_revision_commit_that_is_a_path_is_refused_whatever_the_status(tiny_model_dir, tmp_path, home, status):
     """The client names refs/<revision>'s content, trees/<sha>.json and snapshots/<sha> from the revision's
@@ -529,11 +538,7 @@ def test_a_revision_commit_that_is_a_path_is_refused_whatever_the_status(tiny_mo
             return False
         return True
 
-    before = _tree(home)
-    with FakeHub(tiny_model_dir, respond=lie) as hub:
-        done = _run_at(hub.env(tmp_path / "hf"), hub.repo_id, "main")
-    _refused(done, "no es de fiar", "commit de la revisión")
-    assert _tree(home) == before
+    _revision_refused_and_home_untouched(tiny_model_dir, tmp_path, home, lie)
 
 
 def test_an_api_answer_after_a_redirect_is_checked_as_the_api_answer(tiny_model_dir, tmp_path, home):
@@ -554,11 +559,7 @@ def test_an_api_answer_after_a_redirect_is_checked_as_the_api_answer(tiny_model_
             return False
         return True
 
-    before = _tree(home)
-    with FakeHub(tiny_model_dir, respond=lie) as hub:
-        done = _run_at(hub.env(tmp_path / "hf"), hub.repo_id, "main")
-    _refused(done, "no es de fiar", "commit de la revisión")
-    assert _tree(home) == before
+    _revision_refused_and_home_untouched(tiny_model_dir, tmp_path, home, lie)
 
 
 def test_a_next_page_that_climbs_out_of_the_listing_is_refused(tiny_model_dir, tmp_path):
