@@ -355,17 +355,23 @@ def test_ctrl_c_with_the_window_open_and_photos_still_being_classified_exits_0(t
     folder = tmp_path / "fotos"
     folder.mkdir()
     sources = [Image.open(photo).convert("RGB").resize((224, 224)) for photo in PHOTOS]
-    names = [f"f{index:03}.png" for index in range(120)]  # small files: the thread's time goes to torch
+    # Small files, so the thread's time goes to torch; enough of them (chosen with Ctrl+A, not typed)
+    # that a fast machine is still classifying when the window is drawn: 120 typed names all finished
+    # before it in CI.
+    names = [f"f{index:03}.png" for index in range(600)]
     for index, name in enumerate(names):
         sources[index % len(sources)].save(folder / name)
     config = tmp_path / "config"
     (config / "clasificador-vit").mkdir(parents=True)
     (config / "clasificador-vit" / "estado.json").write_text(f'{{"carpeta": "{folder}"}}', encoding="utf-8")
-    with xdesktop.VirtualScreen(1024, 600) as screen:
+    with xdesktop.VirtualScreen(1024, 600, "openbox") as screen:
         program = Program(screen, model, config)
         try:
             program.wait_for(DEVICE_LINE)
-            screen.type_and_enter(screen.find(PICKER, process=program.process), " ".join(f'"{n}"' for n in names))
+            picker = screen.find(PICKER, process=program.process)
+            screen.settled(picker)
+            screen.key(picker, "shift+Tab")  # into the file list
+            screen.xdotool("key", "--delay", "40", "ctrl+a", "Return")
             _wait_drawn(screen, screen.find(WINDOW, process=program.process))
             program.process.send_signal(signal.SIGINT)
             out, err = program.finish(timeout=60)
