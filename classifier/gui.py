@@ -26,7 +26,7 @@ POLL_MS = 100  # how often Tk lets Python look at Ctrl+C and at the model loader
 SCREEN_SHARE = (0.94, 0.86)  # of the screen's width and height: room for window borders and panels
 HINTS = ("Intro: otra imagen", "Esc: terminar", "Ctrl+S: guardar la figura")
 PAGE_HINT = "← →: pasar de imagen"
-KEY_BAR_HEIGHT = 40  # pixels of the bar under the figure: two lines of hints where the window is narrow
+KEY_BAR_HEIGHT = 58  # pixels of the bar under the figure: at 1024 x 600, «Clasificadas…» and two lines of hints
 BAR_MIN_WIDTH = 640  # pixels the key bar needs to show its hints on one line
 NAME_CHARS = 28  # of a file name in the key bar at most (the title bar has it whole)
 NAME_BOX_CHARS = 20  # the name's fixed box, in average letters: at 1024 x 600 the hints keep two lines
@@ -481,7 +481,7 @@ class ResultWindow:
             self.forward.configure(state="normal" if self.page + 1 < len(self.results) else "disabled")
         keys = key_bar(count > 1)
         waiting = self.stream is not None and not self.stream.done
-        progress = f"Clasificadas {len(self.results)} de {count}…  " if waiting else ""
+        progress = f"Clasificadas {len(self.results)} de {count}…  ".replace(" ", "\u00a0", 3) if waiting else ""
         self.status.configure(text=self.message or f"{progress}{keys}")
 
     def _page_name(self, page, name):

@@ -472,7 +472,16 @@ photos = [Image.open(photo).convert("RGB") for photo in PHOTOS[:pages]]
 results = [Result("una foto con un nombre bastante largo de verdad.jpg", predictions=predictions, heatmap=heatmap,
                   picture=photo, seen=photo)
            for photo, (predictions, heatmap) in zip(photos, classifier.classify_with_maps(photos, 7))]
-window = gui.ResultWindow(results)
+
+
+class Stream:  # the other photos still being classified: the bar also counts them
+    expected, done = 600, False
+
+    def pictures(self, result):
+        return result
+
+
+window = gui.ResultWindow(results, Stream() if sys.argv[3] == "clasificando" else None)
 window.root.update()
 time.sleep(0.5)  # the window manager places it; the label wraps to its width
 window.root.update()
@@ -489,17 +498,20 @@ window.close()
 """
 
 
-@pytest.mark.parametrize("pages", [3])
-def test_every_hint_in_the_key_bar_is_readable_at_1024x600(tiny_model_dir, wm, pages):
+@pytest.mark.parametrize(("pages", "stream"), [(3, "listas"), (3, "clasificando")])
+def test_every_hint_in_the_key_bar_is_readable_at_1024x600(tiny_model_dir, wm, pages, stream):
+    # While other photos were still being classified, «Clasificadas 480 de 600…» made a third line
+    # that the two-line bar cut in half (a new student's trial, at 1024 x 600).
     import json
 
     from classifier import gui
 
     with xdesktop.VirtualScreen(1024, 600, wm) as screen:
-        done = subprocess.run([sys.executable, "-c", _KEY_BAR_PROBE, str(pages), str(tiny_model_dir)], cwd=REPO,
-                              env=screen.env(), capture_output=True, text=True, timeout=120)
+        done = subprocess.run([sys.executable, "-c", _KEY_BAR_PROBE, str(pages), str(tiny_model_dir), stream],
+                              cwd=REPO, env=screen.env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     bar = json.loads(done.stdout)
+    assert ("Clasificadas\u00a03\u00a0de\u00a0600…" in bar["text"]) == (stream == "clasificando"), bar
     # The label's text fits its box: every line shown, none under the button.
     assert bar["req_height"] <= bar["height"] + 1, bar
     assert bar["right"] <= bar["save_left"], bar
