@@ -111,9 +111,18 @@ def _format(text):
         raise argparse.ArgumentTypeError(f"«{text}» no es un formato: elija texto, json o csv") from None
 
 
-def build_parser():
+def program_name(argv0):
+    """The program as the user started it, for --help and usage errors: «python script_modelo.py»
+    where the script was run, «clasificar» for the installed command."""
+    name = os.path.basename(argv0 or "")
+    if name == "__main__.py":
+        return "python -m classifier"
+    return f"python {name}" if name.endswith(".py") else PROG
+
+
+def build_parser(prog=PROG):
     parser = _SpanishParser(
-        prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_SpanishHelpFormatter, add_help=False,
+        prog=prog, description=DESCRIPTION, epilog=EPILOG, formatter_class=_SpanishHelpFormatter, add_help=False,
         allow_abbrev=False,
     )
     inputs = parser.add_argument_group("entradas")
@@ -198,22 +207,22 @@ def build_parser():
     return parser
 
 
-def parse_args(argv):
+def parse_args(argv, prog=PROG):
     """Options and paths; everything after a lone -- is a path, even if it starts with a dash."""
     argv = list(sys.argv[1:] if argv is None else argv)
     tail = []
     if "--" in argv:
         cut = argv.index("--")
         argv, tail = argv[:cut], argv[cut + 1:]
-    args = build_parser().parse_intermixed_args(argv)
+    args = build_parser(prog).parse_intermixed_args(argv)
     args.paths += tail
     return args
 
 
-def main(argv=None):
+def main(argv=None, prog=PROG):
     """Run the program; returns the exit status."""
     try:
-        args = parse_args(argv)
+        args = parse_args(argv, prog)
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code
     streams = _prepare_streams()
@@ -256,7 +265,7 @@ def main(argv=None):
 
 def run():
     """The console command and script_modelo.py: main() with the exit a process needs."""
-    status = main()
+    status = main(prog=program_name(sys.argv[0]))
     # The process is ending: a second Ctrl+C now would only print a traceback from the interpreter's exit.
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)

@@ -117,6 +117,28 @@ def test_usage_errors_exit_2_in_spanish(capsys, args):
     assert not re.search(r"invalid|unrecognized|expected", err)
 
 
+@pytest.mark.parametrize(("argv0", "usage"), [("script_modelo.py", "python script_modelo.py"),
+                                             ("/home/ana/clasificador/script_modelo.py", "python script_modelo.py"),
+                                             ("/usr/lib/python3/classifier/__main__.py", "python -m classifier"),
+                                             ("/home/ana/.venv/bin/clasificar", "clasificar")])
+def test_help_names_the_program_as_the_student_started_it(monkeypatch, capsys, argv0, usage):
+    # `python script_modelo.py --help` answered «uso: clasificar …», a command the student never typed.
+    import signal
+
+    from classifier import cli
+
+    monkeypatch.setattr(sys, "argv", [argv0, "--help"])
+    handlers = {signum: signal.getsignal(signum) for signum in cli.STOP_SIGNALS}
+    try:
+        with pytest.raises(SystemExit) as leaving:
+            cli.run()
+    finally:
+        for signum, handler in handlers.items():  # run() ignores them on its way out of a process
+            signal.signal(signum, handler)
+    assert leaving.value.code == 0
+    assert capsys.readouterr().out.startswith(f"uso: {usage} [-r]")
+
+
 def test_every_option_states_its_default():
     parser = build_parser()
     for action in parser._actions:
