@@ -448,6 +448,25 @@ def test_folder_without_images_is_an_error_not_a_silent_skip(tmp_path):
     assert "no contiene imágenes" in str(error) and str(tmp_path) in str(error)
 
 
+def test_a_folder_of_iphone_photos_says_what_they_are_and_how_to_convert_them(tmp_path):
+    # A folder of HEIC photos said «no contiene imágenes»: the student saw photos there, and never
+    # reached the sentence each file gets on its own.
+    from classifier.images import open_image
+
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)  # an iPhone photo's first box
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic", "IMG_0003.heif"):
+        (tmp_path / name).write_bytes(heic)
+    (tmp_path / "notas.pdf").write_bytes(b"%PDF-1.4\n")
+    (tmp_path / "leeme.txt").write_text("nada")
+    [(path, error)] = list(expand_inputs([str(tmp_path)]))
+    assert path == str(tmp_path) and isinstance(error, InputError)
+    assert str(error) == (f"La carpeta «{tmp_path}» no contiene imágenes que se puedan leer: tiene 3 fotos HEIC/HEIF "
+                          "(el formato de los iPhone) y 1 documento PDF; conviértalas a JPEG o PNG para clasificarlas.")
+    with pytest.raises(ImageError) as one:  # the same words as each file's own sentence
+        open_image(str(tmp_path / "IMG_0001.HEIC"))
+    assert "foto HEIC/HEIF (el formato de los iPhone)" in str(one.value)
+
+
 def test_files_and_missing_paths_pass_through_in_order(tmp_path):
     inputs = ["x.jpg", str(tmp_path / "nope"), "y.png"]
     assert list(expand_inputs(inputs)) == [(p, None) for p in inputs]

@@ -2,12 +2,17 @@
 
 import os
 
-from ..defaults import IMAGE_EXTENSIONS, OUTPUT_SOFTWARE
+from ..defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS, OUTPUT_SOFTWARE
 from ..errors import InputError, display_path, system_reason
 from ..files import open_regular_file
 from .png import _png_text
 
 _MARK_BYTES = 4096  # our PNGs carry their mark in the first chunks, before any pixel data
+# What a folder of files the program cannot read holds, named by the students' words for them.
+_UNREADABLE_KINDS = (({".heic", ".heif", ".hif"}, "foto HEIC/HEIF (el formato de los iPhone)",
+                      "fotos HEIC/HEIF (el formato de los iPhone)"),
+                     ({".pdf"}, "documento PDF", "documentos PDF"),
+                     ({".svg", ".eps", ".ps"}, "dibujo vectorial", "dibujos vectoriales"))
 
 
 def expand_inputs(paths, recursive=False, skipped=None):
@@ -27,14 +32,18 @@ def expand_inputs(paths, recursive=False, skipped=None):
         if not os.path.isdir(given):
             yield given, None
             continue
-        found, ours = False, []
-        for path, error in _images_in_folder(given, recursive, ours):
+        found, ours, explained = False, [], []
+        for path, error in _images_in_folder(given, recursive, ours, explained):
             found = True
             yield path, error
         if not found and ours:  # said here, in its place, not in the note
             yield given, InputError(given, f"La carpeta «{display_path(given)}» solo contiene imágenes que escribió "
                                            "este programa (mapas de --mapa o figuras guardadas desde la ventana); "
                                            "para clasificar una, nómbrela como archivo.")
+        elif not found and explained:  # an iPhone's folder: say what its files are and what to do
+            yield given, InputError(given, f"La carpeta «{display_path(given)}» no contiene imágenes que se puedan "
+                                           f"leer: tiene {_kinds_text(explained)}; conviértalas a JPEG o PNG "
+                                           "para clasificarlas.")
         elif not found:
             where = " ni en sus subcarpetas" if recursive else " (use --recursivo para buscar en sus subcarpetas)"
             yield given, InputError(given, f"La carpeta «{display_path(given)}» no contiene imágenes{where}.")
@@ -64,7 +73,18 @@ def skipped_outputs_sentence(count):
             "ventana): no son fotos; para clasificar una, nómbrela como archivo.")
 
 
-def _images_in_folder(folder, recursive, skipped):
+def _kinds_text(paths):
+    """«3 fotos HEIC/HEIF (el formato de los iPhone) y 1 documento PDF»."""
+    extensions = [os.path.splitext(path)[1].lower() for path in paths]
+    parts = []
+    for kind, one, many in _UNREADABLE_KINDS:
+        count = sum(extension in kind for extension in extensions)
+        if count:
+            parts.append(f"1 {one}" if count == 1 else f"{count} {many}")
+    return " y ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+
+
+def _images_in_folder(folder, recursive, skipped, explained):
     def visible_sorted(names):
         # Hidden files (".foo.jpg", macOS "._foo.jpg") are not the user's pictures.
         return sorted((n for n in names if not n.startswith(".")), key=lambda n: (n.casefold(), n))
@@ -85,7 +105,11 @@ def _images_in_folder(folder, recursive, skipped):
         dirs[:] = visible_sorted(dirs) if recursive else []
         for name in visible_sorted(files):
             path = os.path.join(root, name)
-            if not is_image_name(name) or not os.path.isfile(path):
+            if not os.path.isfile(path):
+                continue
+            if not is_image_name(name):
+                if os.path.splitext(name)[1].lower() in EXPLAINED_EXTENSIONS:
+                    explained.append(path)
                 continue
             if _is_our_output(name, path):
                 skipped.append(path)
