@@ -93,8 +93,8 @@ def torch_source(version, platform=sys.platform, cuda=None, fetch=fetch_page):
         if found:
             return PYTORCH_INDEX + "cpu", f"torch {version} para CPU (no hay GPU NVIDIA), de download.pytorch.org"
         if found is None:
-            return None, (f"torch {version} del índice de paquetes, porque download.pytorch.org no responde: en Linux "
-                          "puede ser la versión con CUDA, de varios GB (docs/instalacion.md dice cómo evitarlo)")
+            # Whether that is the CUDA build is known only once pip has chosen: cuda_note() says so then.
+            return None, f"torch {version} del índice de paquetes, porque download.pytorch.org no responde"
         return None, f"torch {version} del índice de paquetes, porque download.pytorch.org no tiene su versión para CPU"
     usable = [b for b in CUDA_BUILDS if (int(b[2:-1]), int(b[-1])) <= cuda]
     for build in usable:
@@ -150,6 +150,22 @@ def installed_torch():
     return done.stdout.strip() or "?"
 
 
+def cuda_libraries():
+    """Whether pip brought PyTorch's CUDA libraries (the nvidia-* packages) into .venv."""
+    code = ("import importlib.metadata as m; "
+            "print(any((d.metadata['Name'] or '').lower().startswith('nvidia-') for d in m.distributions()))")
+    done = subprocess.run([str(venv_python()), "-c", code], capture_output=True, text=True)
+    return done.stdout.strip() == "True"
+
+
+def cuda_note(cuda, with_cuda_libraries):
+    """A sentence when the package index gave the CUDA build to a machine without an NVIDIA GPU, else None."""
+    if cuda is not None or not with_cuda_libraries:
+        return None
+    return ("Este torch trae CUDA (varios GB) aunque no hay GPU NVIDIA: funciona en la CPU; docs/instalacion.md dice "
+            "cómo cambiarlo por el de CPU, más pequeño.")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="instalar.py", description="Instala el programa en la carpeta .venv.")
     parser.add_argument("--pruebas", action="store_true", help="instala también lo que necesitan las pruebas")
@@ -171,6 +187,9 @@ def main(argv=None):
         pip_install([f"torch=={version}", "-c", str(constraints),
                      *(("--extra-index-url", extra_index) if extra_index else ())], log)
         pip_install(["-r", str(requirements), "-c", str(constraints)], log)
+    note = cuda_note(cuda, cuda_libraries()) if sys.platform.startswith("linux") else None
+    if note:
+        say(note)
     then = "python -m pytest" if args.pruebas else "python script_modelo.py"
     say(f"Listo (torch {installed_torch()}). Para usarlo, ahora y cualquier otro día, en esta carpeta: "
         f"{activate_command()} y después {then}")

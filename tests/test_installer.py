@@ -40,6 +40,27 @@ def test_linux_without_an_nvidia_gpu_gets_the_cpu_build():
 def test_linux_where_the_pytorch_index_cannot_be_reached_falls_back_to_the_package_index():
     url, what = instalar.torch_source("2.13.0", platform="linux", cuda=None, fetch=unreachable)
     assert url is None and "download.pytorch.org no responde" in what
+    # Which build pip takes is known once it has: on our machines the CPU one, which a warning of
+    # «varios GB» contradicted. The note comes after, and only when the CUDA libraries came.
+    assert "CUDA" not in what
+
+
+@pytest.mark.parametrize(("cuda", "libraries", "noted"), [(None, True, True), (None, False, False),
+                                                          ((12, 8), True, False)])
+def test_a_cuda_build_on_a_machine_without_an_nvidia_gpu_is_said_once_it_is_installed(cuda, libraries, noted):
+    note = instalar.cuda_note(cuda, libraries)
+    assert (note is not None) == noted
+    assert note is None or ("CUDA" in note and "docs/instalacion.md" in note)
+
+
+def test_the_cuda_libraries_are_found_in_the_readmes_environment_as_torch_itself_reports_its_build():
+    # The README's own .venv (made by instalar.py; here from the package index, the CPU build): the
+    # reference is torch's own word on its build.
+    import torch
+
+    if not instalar.venv_python().exists():
+        pytest.skip("sin .venv hecho por instalar.py")
+    assert instalar.cuda_libraries() == (torch.version.cuda is not None)
 
 
 def test_an_nvidia_gpu_gets_the_newest_cuda_build_its_driver_supports():
