@@ -93,6 +93,15 @@ namespace eval ::tk::dialog::file {
 _TYPE_AHEAD = r"""
 catch {auto_load ::tk::IconList}
 if {[info object isa class ::tk::IconList]} {
+    # A modifier alone (the Shift of Shift+Down) types no letter, yet Tk searched again with the
+    # letters typed just before and jumped back to their file: «ca», ↓, Shift+↓ chose cafe and cohete.
+    oo::define ::tk::IconList method KeyPress key {
+        if {$key eq ""} {return}
+        append accel $key
+        my Goto $accel
+        after cancel $accelCB
+        set accelCB [after 500 [namespace code {my Reset}]]
+    }
     oo::define ::tk::IconList method Goto text {
         if {![info exists list] || $text eq "" || $numItems == 0} {return}
         set start [expr {[llength [$w selection get]] ? [$w index anchor] : 0}]

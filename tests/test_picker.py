@@ -158,7 +158,9 @@ def test_a_typed_path_with_spaces_opens_the_photo_it_names(tiny_model_dir, tmp_p
 @needs_openbox
 @pytest.mark.parametrize(("keys", "chosen"), [(["c", "a", "shift+Down"], ["cafe.png", "cohete.jpg"]),
                                               (["ctrl+a"], ["cafe.png", "cohete.jpg", "gato.png"]),
-                                              (["c", "o"], ["cohete.jpg"]), (["g"], ["gato.png"])])
+                                              (["c", "o"], ["cohete.jpg"]), (["g"], ["gato.png"]),
+                                              # Shift's own press searched «ca» again: cafe and cohete.
+                                              (["c", "a", "Down", "shift+Down"], ["cohete.jpg", "gato.png"])])
 def test_photos_are_chosen_with_the_keyboard_in_the_file_list(tiny_model_dir, tmp_path, keys, chosen):
     # Tk's list chose several files with Ctrl and Shift clicks only: Shift+arrows and Ctrl+A did nothing.
     # Its type-ahead compared one letter fewer than typed: «co» went to cafe.png, «g» to the first file.
