@@ -8,10 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from PIL import Image
 
-from .. import hub
-from ..defaults import DEFAULT_MODEL
-from ..errors import ModelLoadError, PictureError, quoted
-from ..labels import DEFAULT_LANGUAGE, display_labels
+from classifier.base.defaults import DEFAULT_MODEL
+from classifier.base.errors import ModelLoadError, PictureError, quoted
+from classifier.base.labels import DEFAULT_LANGUAGE, display_labels
+from classifier.base.results import Prediction
+from classifier.base.spanish import thousands
+from classifier.hub import locate as hub
+
 from ..maps import (
     ATTENTION_DEFAULT,
     GRAD_CAM,
@@ -21,8 +24,6 @@ from ..maps import (
     attention_maps,
     grad_cam_maps,
 )
-from ..results import Prediction
-from ..spanish import thousands
 from .device import fast_precision, resolve_device
 from .folder import load_folder
 from .geometry import MAX_RESIZED_PIXELS, crop_after_resize, plain_resize_target, resize_bound, resize_in_bands

@@ -6,7 +6,8 @@ escape sequences included: the text output shows them escaped (display_path), JS
 and CSV keep the exact name recoverable (see JsonLinesWriter and CsvWriter).
 """
 
-from ..results import Result
+from classifier.base.results import Result
+
 from .csv import CsvWriter, csv_path, path_from_csv
 from .jsonl import JsonLinesWriter, json_line
 from .maps_png import MapFolder

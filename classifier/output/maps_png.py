@@ -3,7 +3,7 @@
 import errno
 import os
 
-from ..errors import display_path, system_reason
+from classifier.base.errors import display_path, system_reason
 
 # A map is created, never opened: an existing file or link of that name is left alone.
 _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -44,7 +44,7 @@ class MapFolder:
         self._made = []
 
     def save(self, result):
-        from ..drawing import save_result
+        from classifier.gui.drawing import save_result
 
         name = os.path.basename(result.path)
         try:

@@ -4,7 +4,7 @@ The hub (core) drives it; the terminal line (progress.py) and the window (gui.py
 protocol lives here so that neither side imports the other for it.
 """
 
-from .spanish import decimal
+from classifier.base.spanish import decimal
 
 
 class DownloadProgress:

@@ -4,11 +4,11 @@ and a remedy (split from hub.py, which calls them)."""
 import os
 import shutil
 
-from . import hub_partial
-from .download_progress import duration, megabytes
-from .errors import quoted
-from .hub_checks import shown
-from .hub_settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
+from classifier.base.errors import quoted
+from classifier.hub import partial as hub_partial
+from classifier.hub.checks import shown
+from classifier.hub.download_progress import duration, megabytes
+from classifier.hub.settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
 
 
 def stalled_sentence(model, watch):

@@ -31,14 +31,16 @@ import time
 import urllib.parse
 from collections import deque
 
-from . import hub_partial, hub_settings, hub_words
-from .defaults import DEFAULT_MODEL
-from .download_progress import DownloadProgress, DownloadState, duration, megabytes
-from .errors import DownloadInterrupted, ModelLoadError, quoted, system_reason
-from .files import kind_of
-from .hub_checks import HEX40, HEX64, shown
-from .hub_links import planted_link, planted_sentence
-from .hub_settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
+from classifier.base.defaults import DEFAULT_MODEL
+from classifier.base.errors import DownloadInterrupted, ModelLoadError, quoted, system_reason
+from classifier.base.files import kind_of
+from classifier.hub import partial as hub_partial
+from classifier.hub import settings as hub_settings
+from classifier.hub import words as hub_words
+from classifier.hub.checks import HEX40, HEX64, shown
+from classifier.hub.download_progress import DownloadProgress, DownloadState, duration, megabytes
+from classifier.hub.links import planted_link, planted_sentence
+from classifier.hub.settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
 HUB_PATTERNS = ["*.json", "*.safetensors"]
@@ -58,7 +60,7 @@ def connecting_text():
 
 def default_revision(model, revision):
     """None means the pinned commit for the default model (reproducible, safetensors), else the hub's main."""
-    from .defaults import DEFAULT_REVISION
+    from classifier.base.defaults import DEFAULT_REVISION
 
     return DEFAULT_REVISION if revision is None and model == DEFAULT_MODEL else revision
 
@@ -429,7 +431,7 @@ def _attempt(model, revision, watch, announce):
 # The child imports the program from its own folder, never from the current one: -E ignores
 # PYTHONPATH, and sys.path[0] (the current folder under -c) becomes the package's parent before
 # any import of ours. -P would do the latter only from Python 3.11.
-_CHILD_CODE = ("import sys; sys.path[0] = sys.argv[1]; from classifier.hub_child import main; "
+_CHILD_CODE = ("import sys; sys.path[0] = sys.argv[1]; from classifier.hub.child import main; "
                "main(sys.argv[2], sys.argv[3])")
 
 

@@ -13,10 +13,10 @@ import gc
 import os
 from contextlib import contextmanager
 
-from .defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS
-from .errors import quoted, system_reason
-from .status import StopEvent, stop_signal_handler
-from .tk_dialogs import keep_dialog_keys, prepare_file_dialog, spanish, to_front
+from classifier.base.defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS
+from classifier.base.errors import quoted, system_reason
+from classifier.base.status import StopEvent, stop_signal_handler
+from classifier.gui.tk_dialogs import keep_dialog_keys, prepare_file_dialog, spanish, to_front
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
 WINDOW_TITLE = "Clasificador de imágenes"
@@ -397,7 +397,7 @@ class ResultWindow:
         from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg
         from matplotlib.figure import Figure
 
-        from .drawing import FIGURE_DPI
+        from classifier.gui.drawing import FIGURE_DPI
 
         root = self.root
         spanish(root)
@@ -450,14 +450,14 @@ class ResultWindow:
         self._draw()
 
     def _layout(self, result):
-        from .drawing import plan_layout
+        from classifier.gui.drawing import plan_layout
 
         seen = result.seen if result.seen is not None else result.picture
         return plan_layout(result.picture.size, seen.size, result.heatmap is not None, len(result.predictions),
                            self.box)
 
     def _draw(self):
-        from .drawing import draw_result
+        from classifier.gui.drawing import draw_result
 
         result = self._with_pictures(self.page)
         self.figure.clear()
@@ -560,7 +560,7 @@ class ResultWindow:
         if extension not in SAVE_FORMATS:
             reason = f"elija un nombre acabado en {', '.join(SAVE_FORMATS)}"
         else:
-            from .drawing import save_figure
+            from classifier.gui.drawing import save_figure
 
             try:
                 save_figure(self.figure, target)
@@ -650,7 +650,7 @@ class DownloadWindow:
             return
         try:
             if state.connecting:
-                from .hub import connecting_text
+                from classifier.hub.locate import connecting_text
 
                 self.amounts.configure(text=connecting_text())
             else:

@@ -7,8 +7,8 @@ import os
 import shutil
 import time
 
-from .download_progress import DownloadProgress, duration, megabytes, speed_text
-from .hub import connecting_text
+from classifier.hub.download_progress import DownloadProgress, duration, megabytes, speed_text
+from classifier.hub.locate import connecting_text
 
 REDRAW_S = 0.25  # a terminal line redrawn four times a second: readable, and cheap over SSH
 STEP = 0.1  # a plain line every 10 %

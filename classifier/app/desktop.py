@@ -11,11 +11,11 @@ import sys
 import threading
 import unicodedata
 
-from .desktop_state import default_state_file, remember_folder, start_folder
-from .errors import ClassifierError, DownloadInterrupted, ModelLoadError
-from .output import format_result
-from .status import ExitStatus, Stopped
-from .terminal import ModelUnavailable, TerminalUI, _input, _print
+from classifier.app.desktop_state import default_state_file, remember_folder, start_folder
+from classifier.app.terminal import ModelUnavailable, TerminalUI, _input, _print
+from classifier.base.errors import ClassifierError, DownloadInterrupted, ModelLoadError
+from classifier.base.status import ExitStatus, Stopped
+from classifier.output import format_result
 
 AGAIN_PROMPT = "¿Clasificar otra imagen? (s/n) "
 YES = {"s", "si", "sí"}
@@ -129,8 +129,8 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None, recursive=False):
             else:
                 # torch is imported by the loader's thread, behind the picker (1.5 s the picker
                 # no longer waits for): the dialog keeps its keys (tk_dialogs.keep_dialog_keys).
-                from .engine import MAPS_IF_POSSIBLE, Engine
-                from .images import each_once, expand_inputs, skipped_outputs_sentence
+                from classifier.engine.classifying import MAPS_IF_POSSIBLE, Engine
+                from classifier.images import each_once, expand_inputs, skipped_outputs_sentence
 
                 engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
                 skipped = []
@@ -318,7 +318,7 @@ class DesktopUI:
     """The easygui picker, the result window and message boxes (gui.py); remembers the folder."""
 
     def __init__(self, state_file=None, say=None):
-        from . import gui
+        from classifier.gui import result_window as gui
 
         gui.check_tk()
         self.gui = gui
@@ -405,7 +405,7 @@ def _fetch_model(fetch, windows, ui, say):
     """
     try:
         if windows:
-            from . import gui
+            from classifier.gui import result_window as gui
 
             fetch(gui.DownloadWindow)
         else:
@@ -426,7 +426,7 @@ def _fetch_model(fetch, windows, ui, say):
 def _load_for_desktop(load, windows):
     classifier = load()
     if windows:
-        from . import gui
+        from classifier.gui import result_window as gui
 
         gui.preload()
     return classifier

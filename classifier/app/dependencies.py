@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .status import ExitStatus
+from classifier.base.status import ExitStatus
 
 # The import names of requirements.txt's packages (Pillow is PIL).
 REQUIRED = ("torch", "transformers", "huggingface_hub", "safetensors", "PIL", "numpy", "matplotlib", "easygui",

@@ -13,10 +13,10 @@ import time
 import traceback
 import urllib.parse
 
-from .errors import system_reason
-from .hub import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint
-from .hub_checks import Guard, RateLimited, UnsafeHub, retry_after
-from .hub_settings import no_agent_registry
+from classifier.base.errors import system_reason
+from classifier.hub.checks import Guard, RateLimited, UnsafeHub, retry_after
+from classifier.hub.locate import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint
+from classifier.hub.settings import no_agent_registry
 
 _TELL_LOCK = threading.Lock()
 MAX_PAGES = 1000  # a listing that points to itself ends
