@@ -422,7 +422,7 @@ def test_the_window_shows_percentages_with_a_decimal_comma(tiny_classifier):
 def test_timers_cancel_every_python_callback_and_never_tks_own():
     import tkinter
 
-    from classifier.gui.result_window import Timers
+    from classifier.gui.timers import Timers
 
     tcl = tkinter.Tcl()  # a Tcl interpreter: after() as in Tk, no screen needed
     timers = Timers(tcl)
@@ -444,7 +444,7 @@ def test_the_stop_signal_handlers_are_put_back_after_a_window(monkeypatch):
     import signal
 
     from classifier.base.status import StopEvent, Stopped
-    from classifier.gui.result_window import stop_signals_set
+    from classifier.gui.timers import stop_signals_set
 
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     event = StopEvent()

@@ -462,7 +462,7 @@ def test_what_the_download_waits_for_is_said_to_the_window(tiny_model_dir, tmp_p
 WINDOW = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from classifier.gui.result_window import DownloadWindow
+from classifier.gui.download_window import DownloadWindow
 from classifier.hub.locate import DownloadState
 
 LISTING = "Esperando la lista de archivos de Hugging Face: 5 s sin respuesta…"

@@ -189,7 +189,7 @@ HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)  # an iPh
 
 def test_the_pickers_image_filter_lists_what_the_program_explains():
     from classifier.base.defaults import IMAGE_EXTENSIONS
-    from classifier.gui.result_window import picker_filetypes
+    from classifier.gui.picker import picker_filetypes
 
     images, everything = picker_filetypes()
     assert images[-1] == "Imágenes" and everything == ["*", "Todos los archivos"]

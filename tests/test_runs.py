@@ -192,7 +192,9 @@ def test_a_saved_run_resumes_after_an_interruption_and_records_each_image_once(t
 def test_the_program_starts_where_signal_has_no_sighup_or_sigpipe():
     """Windows has neither: the statuses must not be computed from them at import."""
     code = ("import signal; del signal.SIGHUP, signal.SIGPIPE; "
-            "import classifier.app.cli, classifier.gui.result_window; from classifier.base.status import ExitStatus; "
+            "import classifier.app.cli, classifier.gui.timers, classifier.gui.picker, classifier.gui.boxes, "
+            "classifier.gui.result_window, classifier.gui.download_window; "
+            "from classifier.base.status import ExitStatus; "
             "print(int(ExitStatus.HANGUP), int(ExitStatus.BROKEN_PIPE))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -200,7 +202,8 @@ def test_the_program_starts_where_signal_has_no_sighup_or_sigpipe():
 
 
 def test_the_desktop_module_does_not_import_torch_before_the_picker():
-    code = "import sys, classifier.app.desktop, classifier.gui.result_window; print('torch' in sys.modules)"
+    code = ("import sys, classifier.app.desktop, classifier.gui.timers, classifier.gui.picker, classifier.gui.boxes, "
+            "classifier.gui.result_window, classifier.gui.download_window; print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 

@@ -1,6 +1,6 @@
 """The desktop loop: pick images, read each top-k, see them in a window, go on or end.
 
-Logic only: the picker, windows and message boxes are in gui.py, the route from a
+Logic only: the picker, windows and message boxes are in gui/, the route from a
 path to a result in engine.py. The model (torch with it) loads in a background thread
 while the user is choosing.
 """
@@ -315,31 +315,31 @@ def _terminal_instead(reason, ask, say):
 
 
 class DesktopUI:
-    """The easygui picker, the result window and message boxes (gui.py); remembers the folder."""
+    """The easygui picker, the result window and message boxes (gui/); remembers the folder."""
 
     def __init__(self, state_file=None, say=None):
-        from classifier.gui import result_window as gui
+        from classifier.gui import boxes, picker, result_window, timers
 
-        gui.check_tk()
-        self.gui = gui
+        timers.check_tk()
+        self.picker, self.window, self.boxes = picker, result_window, boxes
         self.say = say
-        self.unavailable = gui.DisplayUnavailable
+        self.unavailable = timers.DisplayUnavailable
         self.state_file = state_file or default_state_file()
         self.folder = start_folder(self.state_file)
 
     def pick(self, give_up=None):
-        paths = self.gui.pick_images(self.folder, give_up)
+        paths = self.picker.pick_images(self.folder, give_up)
         if paths:
             self.folder = os.path.dirname(os.path.abspath(paths[0]))
             remember_folder(self.state_file, self.folder)
         return paths
 
     def show(self, results, stream=None):
-        return self.gui.show_results(results, stream, self.say)
+        return self.window.show_results(results, stream, self.say)
 
     def error(self, title, message):
         try:
-            self.gui.show_error(title, message)
+            self.boxes.show_error(title, message)
         except self.unavailable:
             pass  # the terminal line is already printed
 
@@ -405,9 +405,9 @@ def _fetch_model(fetch, windows, ui, say):
     """
     try:
         if windows:
-            from classifier.gui import result_window as gui
+            from classifier.gui.download_window import DownloadWindow
 
-            fetch(gui.DownloadWindow)
+            fetch(DownloadWindow)
         else:
             fetch(None)
     except ModelLoadError as exc:
@@ -426,7 +426,7 @@ def _fetch_model(fetch, windows, ui, say):
 def _load_for_desktop(load, windows):
     classifier = load()
     if windows:
-        from classifier.gui import result_window as gui
+        from classifier.gui.timers import preload
 
-        gui.preload()
+        preload()
     return classifier
