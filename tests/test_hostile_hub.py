@@ -424,10 +424,11 @@ def test_an_empty_hf_home_counts_as_unset(tiny_model_dir, tmp_path, expected):
 WAITS = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from classifier.hub import locate as hub
 from classifier.base.errors import ModelLoadError
+from classifier.hub import download as hub
+from classifier.hub.download_progress import DownloadProgress
 
-class Recorder(hub.DownloadProgress):
+class Recorder(DownloadProgress):
     def __init__(self):
         self.waits = []
     def advance(self, state):
@@ -463,7 +464,7 @@ WINDOW = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from classifier.gui.download_window import DownloadWindow
-from classifier.hub.locate import DownloadState
+from classifier.hub.download_progress import DownloadState
 
 LISTING = "Esperando la lista de archivos de Hugging Face: 5 s sin respuesta…"
 DATA = "Esperando los datos de Hugging Face: 4 s sin respuesta (intento 2 de 3)…"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fakehub import REVISION, FakeHub
 
-from classifier.hub.locate import megabytes
+from classifier.hub.download_progress import megabytes
 from conftest import PHOTOS, REPO, reliability
 
 TRIED = reliability.setdefault("interrupciones", set())
@@ -459,7 +459,7 @@ def _downloaders(repo):
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(b"classifier.hub.locate" in part for part in command) and repo.encode() in command:
+        if any(b"classifier.hub.child" in part for part in command) and repo.encode() in command:
             found.append(entry.name)
     return found
 

@@ -1,7 +1,7 @@
 """The desktop loop: pick images, read each top-k, see them in a window, go on or end.
 
 Logic only: the picker, windows and message boxes are in gui/, the route from a
-path to a result in engine.py. The model (torch with it) loads in a background thread
+path to a result in engine/classifying.py. The model (torch with it) loads in a background thread
 while the user is choosing.
 """
 

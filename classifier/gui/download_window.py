@@ -42,7 +42,7 @@ class DownloadWindow:
             return
         try:
             if state.connecting:
-                from classifier.hub.locate import connecting_text
+                from classifier.hub.words import connecting_text
 
                 self.amounts.configure(text=connecting_text())
             else:

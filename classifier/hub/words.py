@@ -1,5 +1,5 @@
 """The download's sentences: each failure of the hub, the network or the disk, told with its cause
-and a remedy (split from hub.py, which calls them)."""
+and a remedy (split from download.py and locate.py, which call them)."""
 
 import os
 import shutil
@@ -129,3 +129,7 @@ def offline_message(model):
         "(la descarga queda guardada), o traiga la carpeta del modelo de un equipo que lo tenga (docs/descarga.md) y "
         "use --modelo CARPETA."
     )
+
+
+def connecting_text():
+    return f"Conectando con Hugging Face ({hub_url()})…"
