@@ -20,9 +20,10 @@ from PIL import Image
 from classifier.base.defaults import MAP_SOFTWARE
 from classifier.base.errors import display_path
 from classifier.engine.classifying import Engine
+from classifier.gui.map_files import MapFolder
 from classifier.images import expand_inputs, is_map_file
 from classifier.model import Prediction
-from classifier.output import WRITERS, CsvWriter, MapFolder, Result, TextWriter, path_from_csv
+from classifier.output import WRITERS, CsvWriter, Result, TextWriter, path_from_csv
 from conftest import PHOTOS, REPO
 
 # Bytes a Linux file name may hold: not UTF-8, terminal escapes, line breaks, a bell, C1 CSI,

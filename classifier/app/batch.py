@@ -19,8 +19,8 @@ NO_MAP_SENTENCE = ("Este modelo no da ningún mapa de dónde se fijó (ni atenci
 
 
 def run_batch(args):
+    from classifier.gui.map_files import MapFolder
     from classifier.images import each_once, expand_inputs, skipped_outputs_sentence
-    from classifier.output import MapFolder
 
     skipped = []
     inputs = each_once(expand_inputs(args.paths, recursive=args.recursive, skipped=skipped))

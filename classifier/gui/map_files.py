@@ -1,4 +1,7 @@
-"""--mapa's folder: one PNG per image, each a new file under the first free name."""
+"""--mapa's folder: one PNG per image (the figure of drawing.py), each a new file under the first free name.
+
+Presentation, not output/: a map is a matplotlib figure, and core code never imports the Tk/matplotlib side.
+"""
 
 import errno
 import os
@@ -44,7 +47,7 @@ class MapFolder:
         self._made = []
 
     def save(self, result):
-        from classifier.gui.drawing import save_result
+        from classifier.gui.drawing import save_result  # matplotlib only once a map is written
 
         name = os.path.basename(result.path)
         try:
