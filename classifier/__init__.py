@@ -3,7 +3,9 @@
 import signal
 import sys
 
-__version__ = "1.0.0"
+from classifier.base.defaults import VERSION as __version__  # the front-end reads it there: no circle
+
+__all__ = ["__version__", "run"]
 
 
 def run():

@@ -11,9 +11,15 @@ import signal
 import sys
 from contextlib import contextmanager, nullcontext
 
-from classifier import __version__
 from classifier.app.console import INTERRUPTED, is_terminal, say
-from classifier.base.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DEFAULT_REVISION, DEFAULT_TOP_K, DEVICES
+from classifier.base.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MODEL,
+    DEFAULT_REVISION,
+    DEFAULT_TOP_K,
+    DEVICES,
+    VERSION,
+)
 from classifier.base.errors import ClassifierError, DownloadInterrupted, ModelLoadError, OutputFailed
 from classifier.base.labels import DEFAULT_LANGUAGE, LANGUAGES
 from classifier.base.status import STOP_SIGNALS, ExitStatus, Stopped, stop_exception, stop_signal_handler
@@ -195,7 +201,7 @@ def build_parser(prog=PROG):
         help="muestra los avisos de las bibliotecas y el progreso de carga del modelo (por defecto: no)",
     )
     general.add_argument(
-        "--version", action="version", version=f"%(prog)s {__version__}", help="muestra la versión y termina",
+        "--version", action="version", version=f"%(prog)s {VERSION}", help="muestra la versión y termina",
     )
     # parse_intermixed_args cuts len("usage: ") off a generated usage line; a fixed one it keeps.
     parser.usage = parser.format_usage().removeprefix("uso: ").strip()
