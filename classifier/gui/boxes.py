@@ -1,6 +1,5 @@
 """Message boxes: an error told in a Tk box of our own, Spanish keys, in front, closed by Intro, Espacio or Esc."""
 
-
 from classifier.base.status import StopEvent
 from classifier.gui.timers import POLL_MS, DisplayUnavailable, Timers, end_wait, release, stop_signals_set
 from classifier.gui.tk_dialogs import spanish

@@ -1,6 +1,5 @@
 """The first run's download window: the progress of the model download, with Cancelar."""
 
-
 from classifier.gui.timers import Timers, release
 from classifier.gui.tk_dialogs import to_front
 
@@ -11,7 +10,7 @@ DOWNLOAD_NOTE = "Solo ocurre la primera vez: después el modelo se usa sin conex
 class DownloadWindow:
     """A small window while the model downloads: a bar, MB done of total, speed, time left and Cancelar.
 
-    A hub.DownloadProgress. The download's loop calls advance() about ten times a second on the
+    A DownloadProgress (hub/download_progress.py). The download's loop calls advance() about ten times a second on the
     main thread, which also lets Tk draw and read the button: no mainloop, no timer. The window
     opens with the first figures and closes when the download ends. Cancelar, Esc, Intro on the
     button or the x ask the download to stop, as Ctrl+C does. text: the terminal's progress, which
