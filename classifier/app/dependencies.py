@@ -69,6 +69,6 @@ def check():
     missing = missing_modules()
     if not missing:
         return
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # classifier/app/dependencies.py -> the program's folder
     sys.stderr.write(f"Error: {advice(missing, root, os.name == 'nt')}\n")
     raise SystemExit(ExitStatus.SETUP)

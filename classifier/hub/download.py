@@ -174,7 +174,8 @@ _CHILD_CODE = ("import sys; sys.path[0] = sys.argv[1]; from classifier.hub.child
 
 def _start_child(model, revision):
     environment = dict(os.environ)
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # classifier/hub/download.py -> the folder that holds classifier/ (three levels up)
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # Plain HTTP with Range: the client resumes a cut file within its run.
     environment["HF_HUB_DISABLE_XET"] = "1"
     environment["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
