@@ -97,7 +97,7 @@ def fidelity(reference, candidate):
 
 def compare_routes(exact, fast, paths):
     """Fidelity of whole runs: files through the engine, with the fast mode's reduced JPEG decoding."""
-    from classifier.engine import Engine
+    from classifier.engine.classifying import Engine
 
     same, shift = 0, 0.0
     for path in paths:

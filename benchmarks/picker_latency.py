@@ -56,11 +56,11 @@ def cached_default_model(model, home):
     """Fill home (an HF_HOME) with model as the default model's pinned snapshot, through the real client."""
     from fakehub import FakeHub
 
-    from classifier.defaults import DEFAULT_MODEL, DEFAULT_REVISION
+    from classifier.base.defaults import DEFAULT_MODEL, DEFAULT_REVISION
 
     with FakeHub(model, repo_id=DEFAULT_MODEL, revision=DEFAULT_REVISION) as hub:
         env = hub.env(home)
-        subprocess.run([sys.executable, "-c", "from classifier.hub import model_folder; model_folder("
+        subprocess.run([sys.executable, "-c", "from classifier.hub.locate import model_folder; model_folder("
                         f"{DEFAULT_MODEL!r}, {DEFAULT_REVISION!r})"], cwd=REPO, env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(os.environ, HF_HOME=str(home), HF_HUB_OFFLINE="0")

@@ -32,7 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from classifier.defaults import DEFAULT_TOP_K  # noqa: E402
+from classifier.base.defaults import DEFAULT_TOP_K  # noqa: E402
 
 PIPELINE_SCRIPT = textwrap.dedent("""
     import sys
@@ -211,14 +211,14 @@ class Bench:
 
     def ours_single(self, classifier, path, top_k=DEFAULT_TOP_K, maps=False):
         """One picture through the engine (Engine.classify, as each pick of the desktop)."""
-        from classifier.engine import Engine
+        from classifier.engine.classifying import Engine
 
         result = Engine(classifier, top_k, maps=maps).classify(str(path))
         assert result.error is None, result.error
         return result
 
     def ours_batch(self, classifier, paths):
-        from classifier.engine import Engine
+        from classifier.engine.classifying import Engine
 
         results = list(Engine(classifier, DEFAULT_TOP_K).run([(str(p), None) for p in paths], batch_size=8))
         assert all(r.error is None for r in results)

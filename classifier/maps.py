@@ -21,7 +21,7 @@ Method and Heatmap before torch is needed.
 
 from typing import NamedTuple
 
-from .errors import ClassifierError
+from classifier.base.errors import ClassifierError
 
 MAP_CHUNK = 8  # images per backward pass: a batch of 64 would hold every activation at once
 

@@ -209,7 +209,7 @@ def test_detallado_never_calls_a_precision_the_fastest_when_its_figures_say_othe
 
 def test_rapido_detallado_says_a_win_the_second_timing_did_not_confirm(tiny_model_dir, tmp_path, monkeypatch,
                                                                        capsys):
-    from classifier.cli import main
+    from classifier.app.cli import main
     from classifier.model.precision import _ROUNDS, _WARMUP
     from conftest import PHOTOS
 
@@ -250,7 +250,7 @@ def test_detallado_says_the_choice_and_its_figures():
 
 
 def test_rapido_detallado_says_the_precision_measured_then_cached(tiny_model_dir, tmp_path, monkeypatch, capsys):
-    from classifier.cli import main
+    from classifier.app.cli import main
     from conftest import PHOTOS
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.cli import build_parser, main
-from classifier.engine import Engine
+from classifier.app.cli import build_parser, main
+from classifier.engine.classifying import Engine
 from conftest import LINE, PHOTOS, REPO, TINY_LABELS
 
 
@@ -125,7 +125,7 @@ def test_help_names_the_program_as_the_student_started_it(monkeypatch, capsys, a
     # `python script_modelo.py --help` answered «uso: clasificar …», a command the student never typed.
     import signal
 
-    from classifier import cli
+    from classifier.app import cli
 
     monkeypatch.setattr(sys, "argv", [argv0, "--help"])
     handlers = {signum: signal.getsignal(signum) for signum in cli.STOP_SIGNALS}
@@ -182,7 +182,7 @@ def test_results_stream_before_the_inputs_are_exhausted(tiny_classifier):
 
 
 def test_a_huge_batch_size_still_streams_and_holds_a_bounded_number_of_files(tiny_classifier):
-    from classifier.engine import MAX_BATCH
+    from classifier.engine.classifying import MAX_BATCH
 
     # Not all 400 decoded before the first result: one batch of MAX_BATCH, one per worker, one more.
     taken = _files_taken_before_the_first_result(tiny_classifier, 400, batch_size=100_000, workers=1)
@@ -190,7 +190,7 @@ def test_a_huge_batch_size_still_streams_and_holds_a_bounded_number_of_files(tin
 
 
 def test_help_answers_without_importing_torch():
-    code = ("import sys; from classifier.cli import main; main(['--help']); "
+    code = ("import sys; from classifier.app.cli import main; main(['--help']); "
             "print('heavy:', sorted(m for m in ('torch', 'transformers', 'matplotlib', 'PIL') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0

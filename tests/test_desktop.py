@@ -462,7 +462,7 @@ import json, sys, time
 sys.path.insert(0, "tests")
 from PIL import Image
 from conftest import PHOTOS
-from classifier import gui
+from classifier.gui import result_window as gui
 from classifier.model import Classifier
 from classifier.output import Result
 
@@ -504,7 +504,7 @@ def test_every_hint_in_the_key_bar_is_readable_at_1024x600(tiny_model_dir, wm, p
     # that the two-line bar cut in half (a new student's trial, at 1024 x 600).
     import json
 
-    from classifier import gui
+    from classifier.gui import result_window as gui
 
     with xdesktop.VirtualScreen(1024, 600, wm) as screen:
         done = subprocess.run([sys.executable, "-c", _KEY_BAR_PROBE, str(pages), str(tiny_model_dir), stream],
@@ -527,7 +527,7 @@ import json, sys
 sys.path.insert(0, "tests")
 from PIL import Image
 from conftest import PHOTOS
-from classifier import gui
+from classifier.gui import result_window as gui
 from classifier.model import Classifier
 from classifier.output import Result
 

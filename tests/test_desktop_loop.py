@@ -10,15 +10,10 @@ import unicodedata
 import pytest
 from PIL import Image
 
-from classifier.cli import main
-from classifier.desktop import (
-    AGAIN_PROMPT,
-    BackgroundLoader,
-    desktop_loop,
-    parse_answer,
-)
-from classifier.desktop_state import pictures_folder, remember_folder, start_folder
-from classifier.errors import ModelLoadError
+from classifier.app.cli import main
+from classifier.app.desktop import AGAIN_PROMPT, BackgroundLoader, desktop_loop, parse_answer
+from classifier.app.desktop_state import pictures_folder, remember_folder, start_folder
+from classifier.base.errors import ModelLoadError
 from conftest import LINE, PHOTOS, REPO, TINY_LABELS
 from fakes import FakeUI, Script
 
@@ -282,7 +277,7 @@ def test_the_picker_opens_in_the_last_folder_used_across_runs(monkeypatch, tmp_p
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     (tmp_path / "casa").mkdir()
     state = os.path.join(tmp_path / "config", "clasificador-vit", "estado.json")
-    from classifier.desktop_state import default_state_file
+    from classifier.app.desktop_state import default_state_file
 
     assert default_state_file() == state
     assert start_folder(state) == os.getcwd()  # first run, no pictures folder: the current one
@@ -333,8 +328,8 @@ SHAPES = [(4000, 3000), (4000, 500), (300, 3000), (1, 1)]
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("has_map", [True, False])
 def test_the_window_fits_the_screen_and_uses_most_of_it(screen, shape, has_map):
-    from classifier.drawing import plan_layout
-    from classifier.gui import KEY_BAR_HEIGHT, window_box
+    from classifier.gui.drawing import plan_layout
+    from classifier.gui.result_window import KEY_BAR_HEIGHT, window_box
 
     layout = plan_layout(shape, shape, has_map, 7, window_box(*screen))
     width, height = layout.width, layout.height + KEY_BAR_HEIGHT
@@ -347,8 +342,8 @@ def test_the_window_fits_the_screen_and_uses_most_of_it(screen, shape, has_map):
 
 
 def test_the_layout_follows_the_picture_shape():
-    from classifier.drawing import plan_layout
-    from classifier.gui import window_box
+    from classifier.gui.drawing import plan_layout
+    from classifier.gui.result_window import window_box
 
     box = window_box(1920, 1080)
     assert plan_layout((4000, 500), (4000, 500), True, 7, box).arrangement in ("apilada", "columna")
@@ -362,7 +357,7 @@ def _render(image, predictions, heatmap, box):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from classifier.drawing import draw_result
+    from classifier.gui.drawing import draw_result
 
     figure = Figure(dpi=100)
     FigureCanvasAgg(figure)
@@ -374,7 +369,7 @@ def _render(image, predictions, heatmap, box):
 @pytest.mark.parametrize("screen", SCREENS)
 @pytest.mark.parametrize("shape", [(4000, 3000), (4000, 500), (300, 3000), (40, 30)])
 def test_titles_never_overlap_and_stay_inside(tiny_classifier, screen, shape):
-    from classifier.gui import window_box
+    from classifier.gui.result_window import window_box
 
     image = Image.new("RGB", shape, (200, 40, 40))
     [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
@@ -427,7 +422,7 @@ def test_the_window_shows_percentages_with_a_decimal_comma(tiny_classifier):
 def test_timers_cancel_every_python_callback_and_never_tks_own():
     import tkinter
 
-    from classifier.gui import Timers
+    from classifier.gui.timers import Timers
 
     tcl = tkinter.Tcl()  # a Tcl interpreter: after() as in Tk, no screen needed
     timers = Timers(tcl)
@@ -448,8 +443,8 @@ def test_timers_cancel_every_python_callback_and_never_tks_own():
 def test_the_stop_signal_handlers_are_put_back_after_a_window(monkeypatch):
     import signal
 
-    from classifier.gui import stop_signals_set
-    from classifier.status import StopEvent, Stopped
+    from classifier.base.status import StopEvent, Stopped
+    from classifier.gui.timers import stop_signals_set
 
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     event = StopEvent()
@@ -496,7 +491,7 @@ def test_the_same_photo_picked_twice_in_the_desktop_is_recorded_once(tiny_classi
 
 
 def test_one_prediction_is_titled_in_the_singular():
-    from classifier.drawing import bars_title
+    from classifier.gui.drawing import bars_title
 
     assert bars_title(1) == "La clase más probable" and bars_title(7) == "Las 7 clases más probables"
 
@@ -518,7 +513,7 @@ def test_many_broken_files_make_a_short_message_box(tiny_classifier, tmp_path):
 @pytest.mark.parametrize("screen", SCREENS)
 @pytest.mark.parametrize("shape", [(4000, 3000), (300, 3000), (10, 5000)])
 def test_the_legend_words_never_run_into_each_other(tiny_classifier, screen, shape):
-    from classifier.gui import window_box
+    from classifier.gui.result_window import window_box
 
     image = Image.new("RGB", shape, (200, 40, 40))
     [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
@@ -536,7 +531,7 @@ def test_the_legend_words_never_run_into_each_other(tiny_classifier, screen, sha
 @pytest.mark.parametrize("method", ["rollout", "grad-cam"])
 def test_the_legend_reads_its_two_ends_whole_on_every_screen(tiny_classifier, screen, shape, method):
     # At 1024 x 600 a narrow map's scale read «poco peso mucho» (three words, one end cut in two).
-    from classifier.gui import window_box
+    from classifier.gui.result_window import window_box
     from classifier.maps import GRAD_CAM, ROLLOUT, Heatmap
 
     chosen = {"rollout": ROLLOUT, "grad-cam": GRAD_CAM}[method]
@@ -583,7 +578,7 @@ def test_a_hostile_state_or_user_dirs_file_falls_back_at_once(monkeypatch, tmp_p
 
 @pytest.mark.parametrize("typed", ["~/gato.png", "'~/gato.png'", '  "~/gato.png" '])
 def test_a_path_typed_in_the_terminal_mode_expands_the_home_folder(monkeypatch, tmp_path, typed):
-    from classifier.terminal import TerminalUI
+    from classifier.app.terminal import TerminalUI
 
     monkeypatch.setenv("HOME", str(tmp_path))
     assert TerminalUI(lambda prompt: typed, print).pick() == [str(tmp_path / "gato.png")]
@@ -594,8 +589,8 @@ def test_a_path_typed_in_the_terminal_mode_expands_the_home_folder(monkeypatch, 
 _FAILING_SESSION = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from classifier.desktop import run_desktop
-from classifier.errors import ModelLoadError
+from classifier.app.desktop import run_desktop
+from classifier.base.errors import ModelLoadError
 
 def load():
     time.sleep(1.5)  # the prompt, asked as soon as the loader starts, is waiting by then
@@ -655,7 +650,7 @@ def test_a_model_that_fails_while_the_terminal_prompt_waits_ends_the_session_wit
 
 
 def test_a_loader_that_cannot_write_still_reports_the_failure(monkeypatch):
-    from classifier.errors import OutputFailed
+    from classifier.base.errors import OutputFailed
 
     crashes = []
     monkeypatch.setattr(threading, "excepthook", crashes.append)
@@ -674,7 +669,7 @@ def test_a_loader_that_cannot_write_still_reports_the_failure(monkeypatch):
 
 
 def test_the_window_shows_the_first_result_while_the_rest_classify(tiny_classifier, monkeypatch):
-    from classifier import engine
+    from classifier.engine import classifying as engine
 
     gate = threading.Event()
     original = engine.Engine._load
@@ -706,9 +701,9 @@ def test_the_window_shows_the_first_result_while_the_rest_classify(tiny_classifi
 def test_long_class_names_take_two_lines_before_they_are_cut_at_1024x600(tiny_classifier, shape):
     import csv
 
-    from classifier.gui import window_box
+    from classifier.gui.result_window import window_box
 
-    with open(REPO / "classifier" / "data" / "imagenet_es.tsv", encoding="utf-8") as table:
+    with open(REPO / "classifier" / "base" / "data" / "imagenet_es.tsv", encoding="utf-8") as table:
         names = sorted((row["spanish"] for row in csv.DictReader(table, delimiter="\t")), key=len)
     image = Image.new("RGB", shape, (90, 120, 40))
     [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)

@@ -7,7 +7,7 @@ import venv
 
 import pytest
 
-from classifier.dependencies import REQUIRED, advice
+from classifier.app.dependencies import REQUIRED, advice
 from conftest import REPO
 
 

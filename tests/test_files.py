@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from classifier.files import write_json_atomic
+from classifier.base.files import write_json_atomic
 
 
 def test_a_write_that_fails_midway_leaves_the_file_as_it_was_and_no_temporary(tmp_path):

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from classifier.errors import ImageError
+from classifier.base.errors import ImageError
 from classifier.images import open_image
 from conftest import reliability
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from classifier.errors import ImageError, InputError, display_path, system_reason
+from classifier.base.errors import ImageError, InputError, display_path, system_reason
 from classifier.images import expand_inputs
 
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from test_fuzz import POSTSCRIPT, SEEDS
 
-from classifier.errors import ImageError, InputError
+from classifier.base.errors import ImageError, InputError
 from classifier.images import expand_inputs, open_image
 from conftest import PHOTOS, REPO, reliability
 
@@ -72,7 +72,7 @@ def refuse(event, args):
         raise RuntimeError("process start refused by the test")
 
 sys.addaudithook(refuse)
-from classifier.errors import ImageError
+from classifier.base.errors import ImageError
 from classifier.images import open_image
 
 outcomes = {}
@@ -113,7 +113,7 @@ def test_no_file_makes_the_opener_start_a_program(tmp_path):
 
 
 def test_the_formats_are_those_of_the_scanned_extensions_and_none_starts_a_program():
-    from classifier.defaults import IMAGE_EXTENSIONS
+    from classifier.base.defaults import IMAGE_EXTENSIONS
     from classifier.images import readable_formats
 
     formats = readable_formats()

@@ -424,10 +424,11 @@ def test_an_empty_hf_home_counts_as_unset(tiny_model_dir, tmp_path, expected):
 WAITS = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from classifier import hub
-from classifier.errors import ModelLoadError
+from classifier.base.errors import ModelLoadError
+from classifier.hub import download as hub
+from classifier.hub.download_progress import DownloadProgress
 
-class Recorder(hub.DownloadProgress):
+class Recorder(DownloadProgress):
     def __init__(self):
         self.waits = []
     def advance(self, state):
@@ -462,8 +463,8 @@ def test_what_the_download_waits_for_is_said_to_the_window(tiny_model_dir, tmp_p
 WINDOW = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from classifier.gui import DownloadWindow
-from classifier.hub import DownloadState
+from classifier.gui.download_window import DownloadWindow
+from classifier.hub.download_progress import DownloadState
 
 LISTING = "Esperando la lista de archivos de Hugging Face: 5 s sin respuesta…"
 DATA = "Esperando los datos de Hugging Face: 4 s sin respuesta (intento 2 de 3)…"
@@ -786,7 +787,7 @@ def test_a_folder_named_as_the_default_model_in_the_current_folder_is_not_used(t
     """Finding 12: without --modelo the model is the hub's, never ./google/vit-base-patch16-224 unannounced."""
     import shutil
 
-    from classifier.defaults import DEFAULT_MODEL
+    from classifier.base.defaults import DEFAULT_MODEL
 
     work = tmp_path / "trabajo"
     shutil.copytree(tiny_model_dir, work / DEFAULT_MODEL)

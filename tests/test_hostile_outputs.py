@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.defaults import MAP_SOFTWARE
-from classifier.engine import Engine
-from classifier.errors import display_path
+from classifier.base.defaults import MAP_SOFTWARE
+from classifier.base.errors import display_path
+from classifier.engine.classifying import Engine
+from classifier.gui.map_files import MapFolder
 from classifier.images import expand_inputs, is_map_file
 from classifier.model import Prediction
-from classifier.output import WRITERS, CsvWriter, MapFolder, Result, TextWriter, path_from_csv
+from classifier.output import WRITERS, CsvWriter, Result, TextWriter, path_from_csv
 from conftest import PHOTOS, REPO
 
 # Bytes a Linux file name may hold: not UTF-8, terminal escapes, line breaks, a bell, C1 CSI,
@@ -237,7 +238,7 @@ def test_a_label_with_dollar_signs_is_drawn_as_written(label):
     # with a traceback, and a known one would typeset the label into something else.
     from matplotlib.figure import Figure
 
-    from classifier.drawing import draw_result
+    from classifier.gui.drawing import draw_result
 
     figure = Figure(dpi=100)
     predictions = [Prediction(label, 0.75, 0), Prediction(label + " bis", 0.25, 1)]
@@ -348,7 +349,7 @@ def _saved_figure(target):
     """A figure saved as the window's «Guardar la figura» saves it (the window itself: the test below)."""
     from matplotlib.figure import Figure
 
-    from classifier.drawing import draw_result, save_figure
+    from classifier.gui.drawing import draw_result, save_figure
 
     figure = Figure(dpi=100)
     photo = Image.open(PHOTOS[0]).convert("RGB")
@@ -357,7 +358,7 @@ def _saved_figure(target):
 
 
 def test_a_folder_run_skips_the_maps_and_figures_this_program_wrote_and_says_so(capsys, tiny_model_dir, tmp_path):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     folder = tmp_path / "fotos"
     folder.mkdir()
@@ -385,7 +386,7 @@ def test_a_folder_run_skips_the_maps_and_figures_this_program_wrote_and_says_so(
 
 
 def test_a_folder_of_nothing_but_the_programs_outputs_says_so(capsys, tiny_model_dir, tmp_path):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     _saved_figure(tmp_path / "gato_resultado.png")
     assert main(["--modelo", str(tiny_model_dir), str(tmp_path)]) == 1
@@ -396,7 +397,7 @@ def test_a_folder_of_nothing_but_the_programs_outputs_says_so(capsys, tiny_model
 
 def test_a_photo_named_as_a_file_and_through_its_folder_is_classified_once(capsys, tiny_model_dir, tmp_path,
                                                                            monkeypatch):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     _photo(tmp_path / "gato.png")
     _photo(tmp_path / "perro.png", size=(40, 40))
@@ -412,7 +413,7 @@ from tkinter import filedialog
 sys.path.insert(0, "tests")
 from PIL import Image
 from conftest import PHOTOS
-from classifier import gui
+from classifier.gui import result_window as gui
 from classifier.model import Prediction
 from classifier.output import Result
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fakehub import REVISION, FakeHub
 
-from classifier.hub import megabytes
+from classifier.hub.download_progress import megabytes
 from conftest import PHOTOS, REPO, reliability
 
 TRIED = reliability.setdefault("interrupciones", set())
@@ -282,7 +282,7 @@ def test_the_default_model_comes_at_its_pinned_commit_and_only_safe_files(tiny_m
     only the JSON and safetensors files are ever asked for."""
     import shutil
 
-    from classifier.defaults import DEFAULT_MODEL, DEFAULT_REVISION
+    from classifier.base.defaults import DEFAULT_MODEL, DEFAULT_REVISION
 
     folder = tmp_path / "servido"
     shutil.copytree(tiny_model_dir, folder)
@@ -328,7 +328,7 @@ def test_offline_mode_never_touches_the_network(tiny_model_dir, tmp_path):
 
 
 def test_the_endpoint_is_probed_on_its_own_port(monkeypatch, tiny_model_dir):
-    from classifier import hub as hub_module
+    from classifier.hub import locate as hub_module
 
     with FakeHub(tiny_model_dir) as hub:
         for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
@@ -459,7 +459,7 @@ def _downloaders(repo):
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(b"classifier.hub" in part for part in command) and repo.encode() in command:
+        if any(b"classifier.hub.child" in part for part in command) and repo.encode() in command:
             found.append(entry.name)
     return found
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.errors import ImageError, InputError
+from classifier.base.errors import ImageError, InputError
 from classifier.images import expand_inputs, open_image
 from conftest import PHOTOS
 

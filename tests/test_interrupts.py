@@ -132,7 +132,7 @@ def test_ctrl_c_while_the_program_imports_its_modules(tiny_model_dir):
     # The first tens of milliseconds, before main() installs its handling: still no traceback. (This test
     # failed with 0 == 130 when the suite ran in the background, which starts programs with Ctrl+C ignored:
     # conftest.py gives the programs a terminal's Ctrl+C.)
-    status, out, err = _interrupt_at_import("classifier.cli", tiny_model_dir)
+    status, out, err = _interrupt_at_import("classifier.app.cli", tiny_model_dir)
     assert status == 130 and out == b""
     assert err == "\nInterrumpido.\n"
     TRIED.add("Ctrl+C mientras se importan los módulos del programa")

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from classifier.cli import main
-from classifier.labels import display_labels, imagenet_table
+from classifier.app.cli import main
+from classifier.base.labels import display_labels, imagenet_table
 from conftest import LINE, REPO, TINY_LABELS
 from trained_model import imagenet_labels
 
 GATO, CAFE, COHETE = REPO / "images" / "gato.png", REPO / "images" / "cafe.png", REPO / "images" / "cohete.jpg"
-TABLE = REPO / "classifier" / "data" / "imagenet_es.tsv"
+TABLE = REPO / "classifier" / "base" / "data" / "imagenet_es.tsv"
 CATS_ES = {"gato rayado", "gato egipcio, mau egipcio", "gato atigrado"}  # tiger cat, Egyptian cat, tabby
 
 
@@ -106,7 +106,7 @@ def test_the_figure_of_the_window_and_the_map_files_speaks_spanish(trained_model
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from classifier.drawing import draw_result
+    from classifier.gui.drawing import draw_result
     from classifier.model import Classifier
 
     classifier = Classifier.load(str(trained_model_dir), device="cpu")

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageClassification
 
-from classifier.cli import main
-from classifier.drawing import MAP_FILE_BOX, display_copy, plan_layout
+from classifier.app.cli import main
+from classifier.gui.drawing import MAP_FILE_BOX, display_copy, plan_layout
 from classifier.maps import GRAD_CAM, ROLLOUT, Heatmap, MapUnavailable, class_token_maps, rollout
 from conftest import PHOTOS
 from fakes import FakeUI, Script
@@ -105,7 +105,7 @@ def test_maps_change_neither_the_scores_nor_the_default_attention(tiny_classifie
 def test_the_drawn_figure_overlays_the_map_on_the_picture(tiny_classifier):
     from matplotlib.figure import Figure
 
-    from classifier.drawing import HEAT_COLORMAP, draw_result
+    from classifier.gui.drawing import HEAT_COLORMAP, draw_result
 
     image = Image.open(PHOTOS[0]).convert("RGB")
     [(predictions, heatmap)] = tiny_classifier.classify_with_maps([image], 7)
@@ -319,8 +319,8 @@ def test_maps_need_gradients_only_when_asked_and_leave_no_trace(tiny_classifier,
 def test_a_model_with_no_map_is_classified_all_the_same(capsys, tmp_path):
     """Swin's attention is windowed (no class token over a patch grid) and its backbone ends in
     tokens, not a feature map: no map. --mapa says so once, writes nothing, and the batch goes on."""
-    from classifier.batch import NO_MAP_SENTENCE
-    from classifier.desktop import BackgroundLoader, desktop_loop
+    from classifier.app.batch import NO_MAP_SENTENCE
+    from classifier.app.desktop import BackgroundLoader, desktop_loop
     from classifier.model import Classifier
 
     model = _save(_swin, tmp_path / "swin")
@@ -346,7 +346,7 @@ def test_a_model_with_no_map_is_classified_all_the_same(capsys, tmp_path):
 
 
 def test_an_existing_map_folder_stays_when_the_model_has_no_map(capsys, tmp_path):
-    from classifier.batch import NO_MAP_SENTENCE
+    from classifier.app.batch import NO_MAP_SENTENCE
 
     model = _save(_swin, tmp_path / "swin")
     maps = tmp_path / "mapas"
@@ -359,7 +359,7 @@ def test_an_existing_map_folder_stays_when_the_model_has_no_map(capsys, tmp_path
 def test_the_trained_efficientnet_saves_a_grad_cam_map_named_in_its_legend(capsys, trained_model_dir, tmp_path):
     from matplotlib.figure import Figure
 
-    from classifier.drawing import draw_result
+    from classifier.gui.drawing import draw_result
 
     maps = tmp_path / "mapas"
     code = main(["--model", str(trained_model_dir), "--format", "json", "--mapa", str(maps), str(PHOTOS[0]),
@@ -392,7 +392,7 @@ def test_the_trained_efficientnet_saves_a_grad_cam_map_named_in_its_legend(capsy
 def test_a_bare_array_is_drawn_without_a_method_line():
     from matplotlib.figure import Figure
 
-    from classifier.drawing import draw_result
+    from classifier.gui.drawing import draw_result
     from classifier.model import Prediction
 
     figure = Figure()

@@ -24,10 +24,10 @@ SCRIPT = textwrap.dedent("""
     import ctypes, sys
 
     if sys.argv[1] == "small_footprint":
-        from classifier import memory
+        from classifier.engine import memory
         memory.small_footprint()
     elif sys.argv[1] != "nothing":
-        from classifier.cli import main
+        from classifier.app.cli import main
         main(sys.argv[1:])
 
     libc = ctypes.CDLL("libc.so.6")

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier.engine import Engine
-from classifier.errors import ModelLoadError
+from classifier.base.errors import ModelLoadError
+from classifier.engine.classifying import Engine
 from classifier.model import Classifier, fast_precision, resolve_device
 from classifier.model.precision import CLEAR_WIN, PrecisionChoice
 from conftest import PHOTOS, TINY_LABELS
@@ -223,7 +223,7 @@ def test_default_model_is_pinned_to_the_safetensors_commit(monkeypatch):
         seen.update(model=model, revision=revision)
         raise ModelLoadError("stop here")
 
-    monkeypatch.setattr("classifier.hub.model_folder", fake_folder)
+    monkeypatch.setattr("classifier.hub.locate.model_folder", fake_folder)
     with pytest.raises(ModelLoadError):
         Classifier.load()
     assert seen == {"model": "google/vit-base-patch16-224", "revision": "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3"}

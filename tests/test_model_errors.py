@@ -10,7 +10,7 @@ import pytest
 import torch
 from fakehub import FakeHub
 
-from classifier.cli import main
+from classifier.app.cli import main
 from conftest import PHOTOS, REPO, reliability
 
 TRIED = reliability.setdefault("modelos", set())

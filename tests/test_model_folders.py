@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from classifier.cli import main
+from classifier.app.cli import main
 from conftest import PHOTOS, REPO, reliability, without_screen
 
 TRIED = reliability.setdefault("modelos", set())
@@ -201,7 +201,7 @@ def test_the_terminal_session_says_the_model_is_broken_once_before_any_picture(t
 def test_scores_that_are_not_numbers_for_one_picture_are_its_error(tiny_model_dir):
     import torch
 
-    from classifier.engine import Engine
+    from classifier.engine.classifying import Engine
     from classifier.model import Classifier
 
     classifier = Classifier.load(str(tiny_model_dir), device="cpu", pack=False)
@@ -380,7 +380,7 @@ _WITHOUT_ROOT_POWERS = ["setpriv", "--bounding-set=-dac_override,-dac_read_searc
                         "--inh-caps=-dac_override,-dac_read_search"]
 _RUN_EACH = """
 import contextlib, io, json, sys
-from classifier.cli import main
+from classifier.app.cli import main
 answers = []
 for folder in sys.argv[2:]:
     out, err = io.StringIO(), io.StringIO()

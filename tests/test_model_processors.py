@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier.cli import main
-from classifier.engine import Engine
+from classifier.app.cli import main
+from classifier.engine.classifying import Engine
 from classifier.model import Classifier
 from conftest import PHOTOS, reliability
 

@@ -113,7 +113,7 @@ def _tk_dialog_messages(library):
 def test_every_text_of_tks_file_dialog_and_its_popups_is_spanish():
     import tkinter
 
-    from classifier.tk_dialogs import spanish
+    from classifier.gui.tk_dialogs import spanish
 
     same_in_spanish = {"&No"}
     with xdesktop.VirtualScreen(640, 480) as screen:
@@ -190,8 +190,8 @@ HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)  # an iPh
 
 
 def test_the_pickers_image_filter_lists_what_the_program_explains():
-    from classifier.defaults import IMAGE_EXTENSIONS
-    from classifier.gui import picker_filetypes
+    from classifier.base.defaults import IMAGE_EXTENSIONS
+    from classifier.gui.picker import picker_filetypes
 
     images, everything = picker_filetypes()
     assert images[-1] == "Imágenes" and everything == ["*", "Todos los archivos"]

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from classifier.cli import main
+from classifier.app.cli import main
 from conftest import REPO
 
 README = REPO / "README.md"

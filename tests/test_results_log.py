@@ -700,7 +700,7 @@ def foreign_sentence(saved, line):
 ], ids=["csv", "csv-es", "jsonl", "jsonl-absolute"])
 def test_a_note_without_its_newline_is_refused_and_kept(tiny_model_dir, tmp_path, name, spreadsheet, note):
     """Written by hand at the end, with no newline after it: the start of no record this program writes."""
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     saved = tmp_path / name
     sheet = ["--csv-es"] if spreadsheet else []
@@ -1030,7 +1030,7 @@ def test_a_refused_model_leaves_no_log_of_a_lone_header(tmp_path, name):
 def test_a_refused_model_leaves_nothing_at_the_target_of_a_link_to_nothing(capsys, tmp_path, tiny_model_dir, name):
     """--guardar through a link whose target is not there yet: the file made there goes again when the model
     is refused, as a file made under the link's own name does; with a model, the records go to the target."""
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     broken = tmp_path / "modelo"
     broken.mkdir()  # no config.json

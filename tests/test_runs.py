@@ -13,7 +13,7 @@ import time
 import pytest
 from PIL import Image
 
-from classifier.cli import parse_args
+from classifier.app.cli import parse_args
 from conftest import PHOTOS, REPO, reliability, without_screen
 
 TRIED = reliability.setdefault("interrupciones", set())
@@ -46,7 +46,7 @@ def test_unknown_options_get_the_spanish_error_and_the_help_lists_aliases_once(c
 
 
 def _main_status(argv):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     return main(argv)
 
@@ -191,15 +191,19 @@ def test_a_saved_run_resumes_after_an_interruption_and_records_each_image_once(t
 
 def test_the_program_starts_where_signal_has_no_sighup_or_sigpipe():
     """Windows has neither: the statuses must not be computed from them at import."""
-    code = ("import signal; del signal.SIGHUP, signal.SIGPIPE; import classifier.cli, classifier.gui; "
-            "from classifier.status import ExitStatus; print(int(ExitStatus.HANGUP), int(ExitStatus.BROKEN_PIPE))")
+    code = ("import signal; del signal.SIGHUP, signal.SIGPIPE; "
+            "import classifier.app.cli, classifier.gui.timers, classifier.gui.picker, classifier.gui.boxes, "
+            "classifier.gui.result_window, classifier.gui.download_window; "
+            "from classifier.base.status import ExitStatus; "
+            "print(int(ExitStatus.HANGUP), int(ExitStatus.BROKEN_PIPE))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["129", "141"]
 
 
 def test_the_desktop_module_does_not_import_torch_before_the_picker():
-    code = "import sys, classifier.desktop, classifier.gui; print('torch' in sys.modules)"
+    code = ("import sys, classifier.app.desktop, classifier.gui.timers, classifier.gui.picker, classifier.gui.boxes, "
+            "classifier.gui.result_window, classifier.gui.download_window; print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 
@@ -208,7 +212,7 @@ def test_a_results_file_that_cannot_be_written_is_one_sentence_and_status_74(cap
                                                                             tmp_path):
     import errno
 
-    from classifier.cli import main
+    from classifier.app.cli import main
     from classifier.results_log import log_file
 
     writes = []
@@ -228,7 +232,7 @@ def test_a_results_file_that_cannot_be_written_is_one_sentence_and_status_74(cap
 
 
 def test_a_rerun_with_everything_recorded_says_so(capsys, tiny_model_dir, tmp_path):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     saved = tmp_path / "r.jsonl"
     assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), str(PHOTOS[0])]) == 0
@@ -266,7 +270,7 @@ def test_in_the_terminal_mode_the_device_line_never_lands_inside_the_prompt(tiny
 def test_a_strip_too_elongated_for_the_model_is_one_sentence_and_the_batch_goes_on(capsys, trained_model_dir,
                                                                                  tmp_path):
     """EfficientNet's processor keeps the aspect ratio: 1 x 100000 would become 256 x 25,600,000."""
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     strip = tmp_path / "tira.png"
     Image.new("RGB", (1, 100_000), (90, 90, 90)).save(strip)
@@ -287,7 +291,7 @@ def _save_model_with_labels(folder, labels):
 
 
 def test_a_model_that_names_only_some_classes_is_refused_in_one_sentence(capsys, tmp_path):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     labels = {str(i): f"clase {i}" for i in range(13) if i != 11}  # twelve names, but none for 11
     _save_model_with_labels(tmp_path / "m", labels)
@@ -298,7 +302,7 @@ def test_a_model_that_names_only_some_classes_is_refused_in_one_sentence(capsys,
 
 
 def test_labels_that_are_numbers_or_escape_sequences_print_safely(capsys, tmp_path):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     labels = {str(i): i * 10 for i in range(12)}
     labels["0"] = "\x1b[31mrojo\x1b[0m"
@@ -310,14 +314,14 @@ def test_labels_that_are_numbers_or_escape_sequences_print_safely(capsys, tmp_pa
 
 
 def test_a_count_beyond_any_model_is_a_usage_error(capsys):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     assert main(["-k", "100000000", "x.jpg"]) == 2
     assert "debe estar entre 1 y 100000" in capsys.readouterr().err
 
 
 def test_a_path_named_twice_is_recorded_once(capsys, tiny_model_dir, tmp_path):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     saved = tmp_path / "r.jsonl"
     assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), str(PHOTOS[0]), str(PHOTOS[0])]) == 0
@@ -328,7 +332,7 @@ def test_the_spreadsheet_csv_never_starts_a_cell_with_a_formula_name_and_still_r
                                                                                        tmp_path, monkeypatch):
     import shutil
 
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     monkeypatch.chdir(tmp_path)
     photo = "=HYPERLINK(1).png"  # relative, as typed
@@ -363,7 +367,7 @@ def test_the_terminal_mode_with_stdin_closed_or_write_only_or_stdout_full(tiny_m
 def test_one_photo_spelt_five_ways_is_one_record(capsys, tiny_model_dir, tmp_path, monkeypatch):
     import shutil
 
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "images").mkdir()
@@ -381,7 +385,7 @@ def test_one_photo_spelt_five_ways_is_one_record(capsys, tiny_model_dir, tmp_pat
 def test_a_rerun_retries_a_failed_image_and_ends_with_its_new_state(capsys, tiny_model_dir, tmp_path):
     import shutil
 
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     missing, saved = tmp_path / "llega_luego.png", tmp_path / "r.csv"
     args = ["--modelo", str(tiny_model_dir), "--guardar", str(saved), str(PHOTOS[0]), str(missing)]
@@ -398,7 +402,7 @@ def test_a_rerun_retries_a_failed_image_and_ends_with_its_new_state(capsys, tiny
 
 
 def test_a_json_lines_log_refuses_another_top_k_before_classifying(capsys, tiny_model_dir, tmp_path):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     saved = tmp_path / "r.jsonl"
     assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), "-k", "3", str(PHOTOS[0])]) == 0
@@ -417,7 +421,7 @@ def test_a_json_lines_log_refuses_another_top_k_before_classifying(capsys, tiny_
 
 
 def test_the_terminal_session_refuses_a_json_lines_log_of_another_top_k(capsys, tiny_model_dir, tmp_path):
-    from classifier.cli import main
+    from classifier.app.cli import main
 
     saved = tmp_path / "r.jsonl"
     assert main(["--modelo", str(tiny_model_dir), "--guardar", str(saved), "-k", "3", str(PHOTOS[0])]) == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from classifier.cli import main
+from classifier.app.cli import main
 from conftest import PHOTOS, REPO, reliability
 
 PILLOW_DEFAULT_LIMIT = int(1024 * 1024 * 1024 // 4 // 3)  # Pillow's documented default, 89,478,485
@@ -77,7 +77,7 @@ def test_shell_looking_file_names_are_just_names(capsys, tmp_path, tiny_model_di
 _UNDER_AUDIT = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from classifier.cli import main
+from classifier.app.cli import main
 model, photo, out = sys.argv[2:5]
 assert main(["--modelo", model, "-f", "json", photo]) == 0  # every module the program needs is imported now
 events = []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from classifier import spanish
+from classifier.base import spanish
 
 
 @pytest.mark.parametrize(("value", "places", "text"), [

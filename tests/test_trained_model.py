@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier.cli import main
+from classifier.app.cli import main
 from conftest import LINE, PHOTOS, REPO, float32_logit_tolerance
 from trained_model import load_original, reference_features, reference_logits
 

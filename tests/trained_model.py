@@ -169,7 +169,7 @@ def main(argv=None):
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file: the repository's packages
-    from classifier.cli import _SpanishHelpFormatter, _SpanishParser
+    from classifier.app.cli import _SpanishHelpFormatter, _SpanishParser
 
     parser = _SpanishParser(
         prog="python tests/trained_model.py", formatter_class=_SpanishHelpFormatter, add_help=False,

@@ -2,9 +2,10 @@
 
 import os
 
-from ..defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS, OUTPUT_SOFTWARE
-from ..errors import InputError, display_path, system_reason
-from ..files import open_regular_file
+from classifier.base.defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS, OUTPUT_SOFTWARE
+from classifier.base.errors import InputError, display_path, system_reason
+from classifier.base.files import open_regular_file
+
 from .png import _png_text
 
 _MARK_BYTES = 4096  # our PNGs carry their mark in the first chunks, before any pixel data

@@ -10,10 +10,11 @@ from contextlib import contextmanager
 
 from PIL import Image, UnidentifiedImageError
 
-from ..defaults import IMAGE_FORMATS
-from ..errors import ImageError, system_reason
-from ..files import NotSmallRegularFile, open_regular_file
-from ..spanish import thousands
+from classifier.base.defaults import IMAGE_FORMATS
+from classifier.base.errors import ImageError, system_reason
+from classifier.base.files import NotSmallRegularFile, open_regular_file
+from classifier.base.spanish import thousands
+
 from .jpeg import MAX_JPEG_SCANS, _jpeg_scans
 from .pixels import _alpha_left_unset, _declared_samples, _to_rgb, _transparent_colour_at_eight_bits, _upright
 from .png import _PNG_SIGNATURE, _oversized_png_metadata, _Without

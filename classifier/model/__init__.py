@@ -8,7 +8,8 @@ accel.py       packed linear layers (CPU)
 precision.py   --rapido's precision, measured with one block of the model
 """
 
-from ..results import Prediction
+from classifier.base.results import Prediction
+
 from .classify import Classifier, by_shape
 from .device import fast_precision, resolve_device
 from .geometry import resize_in_bands

@@ -8,10 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from PIL import Image
 
-from .. import hub
-from ..defaults import DEFAULT_MODEL
-from ..errors import ModelLoadError, PictureError, quoted
-from ..labels import DEFAULT_LANGUAGE, display_labels
+from classifier.base.defaults import DEFAULT_MODEL
+from classifier.base.errors import ModelLoadError, PictureError, quoted
+from classifier.base.labels import DEFAULT_LANGUAGE, display_labels
+from classifier.base.results import Prediction
+from classifier.base.spanish import thousands
+from classifier.hub import cache
+from classifier.hub import locate as hub
+
 from ..maps import (
     ATTENTION_DEFAULT,
     GRAD_CAM,
@@ -21,8 +25,6 @@ from ..maps import (
     attention_maps,
     grad_cam_maps,
 )
-from ..results import Prediction
-from ..spanish import thousands
 from .device import fast_precision, resolve_device
 from .folder import load_folder
 from .geometry import MAX_RESIZED_PIXELS, crop_after_resize, plain_resize_target, resize_bound, resize_in_bands
@@ -65,7 +67,8 @@ class Classifier:
 
         revision: None means the pinned commit for the default model, else "main".
         fast: the precision that runs fastest here (timed once, then cached: precision.py).
-        download_progress: a hub.DownloadProgress told of a download (the first run), if one is needed.
+        download_progress: a DownloadProgress (hub/download_progress.py) told of a download (the first run),
+            if one is needed.
         language: "es" shows ImageNet-1k classes in Spanish; "en" the model's own labels.
         pack: repack the CPU weights for speed (about 0.3 s once, repaid after ~10 images).
         maps: the load's probe computes an attention map too (the runs that draw maps).
@@ -77,7 +80,7 @@ class Classifier:
             hf_model, processor = load_folder(folder, model)
         except ModelLoadError:
             # Cached files that fail to load may be damaged ones: downloaded again once, if so.
-            repaired = hub.repair(model, revision, folder, download_progress) if hub.is_cached_snapshot(folder) \
+            repaired = hub.repair(model, revision, folder, download_progress) if cache.is_cached_snapshot(folder) \
                 else None
             if repaired is None:
                 raise

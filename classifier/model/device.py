@@ -3,7 +3,8 @@
 import torch
 from PIL import Image
 
-from ..errors import ModelLoadError, quoted
+from classifier.base.errors import ModelLoadError, quoted
+
 from .precision import choose_precision
 
 

@@ -5,8 +5,9 @@ import os
 import re
 from contextlib import contextmanager
 
-from ..errors import ModelLoadError, quoted
-from ..spanish import thousands
+from classifier.base.errors import ModelLoadError, quoted
+from classifier.base.spanish import thousands
+
 from .refusals import broken, unnamed_classes, unreadable
 from .settings import NotPlain, read_settings
 from .weights import DamagedWeights, check_network_fits, stored_tensors

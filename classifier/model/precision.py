@@ -21,9 +21,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..defaults import config_folder
-from ..files import read_small_regular_file, write_json_atomic
-from ..spanish import decimal
+from classifier.base.defaults import config_folder
+from classifier.base.files import read_small_regular_file, write_json_atomic
+from classifier.base.spanish import decimal
+
 from .accel import pack_linear_layers
 
 FLOAT32, BFLOAT16, FLOAT16 = "float32", "bfloat16", "float16"

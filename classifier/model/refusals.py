@@ -1,6 +1,6 @@
 """The sentences a model folder is refused with, shared by the checks that refuse it."""
 
-from ..errors import ModelLoadError, quoted
+from classifier.base.errors import ModelLoadError, quoted
 
 
 def broken(name, reason):

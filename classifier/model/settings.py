@@ -7,7 +7,7 @@ import os
 import stat
 from contextlib import contextmanager
 
-from ..files import NotSmallRegularFile, kind_of, open_regular_file
+from classifier.base.files import NotSmallRegularFile, kind_of, open_regular_file
 
 _SETTINGS_BYTES = 16 * 1024 * 1024  # a config.json is a few KB; a larger "settings file" is not one
 

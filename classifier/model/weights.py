@@ -8,7 +8,8 @@ from collections import Counter
 
 import torch
 
-from ..spanish import thousands
+from classifier.base.spanish import thousands
+
 from .refusals import broken
 from .settings import NotPlain, plain_file, read_settings
 

@@ -8,8 +8,9 @@ import csv
 import io
 import re
 
-from ..errors import escape_character
-from ..spanish import exact
+from classifier.base.errors import escape_character
+from classifier.base.spanish import exact
+
 from .text import format_result
 
 _CSV_ESCAPE = re.compile(r'\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[nrt"\\])')

@@ -1,6 +1,6 @@
 """Results as the terminal shows them: the path, then the top-k with three decimals; errors to stderr."""
 
-from ..errors import display_path, printable
+from classifier.base.errors import display_path, printable
 
 
 def format_predictions(predictions):

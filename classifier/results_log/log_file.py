@@ -12,7 +12,8 @@ import os
 import stat
 import time
 
-from ..errors import ClassifierError, printable, quoted, system_reason
+from classifier.base.errors import ClassifierError, printable, quoted, system_reason
+
 from ..output.csv import columns, csv_line, csv_rows
 from ..output.jsonl import json_record
 from .csv_recovery import _csv_ending, _csv_rows, _torn_csv, _undefused_record

@@ -2,7 +2,7 @@
 
 import sys
 
-from .status import StopEvent
+from classifier.base.status import StopEvent
 
 # Set by Ctrl+C. Some libraries swallow KeyboardInterrupt while they import (a bare
 # "except:"), and a signal landing in a destructor goes to sys.unraisablehook; the

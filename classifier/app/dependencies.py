@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .status import ExitStatus
+from classifier.base.status import ExitStatus
 
 # The import names of requirements.txt's packages (Pillow is PIL).
 REQUIRED = ("torch", "transformers", "huggingface_hub", "safetensors", "PIL", "numpy", "matplotlib", "easygui",
@@ -69,6 +69,6 @@ def check():
     missing = missing_modules()
     if not missing:
         return
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # classifier/app/dependencies.py -> the program's folder
     sys.stderr.write(f"Error: {advice(missing, root, os.name == 'nt')}\n")
     raise SystemExit(ExitStatus.SETUP)

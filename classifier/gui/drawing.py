@@ -13,10 +13,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .defaults import FIGURE_SOFTWARE, MAP_SOFTWARE
-from .images import display_copy
-from .maps import ROLLOUT, Heatmap
-from .spanish import percent  # the window's: the terminal keeps three decimals
+from classifier.base.defaults import FIGURE_SOFTWARE, MAP_SOFTWARE
+from classifier.base.spanish import percent  # the window's: the terminal keeps three decimals
+from classifier.images import display_copy
+from classifier.maps import ROLLOUT, Heatmap
 
 FIGURE_DPI = 100
 MAP_FILE_BOX = (1500, 800)  # largest --mapa picture, in pixels

@@ -5,7 +5,7 @@ sentence that says where it runs, and the --guardar log opened for it. cli.py an
 import os
 import sys
 
-from .labels import display_labels
+from classifier.base.labels import display_labels
 
 # Fewer photos than this do not repay repacking the weights (and keep glibc's small-batch footprint).
 PACK_MIN_IMAGES = 10
@@ -17,8 +17,8 @@ def load_classifier(args, images_expected=None, download_progress=None):
     images_expected: how many images it will see, when known; a few do not repay
     repacking the weights. None (the desktop loop) packs, behind the file picker.
     """
-    from .model import Classifier
-    from .progress import text_progress
+    from classifier.hub.text_progress import text_progress
+    from classifier.model import Classifier
 
     download_progress = download_progress or text_progress(sys.stderr)
     if not args.verbose:
@@ -40,8 +40,8 @@ def fetch_model(args, window=None):
 
     window(text_progress) -> the progress shown on screen (gui.DownloadWindow); None: text on stderr.
     """
-    from .hub import default_revision, model_folder
-    from .progress import text_progress
+    from classifier.hub.locate import default_revision, model_folder
+    from classifier.hub.text_progress import text_progress
 
     progress = text_progress(sys.stderr)
     model_folder(args.model, default_revision(args.model, args.revision),
@@ -51,7 +51,7 @@ def fetch_model(args, window=None):
 def loaded_sentence(classifier, verbose):
     """Where the model runs; with --detallado in the fast mode, also the precision and its measured figures."""
     if verbose and classifier.precision is not None:
-        from .model.precision import describe_choice
+        from classifier.model.precision import describe_choice
 
         return f"{device_sentence(classifier)}\n{describe_choice(classifier.precision)}"
     return device_sentence(classifier)
@@ -73,7 +73,7 @@ def open_results_log(args):
     """The --guardar file, or None; a ResultsLogError says why it cannot be used."""
     if not args.save:
         return None
-    from .results_log import ResultsLog
+    from classifier.results_log import ResultsLog
 
     return ResultsLog.open(args.save, args.top_k, spreadsheet=args.spreadsheet)
 

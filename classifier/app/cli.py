@@ -11,20 +11,21 @@ import signal
 import sys
 from contextlib import contextmanager, nullcontext
 
-from . import __version__, memory
-from .console import INTERRUPTED, is_terminal, say
-from .defaults import (
+from classifier.app.console import INTERRUPTED, is_terminal, say
+from classifier.base.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MODEL,
     DEFAULT_REVISION,
     DEFAULT_TOP_K,
     DEVICES,
+    VERSION,
 )
-from .errors import ClassifierError, DownloadInterrupted, ModelLoadError, OutputFailed
-from .labels import DEFAULT_LANGUAGE, LANGUAGES
-from .results_log import ResultsLogError
-from .session import fetch_model, label_names, load_classifier, loaded_sentence, open_results_log
-from .status import STOP_SIGNALS, ExitStatus, Stopped, stop_exception, stop_signal_handler
+from classifier.base.errors import ClassifierError, DownloadInterrupted, ModelLoadError, OutputFailed
+from classifier.base.labels import DEFAULT_LANGUAGE, LANGUAGES
+from classifier.base.status import STOP_SIGNALS, ExitStatus, Stopped, stop_exception, stop_signal_handler
+from classifier.engine import memory
+from classifier.engine.session import fetch_model, label_names, load_classifier, loaded_sentence, open_results_log
+from classifier.results_log import ResultsLogError
 
 PROG = "clasificar"
 ENGLISH_ALIASES = {"--recursive", "--format", "--language", "--save", "--model", "--device", "--batch-size",
@@ -200,7 +201,7 @@ def build_parser(prog=PROG):
         help="muestra los avisos de las bibliotecas y el progreso de carga del modelo (por defecto: no)",
     )
     general.add_argument(
-        "--version", action="version", version=f"%(prog)s {__version__}", help="muestra la versión y termina",
+        "--version", action="version", version=f"%(prog)s {VERSION}", help="muestra la versión y termina",
     )
     # parse_intermixed_args cuts len("usage: ") off a generated usage line; a fixed one it keeps.
     parser.usage = parser.format_usage().removeprefix("uso: ").strip()
@@ -238,7 +239,7 @@ def main(argv=None, prog=PROG):
         try:
             if not args.paths:
                 return run_desktop_mode(args)
-            from .batch import run_batch
+            from classifier.app.batch import run_batch
 
             return run_batch(args)
         except Stopped as exc:
@@ -304,7 +305,7 @@ def _interrupts_hidden():
 
 
 def run_desktop_mode(args):
-    from .desktop import run_desktop
+    from classifier.app.desktop import run_desktop
 
     memory.small_footprint()  # a few pictures at a time: memory matters more than decoding threads' speed
     try:
@@ -357,9 +358,9 @@ def _prepare_streams():
 
 def _hub_settings(model):
     """The hub's environment checked before transformers imports it; a local model needs none of it."""
-    from . import hub_settings
-    from .defaults import DEFAULT_MODEL
-    from .hub import looks_like_path
+    from classifier.base.defaults import DEFAULT_MODEL
+    from classifier.hub import settings as hub_settings
+    from classifier.hub.locate import looks_like_path
 
     try:
         local = model != DEFAULT_MODEL and (os.path.lexists(model) or looks_like_path(model))

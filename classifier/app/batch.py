@@ -7,11 +7,11 @@ parses the options and turns what this raises into exit statuses.
 import sys
 from contextlib import contextmanager, nullcontext
 
-from . import memory
-from .console import INTERRUPTED, is_terminal, say
-from .errors import ClassifierError, ModelLoadError, OutputFailed, quoted
-from .session import PACK_MIN_IMAGES, label_names, load_classifier, loaded_sentence, open_results_log
-from .status import ExitStatus, stop_signal_handler
+from classifier.app.console import INTERRUPTED, is_terminal, say
+from classifier.base.errors import ClassifierError, ModelLoadError, OutputFailed, quoted
+from classifier.base.status import ExitStatus, stop_signal_handler
+from classifier.engine import memory
+from classifier.engine.session import PACK_MIN_IMAGES, label_names, load_classifier, loaded_sentence, open_results_log
 
 PROGRESS_MIN_IMAGES = 10
 NO_MAP_SENTENCE = ("Este modelo no da ningún mapa de dónde se fijó (ni atención sobre parches de la imagen ni un "
@@ -19,8 +19,8 @@ NO_MAP_SENTENCE = ("Este modelo no da ningún mapa de dónde se fijó (ni atenci
 
 
 def run_batch(args):
-    from .images import each_once, expand_inputs, skipped_outputs_sentence
-    from .output import MapFolder
+    from classifier.gui.map_files import MapFolder
+    from classifier.images import each_once, expand_inputs, skipped_outputs_sentence
 
     skipped = []
     inputs = each_once(expand_inputs(args.paths, recursive=args.recursive, skipped=skipped))
@@ -59,8 +59,8 @@ def _log_and_classify(args, inputs, maps):
 
 
 def _classify_and_write(args, inputs, maps, log):
-    from .engine import Engine
-    from .output import WRITERS
+    from classifier.engine.classifying import Engine
+    from classifier.output import WRITERS
 
     try:
         classifier = load_classifier(args, images_expected=len(inputs))

@@ -1,6 +1,6 @@
 """Tk's own file dialog and message boxes (X11) as a Spanish-speaking student meets them.
 
-Part of the desktop's Tk layer (gui.py uses it): every text of the dialog and of the
+Part of the desktop's Tk layer (picker.py and result_window.py use it): every text of the dialog and of the
 popups it opens in Spanish, a typed name with spaces taken whole, hidden files left out,
 and several files chosen from the keyboard. Tk's dialog code is Tcl; what changes here
 is done once per interpreter, before the dialog opens.

@@ -3,6 +3,7 @@
 import os
 import sys
 
+VERSION = "1.0.0"  # pyproject.toml's; --version says it, classifier.__version__ is it
 DEFAULT_MODEL = "google/vit-base-patch16-224"
 # The commit that added model.safetensors: pinning it keeps results reproducible
 # and lets us refuse pickle weights.

@@ -1,12 +1,12 @@
-"""Getting a model's files: a local folder, the Hugging Face cache, or a download from the hub.
+"""The download from the hub, watched from the parent.
 
-The download runs in a child process (hub_child.py, started with an isolated path)
+The download runs in a child process (child.py, started with an isolated path)
 driven by the real huggingface_hub client; everything the hub says is checked there
-(hub_checks.py) before the client acts on it. The parent watches the bytes arriving:
+(checks.py) before the client acts on it. The parent watches the bytes arriving:
 that gives the progress, and a deadline the client lacks (its listing requests have no
 timeout at all, and a stalled connection can hang for hours). No byte for
 CLASIFICADOR_HUB_PLAZO seconds (30 by default) ends the attempt: the child is killed,
-its partial file removed (hub_partial.py), and the next attempt starts that file again
+its partial file removed (partial.py), and the next attempt starts that file again
 (the client 2.5 resumes only within one process). A child can always be killed; a
 thread stuck in a socket cannot.
 
@@ -15,286 +15,37 @@ gives (a terminal line, plain lines, a window).
 """
 
 import errno
-import hashlib
 import json
 import os
 import queue
-import re
 import shutil
-import socket
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import deque
 
-from . import hub_partial, hub_settings, hub_words
-from .defaults import DEFAULT_MODEL
-from .download_progress import DownloadProgress, DownloadState, duration, megabytes
-from .errors import DownloadInterrupted, ModelLoadError, quoted, system_reason
-from .files import kind_of
-from .hub_checks import HEX40, HEX64, shown
-from .hub_links import planted_link, planted_sentence
-from .hub_settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
+from classifier.base.errors import DownloadInterrupted, ModelLoadError, quoted, system_reason
+from classifier.hub import partial as hub_partial
+from classifier.hub import words as hub_words
+from classifier.hub.cache import (
+    content_matches,
+    locks_folder,
+    refuse_links_outside,
+    refuse_planted_links,
+    remove_cached,
+    repo_folder,
+)
+from classifier.hub.checks import shown
+from classifier.hub.download_progress import DownloadState, duration, megabytes
+from classifier.hub.settings import ATTEMPTS, POLL_S, deadline_seconds, hub_url
 
-# Only these files are fetched from the hub: no pickle weights, no remote code.
-HUB_PATTERNS = ["*.json", "*.safetensors"]
-POLL_S = 0.1
 STARTUP_S = 30.0  # the child's own import, on a slow disk
 SPEED_WINDOW_S = 5.0
 DISK_MARGIN = 16 * 2**20  # room left for the filesystem's own needs: never fill a disk to the last byte
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
-_SHA256, _SHA1 = HEX64, HEX40
 WAIT_SHOWN_AFTER_S = 3.0  # a window says what it waits for once the silence is noticeable
 MIN_PROGRESS_BYTES = 4096  # per deadline: a slower link (a trickle, 136 B/s at 30 s) counts as silent
-
-
-def connecting_text():
-    return f"Conectando con Hugging Face ({hub_url()})…"
-
-
-def default_revision(model, revision):
-    """None means the pinned commit for the default model (reproducible, safetensors), else the hub's main."""
-    from .defaults import DEFAULT_REVISION
-
-    return DEFAULT_REVISION if revision is None and model == DEFAULT_MODEL else revision
-
-
-# --- where the files are ----------------------------------------------------------------------------
-
-
-def model_folder(model, revision, progress=None):
-    """The folder holding the model's files: a local folder as given, else the hub's cache,
-    downloading what is missing or damaged. ModelLoadError (a Spanish sentence) when that cannot be."""
-    progress = progress or DownloadProgress()
-    # The default model is always the hub's: a folder of its name in the current folder would be a silent
-    # swap; a local copy of it is named as a path (./google/…).
-    if model != DEFAULT_MODEL and os.path.isdir(model):
-        return model
-    hub_settings.no_agent_registry()
-    not_folder = _not_a_folder(model) if model != DEFAULT_MODEL else None
-    if not_folder is not None:  # a path that exists is never a hub id: no network
-        raise ModelLoadError(not_folder)
-    if looks_like_path(model):
-        raise ModelLoadError(f"No existe la carpeta del modelo {quoted(model)}.")
-    _refuse_planted_links(model)
-    folder = cached_folder(model, revision)
-    if folder is not None:
-        _refuse_links_outside(model, folder)
-        damaged = damaged_files(model, revision, folder, check_contents=False)
-        if not damaged:
-            return folder
-        return repair(model, revision, folder, progress, damaged)
-    if is_offline():
-        raise ModelLoadError(hub_words.offline_message(model))
-    if not hub_reachable():
-        raise ModelLoadError(hub_words.offline_message(model))
-    return download(model, revision, progress)
-
-
-def cached_folder(model, revision):
-    """The cached snapshot folder with every file, or None; an invalid id is refused in words."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, IncompleteSnapshotError, LocalEntryNotFoundError
-
-    try:
-        return snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS, local_files_only=True)
-    except HFValidationError:
-        raise ModelLoadError(
-            f"{quoted(model)} no es una carpeta ni un identificador válido de Hugging Face (como {DEFAULT_MODEL})."
-        ) from None
-    except (LocalEntryNotFoundError, IncompleteSnapshotError):
-        return None  # not cached yet, or a download was cut: download (the rest) below
-
-
-def is_cached_snapshot(folder):
-    """True when folder is a snapshot in the hub's cache (it can be downloaded again), not the user's own."""
-    from huggingface_hub import constants
-
-    cache = os.path.realpath(constants.HF_HUB_CACHE)
-    return os.path.realpath(folder).startswith(cache + os.sep)
-
-
-def repo_folder(model):
-    """The cache folder of one model (models--org--name): what to delete to start afresh."""
-    from huggingface_hub import constants
-    from huggingface_hub.file_download import repo_folder_name
-
-    return os.path.join(constants.HF_HUB_CACHE, repo_folder_name(repo_id=model, repo_type="model"))
-
-
-def damaged_files(model, revision, folder, check_contents):
-    """Names of cached files that disagree with the hub's record of them.
-
-    The record is the tree listing the hub client keeps with the cache (trees/<commit>.json).
-    A size that differs is checked by content: a file whose hash is the recorded one is good,
-    whatever size a hub claimed. With check_contents every hash is checked; without a
-    record, the hash that names the cache's blob is.
-    """
-    record = _recorded_files(folder)
-    damaged = []
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            damaged.append(name)  # a link to a blob that is gone
-            continue
-        expected = record.get(name)
-        wrong_size = expected is not None and size != expected["size"]
-        if (wrong_size or check_contents) and not _content_matches(path, expected):
-            damaged.append(name)
-    return damaged
-
-
-def _recorded_files(folder):
-    """{name: {"blob", "size"}} from the client's cached listing of this snapshot's commit; {} without one."""
-    commit = os.path.basename(os.path.normpath(folder))
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.normpath(folder))), "trees", commit + ".json")
-    try:
-        with open(path, encoding="utf-8") as file:
-            files = json.load(file)["files"]
-        record = {}
-        for name, entry in files.items():
-            blob = entry.get("lfs_sha256") or entry["blob_id"]
-            size = entry.get("lfs_size") if entry.get("lfs_sha256") else entry["size"]
-            if isinstance(blob, str) and isinstance(size, int) and not isinstance(size, bool):
-                record[name] = {"blob": blob, "size": size}
-        return record
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
-
-
-def _content_matches(path, expected=None):
-    """The content's hash is the one expected (the listing's), or else the one its blob is named by:
-    sha256 for large (LFS) files, git's sha1 for small ones."""
-    blob = expected["blob"] if expected else os.path.basename(os.path.realpath(path))
-    size = os.path.getsize(path)
-    if _SHA256.fullmatch(blob):
-        digest = hashlib.sha256()
-    elif _SHA1.fullmatch(blob):
-        digest = hashlib.sha1(f"blob {size}\0".encode())
-    else:
-        return True  # a copy, not a link (Windows without symlinks): only its size can be checked
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(2**20), b""):
-            digest.update(chunk)
-    return digest.hexdigest() == blob
-
-
-def _inside(path, folder):
-    return os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
-
-
-def _refuse_planted_links(model):
-    """Before the cache is read, written or cleaned: no link there leads out of the model's folders."""
-    try:
-        path = planted_link(repo_folder(model), _locks_folder(model))
-    except (OSError, ValueError):
-        return  # an unreadable cache is told by what reads it
-    if path is not None:
-        raise ModelLoadError(planted_sentence(quoted(model), path))
-
-
-def _refuse_links_outside(model, folder):
-    """A cache entry that resolves outside the model's cache folder is never followed, read or removed."""
-    storage = repo_folder(model)
-    for name in ["", *sorted(os.listdir(folder))]:
-        path = os.path.join(folder, name) if name else folder
-        if not _inside(path, storage):
-            raise ModelLoadError(
-                f"La caché del modelo {quoted(model)} tiene un archivo que apunta fuera de su carpeta ({name} → "
-                f"{quoted(os.path.realpath(path))}); el programa no lo sigue: borre la carpeta "
-                f"{quoted(storage)} (solo sus enlaces, no lo que señalan) y vuelva a ejecutar el programa.")
-
-
-def repair(model, revision, folder, progress=None, damaged=None):
-    """Download again the damaged files of a cached model, once; their names found by size,
-    or (damaged None: the model failed to load) by hash. Returns the folder; ModelLoadError when
-    nothing is damaged (the fault is elsewhere) or the hub cannot be reached."""
-    progress = progress or DownloadProgress()
-    _refuse_links_outside(model, folder)
-    if damaged is None:
-        damaged = damaged_files(model, revision, folder, check_contents=True)
-        if not damaged:
-            return None
-    listed = ", ".join(shown(name, quotes=False) for name in damaged)
-    if is_offline() or not hub_reachable():
-        offline = " (HF_HUB_OFFLINE=1)" if is_offline() else ""
-        raise ModelLoadError(
-            f"Los archivos del modelo {quoted(model)} en la caché están dañados ({listed}) y no hay conexión "
-            f"con Hugging Face{offline} para descargarlos de nuevo: borre la carpeta {quoted(repo_folder(model))} y "
-            "ejecute el programa con conexión, o use --modelo CARPETA."
-        )
-    progress.announce(f"Los archivos del modelo {quoted(model)} en la caché están dañados ({listed}): "
-                      "se descargan de nuevo.")
-    _remove_cached(model, folder, damaged)
-    return download(model, revision, progress, announce=False)
-
-
-def _remove_cached(model, folder, names):
-    """Remove these files of a snapshot, link and blob, only inside the model's cache folder."""
-    storage = repo_folder(model)
-    for name in names:
-        path = os.path.join(folder, name)
-        stale = [path]
-        if _inside(path, storage) and os.path.realpath(path) != os.path.abspath(path):
-            stale.append(os.path.realpath(path))
-        for entry in stale:
-            try:
-                os.remove(entry)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise ModelLoadError(
-                    f"No se pudo borrar el archivo dañado {quoted(entry)} de la caché ({system_reason(exc)}): "
-                    f"borre la carpeta {quoted(storage)} y vuelva a ejecutar el programa."
-                ) from None
-
-
-def _not_a_folder(model):
-    """The sentence for a --modelo that names an existing file, device or pipe; None otherwise."""
-    try:
-        mode = os.stat(model).st_mode
-    except (OSError, ValueError):  # missing, unreachable, or a NUL in the name: not a path that exists
-        return None
-    if stat.S_ISREG(mode) and model.endswith((".json", ".safetensors")):
-        # config.json or model.safetensors given for its folder: a common slip, answered with the folder.
-        folder = os.path.dirname(os.path.normpath(model)) or "."
-        return (f"{quoted(model)} es un archivo, no la carpeta de un modelo: use --modelo {quoted(folder)}, la carpeta "
-                "que lo contiene.")
-    return (f"{quoted(model)} es {kind_of(mode)}, no la carpeta de un modelo (la que contiene config.json) ni un "
-            "identificador de Hugging Face.")
-
-
-def looks_like_path(model):
-    return (model.startswith((".", "/", "~", "\\")) or model.count("/") > 1 or "\\" in model
-            or re.match(r"^[A-Za-z]:", model) is not None)
-
-
-def hub_reachable(timeout=5.0):
-    """A quick look at HF_ENDPOINT's host and port (443 for https, 80 for http, or the one it names),
-    before the hub client's retries, which take over 20 s when offline."""
-    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
-        return True  # behind a proxy only the hub client can tell
-    address = urllib.parse.urlsplit(endpoint())
-    try:
-        port = address.port or (80 if address.scheme == "http" else 443)
-    except ValueError:
-        return False
-    if not address.hostname:
-        return False
-    try:
-        socket.create_connection((address.hostname, port), timeout=min(timeout, deadline_seconds())).close()
-    except OSError:
-        return False
-    return True
-
-
-# --- the download, seen from the parent ---------------------------------------------------------------
 
 
 def download(model, revision, progress, announce=True):
@@ -308,9 +59,9 @@ def download(model, revision, progress, announce=True):
     from huggingface_hub import constants
 
     cache = constants.HF_HUB_CACHE
-    _refuse_planted_links(model)
+    refuse_planted_links(model)
     _check_writable(cache)
-    watch = _Watch(progress, repo_folder(model), _locks_folder(model))
+    watch = _Watch(progress, repo_folder(model), locks_folder(model))
     completed = False
     try:
         watch.clean()  # partial files of runs that are gone: never resumed, only room taken
@@ -331,14 +82,6 @@ def download(model, revision, progress, announce=True):
     finally:
         watch.finish(completed)
 
-
-def _locks_folder(model):
-    from huggingface_hub import constants
-    from huggingface_hub.file_download import repo_folder_name
-
-    return os.path.join(constants.HF_HUB_CACHE, ".locks", repo_folder_name(repo_id=model, repo_type="model"))
-
-
 def _check_contents(model, folder, watch):
     """The folder is the snapshot of the commit the child checked, every planned file is there, and its
     content is the hash the listing promised; one that is not goes, with a sentence."""
@@ -346,7 +89,7 @@ def _check_contents(model, folder, watch):
     if not watch.commit or os.path.normpath(os.path.abspath(folder)) != os.path.normpath(expected):
         raise ModelLoadError(hub_words.error_sentence(model, None, {"kind": "unsafe", "detail": (
             f"el cliente guardó el modelo en otra carpeta ({shown(folder)})")}, watch, None))
-    _refuse_links_outside(model, folder)
+    refuse_links_outside(model, folder)
     missing = [name for name in (watch.listed or {}) if not os.path.lexists(os.path.join(folder, name))]
     if missing:
         raise ModelLoadError(
@@ -354,20 +97,18 @@ def _check_contents(model, folder, watch):
             f"({', '.join(shown(name) for name in missing)}). Vuelva a ejecutar el programa más tarde o use otro "
             "servidor (HF_ENDPOINT).")
     wrong = [name for name, expected in (watch.listed or {}).items()
-             if not _content_matches(os.path.join(folder, name), expected)]
+             if not content_matches(os.path.join(folder, name), expected)]
     if wrong:
-        _remove_cached(model, folder, wrong)
+        remove_cached(model, folder, wrong)
         names = ", ".join(shown(name, quotes=False) for name in wrong)  # a hub's names: no terminal escapes
         raise ModelLoadError(
             f"Hugging Face ({hub_url()}) envió archivos del modelo {quoted(model)} cuyo contenido no es el de su "
             f"lista ({names}); se han borrado. Vuelva a ejecutar el programa más tarde o use otro servidor "
             "(HF_ENDPOINT).")
 
-
 class _Outcome:
     def __init__(self, folder=None, error=None):
         self.folder, self.error = folder, error
-
 
 def _attempt(model, revision, watch, announce):
     """One child process: its folder, its error, or neither (it stalled: the caller decides whether to go on)."""
@@ -425,17 +166,16 @@ def _attempt(model, revision, watch, announce):
         _stop_child(child)
         watch.clean()  # our child's partial file: its lock went with it; a live run's stays
 
-
 # The child imports the program from its own folder, never from the current one: -E ignores
 # PYTHONPATH, and sys.path[0] (the current folder under -c) becomes the package's parent before
 # any import of ours. -P would do the latter only from Python 3.11.
-_CHILD_CODE = ("import sys; sys.path[0] = sys.argv[1]; from classifier.hub_child import main; "
+_CHILD_CODE = ("import sys; sys.path[0] = sys.argv[1]; from classifier.hub.child import main; "
                "main(sys.argv[2], sys.argv[3])")
-
 
 def _start_child(model, revision):
     environment = dict(os.environ)
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # classifier/hub/download.py -> the folder that holds classifier/ (three levels up)
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # Plain HTTP with Range: the client resumes a cut file within its run.
     environment["HF_HUB_DISABLE_XET"] = "1"
     environment["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -450,7 +190,6 @@ def _start_child(model, revision):
         creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
     )
 
-
 def _read_events(stream, events):
     for line in stream:
         try:
@@ -460,7 +199,6 @@ def _read_events(stream, events):
         if isinstance(event, dict):
             events.put(event)
     events.put({"eof": True})
-
 
 def _stop_child(child):
     if child.poll() is None:
@@ -477,7 +215,6 @@ def _stop_child(child):
         child.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
-
 
 class _Watch:
     """Bytes of the planned files (on disk and off the network), their speed, and the hub's silences."""
@@ -595,7 +332,6 @@ class _Watch:
         if completed:
             self.state = DownloadState(self.total, self.total, self.state.speed, time.monotonic() - self.start_time)
         self.progress.end(self.state, completed)
-
 
 def _check_writable(cache):
     try:

@@ -13,6 +13,9 @@ ENDPOINT_EXAMPLE = "HF_ENDPOINT=https://hf-mirror.com"
 DEADLINE_VARIABLE = "CLASIFICADOR_HUB_PLAZO"
 DEFAULT_DEADLINE_S = 30.0
 ATTEMPTS = 3  # the first one and two retries, each resuming what the others left
+# Only these files are fetched from the hub: no pickle weights, no remote code.
+HUB_PATTERNS = ["*.json", "*.safetensors"]
+POLL_S = 0.1  # how often the parent and the child look at each other
 _HOMES = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME")
 _WHOLE_SECONDS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
 # Read at import by huggingface_hub (utils/logging.py) and transformers (utils/logging.py): an unknown

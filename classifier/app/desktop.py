@@ -1,7 +1,7 @@
 """The desktop loop: pick images, read each top-k, see them in a window, go on or end.
 
-Logic only: the picker, windows and message boxes are in gui.py, the route from a
-path to a result in engine.py. The model (torch with it) loads in a background thread
+Logic only: the picker, windows and message boxes are in gui/, the route from a
+path to a result in engine/classifying.py. The model (torch with it) loads in a background thread
 while the user is choosing.
 """
 
@@ -11,11 +11,11 @@ import sys
 import threading
 import unicodedata
 
-from .desktop_state import default_state_file, remember_folder, start_folder
-from .errors import ClassifierError, DownloadInterrupted, ModelLoadError
-from .output import format_result
-from .status import ExitStatus, Stopped
-from .terminal import ModelUnavailable, TerminalUI, _input, _print
+from classifier.app.desktop_state import default_state_file, remember_folder, start_folder
+from classifier.app.terminal import ModelUnavailable, TerminalUI, _input, _print
+from classifier.base.errors import ClassifierError, DownloadInterrupted, ModelLoadError
+from classifier.base.status import ExitStatus, Stopped
+from classifier.output import format_result
 
 AGAIN_PROMPT = "¿Clasificar otra imagen? (s/n) "
 YES = {"s", "si", "sí"}
@@ -129,8 +129,8 @@ def desktop_loop(ui, loader, top_k, say, ask, log=None, recursive=False):
             else:
                 # torch is imported by the loader's thread, behind the picker (1.5 s the picker
                 # no longer waits for): the dialog keeps its keys (tk_dialogs.keep_dialog_keys).
-                from .engine import MAPS_IF_POSSIBLE, Engine
-                from .images import each_once, expand_inputs, skipped_outputs_sentence
+                from classifier.engine.classifying import MAPS_IF_POSSIBLE, Engine
+                from classifier.images import each_once, expand_inputs, skipped_outputs_sentence
 
                 engine = engine or Engine(loader.get(), top_k, maps=MAPS_IF_POSSIBLE)
                 skipped = []
@@ -315,31 +315,31 @@ def _terminal_instead(reason, ask, say):
 
 
 class DesktopUI:
-    """The easygui picker, the result window and message boxes (gui.py); remembers the folder."""
+    """The easygui picker, the result window and message boxes (gui/); remembers the folder."""
 
     def __init__(self, state_file=None, say=None):
-        from . import gui
+        from classifier.gui import boxes, picker, result_window, timers
 
-        gui.check_tk()
-        self.gui = gui
+        timers.check_tk()
+        self.picker, self.window, self.boxes = picker, result_window, boxes
         self.say = say
-        self.unavailable = gui.DisplayUnavailable
+        self.unavailable = timers.DisplayUnavailable
         self.state_file = state_file or default_state_file()
         self.folder = start_folder(self.state_file)
 
     def pick(self, give_up=None):
-        paths = self.gui.pick_images(self.folder, give_up)
+        paths = self.picker.pick_images(self.folder, give_up)
         if paths:
             self.folder = os.path.dirname(os.path.abspath(paths[0]))
             remember_folder(self.state_file, self.folder)
         return paths
 
     def show(self, results, stream=None):
-        return self.gui.show_results(results, stream, self.say)
+        return self.window.show_results(results, stream, self.say)
 
     def error(self, title, message):
         try:
-            self.gui.show_error(title, message)
+            self.boxes.show_error(title, message)
         except self.unavailable:
             pass  # the terminal line is already printed
 
@@ -405,9 +405,9 @@ def _fetch_model(fetch, windows, ui, say):
     """
     try:
         if windows:
-            from . import gui
+            from classifier.gui.download_window import DownloadWindow
 
-            fetch(gui.DownloadWindow)
+            fetch(DownloadWindow)
         else:
             fetch(None)
     except ModelLoadError as exc:
@@ -426,7 +426,7 @@ def _fetch_model(fetch, windows, ui, say):
 def _load_for_desktop(load, windows):
     classifier = load()
     if windows:
-        from . import gui
+        from classifier.gui.timers import preload
 
-        gui.preload()
+        preload()
     return classifier

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from .errors import OutputFailed
+from classifier.base.errors import OutputFailed
 
 
 class ModelUnavailable(Exception):

@@ -1,14 +1,14 @@
 """How a model download is shown in text: one line redrawn in place on a terminal, or a
 plain line every 10 % in a log. Always on stderr: a JSON or CSV on stdout stays clean.
-(The desktop's window is gui.DownloadWindow.)
+(The desktop's window is gui/download_window.py.)
 """
 
 import os
 import shutil
 import time
 
-from .download_progress import DownloadProgress, duration, megabytes, speed_text
-from .hub import connecting_text
+from classifier.hub.download_progress import DownloadProgress, duration, megabytes, speed_text
+from classifier.hub.words import connecting_text
 
 REDRAW_S = 0.25  # a terminal line redrawn four times a second: readable, and cheap over SSH
 STEP = 0.1  # a plain line every 10 %

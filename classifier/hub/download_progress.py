@@ -1,10 +1,10 @@
 """What a download tells a front-end (DownloadProgress, DownloadState) and the words it is told in.
 
-The hub (core) drives it; the terminal line (progress.py) and the window (gui.py) show it: the
+The hub (core) drives it; the terminal line (text_progress.py) and the window (gui/download_window.py) show it: the
 protocol lives here so that neither side imports the other for it.
 """
 
-from .spanish import decimal
+from classifier.base.spanish import decimal
 
 
 class DownloadProgress:

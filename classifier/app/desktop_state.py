@@ -4,8 +4,8 @@ user's pictures folder."""
 import json
 import os
 
-from .defaults import config_folder
-from .files import read_small_regular_file, write_json_atomic
+from classifier.base.defaults import config_folder
+from classifier.base.files import read_small_regular_file, write_json_atomic
 
 STATE_FILE = "estado.json"
 _SMALL_FILE_BYTES = 64 * 1024  # the state file and user-dirs.dirs are a few lines

@@ -13,12 +13,12 @@ from contextlib import nullcontext
 
 import torch
 
-from . import memory
-from .errors import ClassifierError, ImageError, PictureError
-from .images import display_copy, open_image, pixel_count
-from .maps import MapUnavailable
-from .model import by_shape
-from .results import Result
+from classifier.base.errors import ClassifierError, ImageError, PictureError
+from classifier.base.results import Result
+from classifier.engine import memory
+from classifier.images import display_copy, open_image, pixel_count
+from classifier.maps import MapUnavailable
+from classifier.model import by_shape
 
 MAPS_IF_POSSIBLE = "auto"  # maps= value, the same as True: the map when the model has one, else none
 # Larger batches gain nothing on a CPU and hold every decoded picture at once: --lote 100000

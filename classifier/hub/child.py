@@ -1,7 +1,7 @@
 """The download child: lists the files, tells the parent (one JSON line each), downloads them.
 
 Started by hub._start_child with an isolated path. The parent watches the disk and our
-lines; every answer of the hub passes hub_checks.Guard before the client acts on it.
+lines; every answer of the hub passes checks.Guard before the client acts on it.
 """
 
 import errno
@@ -13,10 +13,9 @@ import time
 import traceback
 import urllib.parse
 
-from .errors import system_reason
-from .hub import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint
-from .hub_checks import Guard, RateLimited, UnsafeHub, retry_after
-from .hub_settings import no_agent_registry
+from classifier.base.errors import system_reason
+from classifier.hub.checks import Guard, RateLimited, UnsafeHub, retry_after
+from classifier.hub.settings import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint, no_agent_registry
 
 _TELL_LOCK = threading.Lock()
 MAX_PAGES = 1000  # a listing that points to itself ends
@@ -62,7 +61,7 @@ def _tell(event):
 
 
 def _watch_answers(guard):
-    """Check every answer (hub_checks.Guard), and count the bytes of the files as they come off the
+    """Check every answer (checks.Guard), and count the bytes of the files as they come off the
     network (a hook on the client's own session): the client writes to disk in 10 MB pieces, and
     the disk alone would show a slow link as a dead one. Error bodies (a 429's, a 404's) are not
     the files: they are not counted."""

@@ -1,9 +1,12 @@
-"""--mapa's folder: one PNG per image, each a new file under the first free name."""
+"""--mapa's folder: one PNG per image (the figure of drawing.py), each a new file under the first free name.
+
+Presentation, not output/: a map is a matplotlib figure, and core code never imports the Tk/matplotlib side.
+"""
 
 import errno
 import os
 
-from ..errors import display_path, system_reason
+from classifier.base.errors import display_path, system_reason
 
 # A map is created, never opened: an existing file or link of that name is left alone.
 _CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -44,7 +47,7 @@ class MapFolder:
         self._made = []
 
     def save(self, result):
-        from ..drawing import save_result
+        from classifier.gui.drawing import save_result  # matplotlib only once a map is written
 
         name = os.path.basename(result.path)
         try:

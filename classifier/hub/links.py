@@ -3,7 +3,7 @@
 huggingface_hub 2.5 follows whatever it finds on the way: it writes `blobs/<hash>.<8 hex>.incomplete`
 and renames it into blobs/ (file_download._download_to_tmp_and_move), creates and truncates
 `.locks/models--…/<hash>.lock` (filelock), and links `snapshots/<commit>/<name>` into place,
-sub-folders created with os.makedirs (file_download._create_symlink). hub_partial removes dead
+sub-folders created with os.makedirs (file_download._create_symlink). partial.py removes dead
 partial files from blobs/. A folder on any of these ways that is a link, or an entry that leads
 outside the model's own cache folder, would send those writes and removals elsewhere: the whole
 model folder and its lock folder are looked at first, and such a link is refused in words.

@@ -1,14 +1,14 @@
 """The download's sentences: each failure of the hub, the network or the disk, told with its cause
-and a remedy (split from hub.py, which calls them)."""
+and a remedy (split from download.py and locate.py, which call them)."""
 
 import os
 import shutil
 
-from . import hub_partial
-from .download_progress import duration, megabytes
-from .errors import quoted
-from .hub_checks import shown
-from .hub_settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
+from classifier.base.errors import quoted
+from classifier.hub import partial as hub_partial
+from classifier.hub.checks import shown
+from classifier.hub.download_progress import duration, megabytes
+from classifier.hub.settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
 
 
 def stalled_sentence(model, watch):
@@ -129,3 +129,7 @@ def offline_message(model):
         "(la descarga queda guardada), o traiga la carpeta del modelo de un equipo que lo tenga (docs/descarga.md) y "
         "use --modelo CARPETA."
     )
+
+
+def connecting_text():
+    return f"Conectando con Hugging Face ({hub_url()})…"
