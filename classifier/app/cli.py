@@ -201,7 +201,7 @@ def build_parser(prog=PROG):
         help="muestra los avisos de las bibliotecas y el progreso de carga del modelo (por defecto: no)",
     )
     general.add_argument(
-        "--version", action="version", version=f"%(prog)s {VERSION}", help="muestra la versión y termina",
+        "--version", action="version", version=f"{PROG} {VERSION}", help="muestra la versión y termina",
     )
     # parse_intermixed_args cuts len("usage: ") off a generated usage line; a fixed one it keeps.
     parser.usage = parser.format_usage().removeprefix("uso: ").strip()
