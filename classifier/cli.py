@@ -184,6 +184,17 @@ def build_parser():
         "--lote", "--batch-size", dest="batch_size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
         help=f"imágenes por pasada del modelo en el modo por lotes (por defecto: {DEFAULT_BATCH_SIZE})",
     )
+    teaching = parser.add_argument_group("enseñar clases nuevas")
+    teaching.add_argument(
+        "--aprender", type=_path, metavar="CARPETA",
+        help="enseña al modelo (el de --modelo) clases nuevas: CARPETA tiene una subcarpeta por clase, con su "
+             "nombre y sus fotos; dice la precisión estimada y guarda el modelo nuevo en --nuevo-modelo",
+    )
+    teaching.add_argument(
+        "--nuevo-modelo", dest="nuevo_modelo", type=_path, metavar="DESTINO",
+        help="con --aprender: la carpeta donde se guarda el modelo nuevo (no debe existir, salvo si es un "
+             "modelo que enseñó este programa, que se reemplaza); después: --modelo DESTINO",
+    )
     general = parser.add_argument_group("general")
     general.add_argument("-h", "--help", "--ayuda", action="help", help="muestra esta ayuda y termina")
     general.add_argument(
@@ -227,6 +238,10 @@ def main(argv=None):
     INTERRUPTED.clear()
     with _stop_signals_raise(), _interrupts_hidden():
         try:
+            if args.aprender is not None or args.nuevo_modelo is not None:
+                from .teaching.command import run_teaching
+
+                return run_teaching(args)
             if not args.paths:
                 return run_desktop_mode(args)
             from .batch import run_batch
