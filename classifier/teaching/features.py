@@ -48,10 +48,25 @@ class Representation:
         probe = Image.new("RGB", (64, 48), (128, 96, 64))
         try:
             self.of(classifier.preprocess(probe))
+            gives_logits = self._gives_the_logits(classifier.preprocess(probe))
         except TeachingError:
             raise
         except Exception as exc:
             raise self._unreadable("falla con una foto de prueba") from exc
+        if not gives_logits:
+            # Another head adds to its scores (a distilled model's second head, say): a new layer there
+            # would not be all the model answers with.
+            raise self._unreadable("no da ella sola las puntuaciones del modelo")
+
+    @torch.inference_mode()
+    def _gives_the_logits(self, pixel_values):
+        outputs = []
+        handle = self.layer.register_forward_hook(lambda module, args, output: outputs.append(output))
+        try:
+            logits = self.classifier.model(pixel_values=pixel_values.to(self.classifier.device)).logits
+        finally:
+            handle.remove()
+        return len(outputs) == 1 and outputs[0].shape == logits.shape and torch.equal(outputs[0], logits)
 
     def _unreadable(self, why):
         return TeachingError(f"No se puede leer la representación del modelo {quoted(self.model_name)}: su capa "
