@@ -188,12 +188,13 @@ def build_parser():
     teaching.add_argument(
         "--aprender", type=_path, metavar="CARPETA",
         help="enseña al modelo (el de --modelo) clases nuevas: CARPETA tiene una subcarpeta por clase, con su "
-             "nombre y sus fotos; dice la precisión estimada y guarda el modelo nuevo en --nuevo-modelo",
+             "nombre y sus fotos; dice la precisión estimada y guarda el modelo nuevo en --nuevo-modelo "
+             "(por defecto: no se enseña, se clasifica)",
     )
     teaching.add_argument(
         "--nuevo-modelo", dest="nuevo_modelo", type=_path, metavar="DESTINO",
         help="con --aprender: la carpeta donde se guarda el modelo nuevo (no debe existir, salvo si es un "
-             "modelo que enseñó este programa, que se reemplaza); después: --modelo DESTINO",
+             "modelo que enseñó este programa, que se reemplaza); después: --modelo DESTINO (por defecto: ninguna)",
     )
     general = parser.add_argument_group("general")
     general.add_argument("-h", "--help", "--ayuda", action="help", help="muestra esta ayuda y termina")

@@ -142,6 +142,7 @@ def test_pipeline_agrees_and_the_model_works_like_any(tiny_model_dir, tmp_path, 
         assert [p["label"] for p in answer["predictions"]] == [e["label"] for e in expected]
         assert np.allclose([p["score"] for p in answer["predictions"]], [e["score"] for e in expected],
                            atol=1e-5, rtol=0)
+    assert [answer["predictions"][0]["label"] for answer in answers] == [Path(path).parent.name for path in paths]
     config = json.loads((destination / "config.json").read_text(encoding="utf-8"))
     assert config["id2label"] == {"0": "azul añil", "1": "rojo", "2": "verde"}
     assert (destination / "model.safetensors").is_file()
@@ -209,6 +210,18 @@ def test_report_and_warnings(tiny_model_dir, tmp_path, own_cache, capsys):
     assert "Aviso: las clases están desequilibradas: «rojo» tiene 16 fotos y «verde» 4 fotos" in captured.err
     assert "Aviso: la misma foto está en «rojo»" in captured.err
     assert "Tiempo: " in captured.out
+
+
+def test_a_progress_bar_on_a_terminal_leaves_stdout_clean(tiny_model_dir, tmp_path, own_cache, capsys,
+                                                          monkeypatch):
+    import sys
+
+    photos = colour_photos(tmp_path / "fotos", per_class=5)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert teach(photos, tmp_path / "m", tiny_model_dir) == 0
+    captured = capsys.readouterr()
+    assert "Leyendo las fotos" in captured.err and "/15 [" in captured.err
+    assert "Leyendo" not in captured.out and "Writing" not in captured.err + captured.out
 
 
 def test_low_accuracy_says_add_varied_photos(tiny_model_dir, tmp_path, own_cache, capsys):
