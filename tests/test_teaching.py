@@ -282,7 +282,23 @@ def _unreadable_class(root):
     return photos
 
 
+def _same_name_twice(root):
+    photos = colour_photos(root / "fotos")
+    colour_photos(photos, classes={"Rojo": (200, 40, 40)}, per_class=2)
+    return photos
+
+
+def _loose_photos(root):
+    photos = colour_photos(root / "fotos", classes={"rojo": (200, 40, 40)})
+    for path in (photos / "rojo").iterdir():
+        path.rename(photos / path.name)
+    (photos / "rojo").rmdir()
+    return photos
+
+
 BAD_INPUTS = [
+    (_same_name_twice, "m", "dan la misma clase"),
+    (_loose_photos, "m", "tiene 8 fotos sueltas: póngalas en una subcarpeta por clase"),
     (_one_class, "m", "tiene 1 subcarpeta de clase y hacen falta al menos dos"),
     (_empty_class, "m", "La clase «vacía» no tiene ninguna foto"),
     (_deeper, "m", "las hay más adentro, en «"),
@@ -316,6 +332,20 @@ def test_destination_inside_the_classes_is_refused(tiny_model_dir, tmp_path, own
     assert teach(photos, photos / "modelo", tiny_model_dir) == 2
     assert "está dentro de la carpeta de clases" in capsys.readouterr().err
     assert tree(tmp_path) == before
+
+
+def test_the_classes_inside_the_destination_are_refused(tiny_model_dir, tmp_path, own_cache, capsys):
+    photos = colour_photos(tmp_path / "m" / "fotos")
+    before = tree(tmp_path)
+    assert teach(photos, tmp_path / "m", tiny_model_dir) == 2
+    assert "está dentro de la carpeta del modelo nuevo" in capsys.readouterr().err
+    assert tree(tmp_path) == before
+
+
+def test_a_new_model_needs_the_classes(tiny_model_dir, tmp_path, capsys):
+    assert main(["--nuevo-modelo", str(tmp_path / "m"), "--modelo", str(tiny_model_dir)]) == 2
+    assert "--nuevo-modelo va con --aprender CARPETA" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_base_whose_representation_cannot_be_read(tmp_path, own_cache, capsys):
