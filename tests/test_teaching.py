@@ -194,6 +194,34 @@ def test_ctrl_c_then_a_rerun_completes(tiny_model_dir, tmp_path, own_cache, caps
     assert (tmp_path / "m" / "model.safetensors").is_file()
 
 
+def test_a_real_ctrl_c_while_reading_then_a_rerun(tiny_model_dir, tmp_path, own_cache, capsys):
+    """The signal itself, in a real process: status 130, no model and no temporary folder, rows kept."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    photos = colour_photos(tmp_path / "fotos", per_class=60)
+    process = subprocess.Popen([sys.executable, str(REPO / "script_modelo.py"), "--aprender", str(photos),
+                                "--nuevo-modelo", str(tmp_path / "m"), "--modelo", str(tiny_model_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "XDG_CONFIG_HOME": str(own_cache)})
+    deadline = time.monotonic() + 120
+    while len(list(own_cache.rglob("*.npy"))) < 5 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.rstrip().endswith("Interrumpido.") and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == ["config", "fotos"]
+    kept = len(list(own_cache.rglob("*.npy")))
+    assert 5 <= kept < 180
+    assert teach(photos, tmp_path / "m", tiny_model_dir) == 0
+    assert f"Fotos leídas con el modelo: {180 - kept}; de la caché (ya leídas antes): {kept}." in capsys.readouterr().out
+
+
 # --- what the user reads ---------------------------------------------------------------------------------
 
 def test_report_and_warnings(tiny_model_dir, tmp_path, own_cache, capsys):
