@@ -219,7 +219,8 @@ def test_a_real_ctrl_c_while_reading_then_a_rerun(tiny_model_dir, tmp_path, own_
     kept = len(list(own_cache.rglob("*.npy")))
     assert 5 <= kept < 180
     assert teach(photos, tmp_path / "m", tiny_model_dir) == 0
-    assert f"Fotos leídas con el modelo: {180 - kept}; de la caché (ya leídas antes): {kept}." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"Fotos leídas con el modelo: {180 - kept}; de la caché (ya leídas antes): {kept}." in out
 
 
 # --- what the user reads ---------------------------------------------------------------------------------
@@ -230,6 +231,8 @@ def test_report_and_warnings(tiny_model_dir, tmp_path, own_cache, capsys):
     (photos / "rojo" / "00.png").rename(photos / "rojo" / "igual.png")
     (photos / "verde" / "copia.png").write_bytes((photos / "rojo" / "igual.png").read_bytes())
     (photos / "verde" / "nota.png").write_bytes(b"%PDF-1.4 no es una imagen")
+    colour_photos(photos / "rojo", per_class=2, classes={"viejas": (1, 2, 3)})
+    (photos / "suelta.png").write_bytes((photos / "rojo" / "01.png").read_bytes())
     assert teach(photos, tmp_path / "m", tiny_model_dir) == 0
     captured = capsys.readouterr()
     assert "Clases encontradas: 2.\n  rojo   16 fotos\n  verde  5 fotos\n" in captured.out
@@ -237,6 +240,8 @@ def test_report_and_warnings(tiny_model_dir, tmp_path, own_cache, capsys):
     assert "Aviso: la clase «verde» tiene solo 4 fotos" in captured.err
     assert "Aviso: las clases están desequilibradas: «rojo» tiene 16 fotos y «verde» 4 fotos" in captured.err
     assert "Aviso: la misma foto está en «rojo»" in captured.err
+    assert "Aviso: se omite 1 foto suelta en «" in captured.err
+    assert "Aviso: se omiten las fotos de «" in captured.err and "viejas» (y de cualquier otra" in captured.err
     assert "Tiempo: " in captured.out
 
 

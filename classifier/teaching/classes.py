@@ -23,8 +23,11 @@ class TeachingClass:
     photos: list = field(default_factory=list)  # paths, sorted by name
 
 
-def read_classes(folder):
-    """The classes under folder, sorted by name; TeachingError when they cannot be taught from."""
+def read_classes(folder, notes=None):
+    """The classes under folder, sorted by name; TeachingError when they cannot be taught from.
+
+    notes: a list that gets a sentence for each group of photos left out (loose in folder, or deeper
+    inside a class folder that has photos of its own)."""
     if not os.path.isdir(folder):
         raise TeachingError(f"La carpeta de clases {quoted(folder)} no existe o no es una carpeta.")
     classes, loose = [], 0
@@ -48,6 +51,16 @@ def read_classes(folder):
                                 "clase: cambie el nombre de una.")
         if not taught.photos:
             raise TeachingError(_empty_class_sentence(taught))
+    if notes is not None:
+        if loose:
+            notes.append(f"Aviso: se omite{'n' if loose != 1 else ''} {loose} foto{'s' if loose != 1 else ''} "
+                         f"suelta{'s' if loose != 1 else ''} en {quoted(folder)}, fuera de las carpetas de clase: "
+                         "para enseñarlas, póngalas en la carpeta de su clase.")
+        for taught in classes:
+            deeper = _first_deeper_photo_folder(taught.folder)
+            if deeper is not None:
+                notes.append(f"Aviso: se omiten las fotos de {quoted(deeper)} (y de cualquier otra subcarpeta de "
+                             f"«{taught.name}»): solo cuentan las que están directamente en {quoted(taught.folder)}.")
     return classes
 
 

@@ -34,10 +34,13 @@ def _teach(args, started):
     if args.aprender is None:
         raise TeachingError("--nuevo-modelo va con --aprender CARPETA: la carpeta con una subcarpeta de fotos por "
                             "clase.")
-    classes = read_classes(args.aprender)
+    notes = []
+    classes = read_classes(args.aprender, notes)
     check_destination(args.nuevo_modelo, args.aprender)
     names = [taught.name for taught in classes]
     _show(classes_lines_of(classes))
+    for note in notes:
+        say(note)
     # The exact float32 model, its layers not repacked: its own classification layer is the one replaced.
     exact = argparse.Namespace(**{**vars(args), "rapido": False, "mapa": None})
     try:
