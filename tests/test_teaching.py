@@ -119,6 +119,36 @@ def test_held_out_accuracy_is_scikit_learns(trained_model_dir, tmp_path, own_cac
     assert abs(ours - theirs) <= 0.03
 
 
+def test_the_readmes_transcript_is_what_the_program_prints(trained_model_dir, tmp_path, own_cache, capsys,
+                                                          monkeypatch):
+    """The README's teaching run, made again: every line but the time (the device line goes to stderr)."""
+    import re
+    import shlex
+
+    from sklearn.datasets import load_digits
+
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```text\n(\$ python script_modelo.py --aprender .*?)```", text, re.S).group(1).splitlines()
+    argv = shlex.split(block[0])[3:]
+    digits = load_digits()
+    monkeypatch.chdir(tmp_path)
+    for digit in ("4", "7"):
+        Path("digitos", digit).mkdir(parents=True)
+        for row in np.flatnonzero(digits.target == int(digit))[:20]:
+            grey = (255 - digits.images[row] * 255 / 16).astype("uint8")
+            Image.fromarray(grey).resize((64, 64), Image.Resampling.BICUBIC).convert("RGB").save(
+                Path("digitos", digit, f"{row}.png"))
+    swap = {"/tmp/m/effnet": str(trained_model_dir), "/tmp/m/digitos": str(tmp_path / "m" / "digitos")}
+    (tmp_path / "m").mkdir()
+    assert main([swap.get(arg, arg) for arg in argv]) == 0
+    out = capsys.readouterr().out.replace(swap["/tmp/m/digitos"], "/tmp/m/digitos").splitlines()
+    expected = [line for line in block[1:] if not line.startswith("El modelo se ejecuta en")]
+    assert out[:-1] == expected[:-1]
+    assert out[-1].startswith("Tiempo: ") and expected[-1].startswith("Tiempo: ")
+
+
 # --- interop -----------------------------------------------------------------------------------------------
 
 def test_pipeline_agrees_and_the_model_works_like_any(tiny_model_dir, tmp_path, own_cache, capsys):
