@@ -438,3 +438,17 @@ def test_only_a_folder_it_wrote_is_replaced(tiny_model_dir, tmp_path, own_cache,
     config = json.loads((tmp_path / "m" / "config.json").read_text(encoding="utf-8"))
     assert "negro" in config["label2id"] and tree(tmp_path / "m") != first
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]  # no temporary folder left
+
+
+def test_replacing_without_an_atomic_swap(tiny_model_dir, tmp_path, own_cache, capsys, monkeypatch):
+    """Where renameat2 is missing (not Linux), the old folder steps aside and the new one takes its place."""
+    from classifier.teaching import writing
+
+    photos = colour_photos(tmp_path / "fotos", per_class=5)
+    assert teach(photos, tmp_path / "m", tiny_model_dir) == 0
+    monkeypatch.setattr(writing, "_exchange", lambda first, second: False)
+    colour_photos(tmp_path / "fotos", per_class=6, classes={"negro": (10, 10, 10)})
+    assert teach(photos, tmp_path / "m", tiny_model_dir) == 0
+    config = json.loads((tmp_path / "m" / "config.json").read_text(encoding="utf-8"))
+    assert list(config["label2id"]) == ["azul añil", "negro", "rojo", "verde"]
+    assert sorted(os.listdir(tmp_path)) == ["config", "fotos", "m"]
