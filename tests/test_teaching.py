@@ -110,6 +110,14 @@ def test_held_out_accuracy_is_scikit_learns(trained_model_dir, tmp_path, own_cac
     ours = np.mean([answer["predictions"][0]["label"] == str(digit)
                     for answer, (_, digit) in zip(answers, held_out, strict=True)])
 
+    from transformers import pipeline
+
+    pipe = pipeline("image-classification", model=str(destination), device="cpu")
+    for path, answer in list(zip(test_paths, answers, strict=True))[:10]:  # EfficientNet too, not only ViT
+        [expected] = pipe(Image.open(path).convert("RGB"), top_k=1)
+        assert answer["predictions"][0]["label"] == expected["label"]
+        assert abs(answer["predictions"][0]["score"] - expected["score"]) <= 1e-5
+
     train_paths = sorted(str(path) for path in teaching.rglob("*.png"))
     train_digits = [int(Path(path).parent.name) for path in train_paths]
     reference = LogisticRegression(max_iter=5000).fit(pooled_features(trained_model_dir, train_paths), train_digits)
