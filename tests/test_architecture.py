@@ -19,7 +19,7 @@ LAYERS = {
     "app": 4,  # front-ends: command line, batch, desktop loop, terminal
     "gui": 3,  # every Tk, easygui, matplotlib and signal detail
     "engine": 2,  # the session (model loaded once) and the one path from a file to a result
-    "hub": 1, "model": 1, "images": 1, "maps": 1, "output": 1, "results_log": 1,  # core
+    "hub": 1, "model": 1, "images": 1, "maps": 1, "output": 1, "results_log": 1, "teaching": 1,  # core
     "base": 0,  # errors, statuses, words, defaults, labels, files, results
 }
 ENTRY = {"classifier", "classifier.__main__"}  # the entry point starts the front-end: above every layer

@@ -194,6 +194,18 @@ def build_parser(prog=PROG):
         "--lote", "--batch-size", dest="batch_size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
         help=f"imágenes por pasada del modelo en el modo por lotes (por defecto: {DEFAULT_BATCH_SIZE})",
     )
+    teaching = parser.add_argument_group("enseñar clases nuevas")
+    teaching.add_argument(
+        "--aprender", type=_path, metavar="CARPETA",
+        help="enseña al modelo (el de --modelo) clases nuevas: CARPETA tiene una subcarpeta por clase, con su "
+             "nombre y sus fotos; dice la precisión estimada y guarda el modelo nuevo en --nuevo-modelo "
+             "(por defecto: no se enseña, se clasifica)",
+    )
+    teaching.add_argument(
+        "--nuevo-modelo", dest="nuevo_modelo", type=_path, metavar="DESTINO",
+        help="con --aprender: la carpeta donde se guarda el modelo nuevo (no debe existir, salvo si es un "
+             "modelo que enseñó este programa, que se reemplaza); después: --modelo DESTINO (por defecto: ninguna)",
+    )
     general = parser.add_argument_group("general")
     general.add_argument("-h", "--help", "--ayuda", action="help", help="muestra esta ayuda y termina")
     general.add_argument(
@@ -237,6 +249,10 @@ def main(argv=None, prog=PROG):
     INTERRUPTED.clear()
     with _stop_signals_raise(), _interrupts_hidden():
         try:
+            if args.aprender is not None or args.nuevo_modelo is not None:
+                from .teach import run_teaching
+
+                return run_teaching(args)
             if not args.paths:
                 return run_desktop_mode(args)
             from classifier.app.batch import run_batch

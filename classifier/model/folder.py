@@ -16,7 +16,7 @@ _GENERIC_LABEL = re.compile(r"LABEL_\d+")
 
 
 @contextmanager
-def _weight_progress_bars_hidden():
+def weight_progress_bars_hidden():
     """transformers' «Loading weights» bar is English and says nothing a user needs: never shown."""
     from transformers.utils import logging as hf_logging
 
@@ -167,7 +167,7 @@ def _load_network(folder, name, config):
     from transformers import AutoModelForImageClassification
 
     try:
-        with _weight_progress_bars_hidden():
+        with weight_progress_bars_hidden():
             model, info = AutoModelForImageClassification.from_pretrained(
                 folder, config=config, use_safetensors=True, trust_remote_code=False, output_loading_info=True
             )
