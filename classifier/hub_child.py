@@ -198,9 +198,45 @@ def _classify(exc):
         if isinstance(error, OSError) and "Consistency check failed" in str(error):
             return {"kind": "size"}  # the client's own words (file_download.http_get)
     for error in chain:
+        broken = _broken_answer(error)
+        if broken is not None:
+            return broken
+    for error in chain:
         if isinstance(error, (httpx2.TimeoutException, httpx2.RemoteProtocolError, httpx2.ReadError)):
             return {"kind": "stalled"}  # the parent tries again, resuming
         if isinstance(error, httpx2.ConnectError):
             return {"kind": "network"}
     first = chain[0]
     return {"kind": "bug", "detail": type(first).__name__, "trace": traceback.format_exc(limit=8)}
+
+
+# What h11 (under httpx2) says of an answer it cannot read, in words. A connection cut midway is a
+# silence, tried again; a malformed answer is the same on every try, so it is told at once.
+_CUT = ("peer closed connection", "peer unexpectedly closed", "Can't receive data when peer state is ERROR")
+_MALFORMED = (
+    ("bad Content-Length", "una cabecera Content-Length que no es un número de bytes"),
+    ("conflicting Content-Length", "dos cabeceras Content-Length distintas"),
+    ("Transfer-Encoding", "una cabecera Transfer-Encoding que HTTP/1.1 no admite"),
+    ("illegal header line", "una línea de cabecera mal formada"),
+    ("continuation line", "una línea de cabecera mal formada"),
+    ("Receive buffer too long", "cabeceras demasiado largas"),
+    ("chunk", "un cuerpo por trozos (chunked) mal formado"),
+)
+
+
+def _broken_answer(error):
+    """{"kind": "malformed", "what"} for an answer h11 refused to read, {"kind": "not_hub"} for one that
+    is not HTTP at all (another service on that port); None for anything else (a cut is a silence)."""
+    try:
+        import h11
+    except ImportError:
+        return None
+    if not isinstance(error, h11.RemoteProtocolError):
+        return None
+    text = str(error)
+    if text.startswith(_CUT):
+        return None
+    if text.startswith(("illegal status line", "no response line")):
+        return {"kind": "not_hub"}
+    what = next((words for key, words in _MALFORMED if key in text), "una respuesta que no sigue el protocolo HTTP")
+    return {"kind": "malformed", "what": what}

@@ -100,6 +100,11 @@ def error_sentence(model, revision, error, watch, cache):
         return (f"El servidor {hub_url()} no es de fiar: {error.get('detail')}. El programa no lo ha seguido ni ha "
                 "escrito nada fuera de la caché; use huggingface.co (borre HF_ENDPOINT) u otro servidor, "
                 "o --modelo CARPETA.")
+    if kind == "malformed":
+        return (f"El servidor {hub_url()} envió una respuesta HTTP no válida ({error.get('what')}) al pedir el "
+                f"modelo {quoted(model)}: no es un corte de la red y volver a ejecutar no lo arregla. Use "
+                "huggingface.co (borre HF_ENDPOINT) u otro servidor, o --modelo CARPETA; detrás de un proxy, "
+                "pregunte a quien administra su red.")
     if kind == "rate_limited":
         wait = error.get("wait")
         asked = f"pidió esperar {duration(wait)}" if isinstance(wait, int) else "pidió esperar sin decir cuánto"

@@ -877,3 +877,17 @@ def test_a_ratelimit_header_s_long_wait_is_told_not_slept_through(tiny_model_dir
     with FakeHub(tiny_model_dir, respond=limited) as hub:
         done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id, timeout=120)
     _refused(done, "pidió esperar 1 h 00 min", "error 429")
+
+
+# --- a fresh attack (issue 25, second round: /work/prompts/attack2.md) ---------------------------------
+
+
+def test_a_header_the_http_client_refuses_is_named_not_a_firewall(tiny_model_dir, tmp_path):
+    """Content-Length: -5 is refused by h11 before the guard sees it: it was told as a silence, three tries,
+    then «…no envió ninguno… cortafuegos», though every try gets the same broken answer."""
+    with FakeHub(tiny_model_dir, content_length={"model.safetensors": "-5"}) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=3), hub.repo_id)
+    line = _refused(done, "respuesta HTTP no válida", "Content-Length", "volver a ejecutar no lo arregla")
+    assert "cortafuegos" not in line
+    assert len([path for method, path, _ in hub.requests if method == "HEAD" and path.endswith(".safetensors")]) == 1
+
