@@ -19,6 +19,7 @@ HEX40 = re.compile(r"[0-9a-f]{40}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_FILE_BYTES = 2**38  # 275 GB: far above any model file, far below what an int parser chokes on
 MAX_ANSWER_BYTES = 2**26  # an API answer (a listing of many thousand files is a few MB)
+MAX_OTHER_BYTES = 2**20  # an error's or a redirect's body: a page of words, read whole by the client
 SHORT_WAIT_S = 30  # a Retry-After up to this long is waited for; a longer one is told to the user
 
 
@@ -117,6 +118,27 @@ def retry_after(headers):
         return None
 
 
+def _bound(response, limit, path):
+    """Wrap the response's body so that reading past limit bytes raises UnsafeHub."""
+    import httpx2
+
+    class Bounded(httpx2.SyncByteStream):
+        def __init__(self, inner):
+            self.inner, self.count = inner, 0
+
+        def __iter__(self):
+            for chunk in self.inner:
+                self.count += len(chunk)
+                if self.count > limit:
+                    raise UnsafeHub(f"su respuesta a {shown(path)} es demasiado grande (más de {limit // 2**20} MB)")
+                yield chunk
+
+        def close(self):
+            self.inner.close()
+
+    response.stream = Bounded(response.stream)
+
+
 class Guard:
     """Checks each answer the client gets, against the first listing (our own request).
 
@@ -159,6 +181,10 @@ class Guard:
         length = headers.get("Content-Length", "")
         if path.startswith("/api/") and length.isdigit() and int(length) > MAX_ANSWER_BYTES:
             raise UnsafeHub(f"su respuesta a {shown(path)} es demasiado grande ({length} bytes)")
+        # Bodies read whole (an API answer, an error's words, a redirect's) are bounded as they come: a
+        # chunked answer has no Content-Length to judge. A file's body the client bounds by its size.
+        if path.startswith("/api/") or status >= 300:
+            _bound(response, MAX_ANSWER_BYTES if path.startswith("/api/") else MAX_OTHER_BYTES, path)
         following = response.links.get("next", {}).get("url") if headers.get("Link") else None
         if following is not None and not self._ours(following):
             raise UnsafeHub(f"su lista de archivos sigue en otra dirección ({shown(following)})")

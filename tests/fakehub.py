@@ -24,7 +24,7 @@ files are served with), detour (every file redirects, relatively, to /desvio/NAM
 served with its headers: a mirror's own paths), content_length (file name -> the Content-Length header
 it is served with, as given: "-5" is no HTTP), chunked_body ((answer, bytes): that answer sent in chunks,
 without a Content-Length, padded to that many bytes: "lista", the listing padded with JSON spaces; "404"
-and "302" (to itself), the files' error and redirect answers), respond (a function (handler, path, body) tried
+and "302" (to itself), the files' GETs answered so), respond (a function (handler, path, body) tried
 before anything else: True when it has answered; a hostile hub's own script).
 """
 
@@ -172,7 +172,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._json({"error": "Invalid rev id"}, 404, "RevisionNotFound")
         if name not in hub.files or name in hub.unserved:
             return self._json({"error": "Entry not found"}, 404, "EntryNotFound")
-        if hub.chunked_body and hub.chunked_body[0] in ("404", "302"):
+        if body and hub.chunked_body and hub.chunked_body[0] in ("404", "302"):
             headers = [("X-Error-Code", "EntryNotFound")] if hub.chunked_body[0] == "404" else [("Location", self.path)]
             return self._chunked(int(hub.chunked_body[0]), headers, b"", b"x")
         if hub.never_serve:

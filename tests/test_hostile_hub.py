@@ -891,3 +891,11 @@ def test_a_header_the_http_client_refuses_is_named_not_a_firewall(tiny_model_dir
     assert "cortafuegos" not in line
     assert len([path for method, path, _ in hub.requests if method == "HEAD" and path.endswith(".safetensors")]) == 1
 
+
+@pytest.mark.parametrize("answer, size", [("lista", 80 * 2**20), ("404", 8 * 2**20), ("302", 8 * 2**20)])
+def test_a_body_sent_without_a_length_is_bounded_too(tiny_model_dir, tmp_path, answer, size):
+    """Chunked answers carry no Content-Length, the one bound the guard had: a 200 MB listing took 413 MB in
+    the child, a 200 MB 404 body 983 MB, a redirect loop of 200 MB bodies 4.2 GB, each read whole."""
+    with FakeHub(tiny_model_dir, chunked_body=(answer, size)) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id)
+    _refused(done, "no es de fiar", "demasiado grande")
