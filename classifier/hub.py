@@ -88,6 +88,7 @@ def model_folder(model, revision, progress=None):
         if not damaged:
             return folder
         return repair(model, revision, folder, progress, damaged)
+    _endpoint_usable()
     if is_offline():
         raise ModelLoadError(hub_words.offline_message(model))
     if not hub_reachable():
@@ -222,6 +223,7 @@ def repair(model, revision, folder, progress=None, damaged=None):
         if not damaged:
             return None
     listed = ", ".join(shown(name, quotes=False) for name in damaged)
+    _endpoint_usable()
     if is_offline() or not hub_reachable():
         offline = " (HF_HUB_OFFLINE=1)" if is_offline() else ""
         raise ModelLoadError(
@@ -275,6 +277,13 @@ def looks_like_path(model):
             or re.match(r"^[A-Za-z]:", model) is not None)
 
 
+def _endpoint_usable():
+    """Before the hub is reached: a malformed HF_ENDPOINT (hub_settings.check) is told now, when it matters."""
+    problem = hub_settings.endpoint_refused()
+    if problem is not None:
+        raise ModelLoadError(problem)
+
+
 def hub_reachable(timeout=5.0):
     """A quick look at HF_ENDPOINT's host and port (443 for https, 80 for http, or the one it names),
     before the hub client's retries, which take over 20 s when offline."""
@@ -308,6 +317,7 @@ def download(model, revision, progress, announce=True):
     from huggingface_hub import constants
 
     cache = constants.HF_HUB_CACHE
+    _endpoint_usable()
     _refuse_planted_links(model)
     _check_writable(cache)
     watch = _Watch(progress, repo_folder(model), _locks_folder(model))

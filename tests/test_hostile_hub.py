@@ -899,3 +899,17 @@ def test_a_body_sent_without_a_length_is_bounded_too(tiny_model_dir, tmp_path, a
     with FakeHub(tiny_model_dir, chunked_body=(answer, size)) as hub:
         done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id)
     _refused(done, "no es de fiar", "demasiado grande")
+
+
+@pytest.mark.parametrize("offline", ["1", "0"])
+def test_a_malformed_endpoint_never_refuses_a_model_already_cached(tiny_model_dir, tmp_path, expected, offline):
+    """The endpoint is needed only to reach the hub: «HF_ENDPOINT=127.0.0.1:8820 … no le falta el esquema»
+    refused a cached model, HF_HUB_OFFLINE=1 or not. A model not cached still gets that sentence."""
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "hf")
+        assert _run(env, hub.repo_id).stdout == expected
+    env.update(HF_ENDPOINT="127.0.0.1:8820", HF_HUB_OFFLINE=offline)
+    done = _run(env, hub.repo_id)
+    assert done.returncode == 0 and done.stdout == expected and done.stderr == "", done.stderr
+    env["HF_HOME"] = str(tmp_path / "vacia")
+    _refused(_run(env, hub.repo_id), "La variable de entorno HF_ENDPOINT", "esquema")
