@@ -118,6 +118,15 @@ def retry_after(headers):
         return None
 
 
+def _origin(address):
+    """Scheme, host and port as HTTP compares them: a host in any case, a port written or implied."""
+    try:
+        port = address.port or {"http": 80, "https": 443}.get(address.scheme)
+    except ValueError:
+        port = None
+    return address.scheme, (address.hostname or "").lower(), port
+
+
 def _bound(response, limit, path):
     """Wrap the response's body so that reading past limit bytes raises UnsafeHub."""
     import httpx2
@@ -148,7 +157,7 @@ class Guard:
 
     def __init__(self, endpoint, model, revision):
         address = urllib.parse.urlsplit(endpoint)
-        self.endpoint, self.origin, self.prefix = endpoint, (address.scheme, address.netloc), address.path.rstrip("/")
+        self.endpoint, self.origin, self.prefix = endpoint, _origin(address), address.path.rstrip("/")
         self.model = model
         self.commit = revision if revision and HEX40.fullmatch(revision) else None
         self.files = None
@@ -217,7 +226,7 @@ class Guard:
         as the HTTP client resolves them."""
         address = urllib.parse.urlsplit(urllib.parse.urljoin(self.endpoint + "/", url))
         path = posixpath.normpath(urllib.parse.unquote(address.path))
-        return (address.scheme, address.netloc) == self.origin and ".." not in path.split("/") and \
+        return _origin(address) == self.origin and ".." not in path.split("/") and \
             path.startswith(f"{self.prefix}/api/models/{self.model}/tree/")
 
     def _api(self, response, path, more):

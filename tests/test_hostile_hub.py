@@ -601,8 +601,10 @@ def test_a_second_listing_unlike_the_first_is_refused_and_poisons_nothing(tiny_m
     assert again.returncode == 0 and again.stdout == expected, again.stderr
 
 
-def test_a_listing_in_pages_on_its_own_path_is_followed(tiny_model_dir, tmp_path, expected):
-    """The real hub paginates big repositories with a Link header (finding 10)."""
+@pytest.mark.parametrize("typed", ["igual", "mayusculas"])
+def test_a_listing_in_pages_on_its_own_path_is_followed(tiny_model_dir, tmp_path, expected, typed):
+    """The real hub paginates big repositories with a Link header (finding 10), naming itself in its own
+    spelling: HF_ENDPOINT=http://LocalHost:… was refused as «sigue en otra dirección» (attack 2)."""
     def pages(handler, path, body):
         if "/tree/" not in path:
             return False
@@ -610,11 +612,14 @@ def test_a_listing_in_pages_on_its_own_path_is_followed(tiny_model_dir, tmp_path
         if "cursor=2" in handler.path:
             handler._json(entries[1:])
         else:
-            handler._json(entries[:1], link=f'<{handler.hub.url}{path}?cursor=2>; rel="next"')
+            own = handler.hub.url.replace("127.0.0.1", "localhost")
+            handler._json(entries[:1], link=f'<{own}{path}?cursor=2>; rel="next"')
         return True
 
     with FakeHub(tiny_model_dir, respond=pages) as hub:
-        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+        env = hub.env(tmp_path / "hf")
+        env["HF_ENDPOINT"] = hub.url.replace("127.0.0.1", "localhost" if typed == "igual" else "LocalHost")
+        done = _run(env, hub.repo_id)
     assert done.returncode == 0 and done.stdout == expected, done.stderr
     assert "(0,0 MB)" not in done.stderr
 
