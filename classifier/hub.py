@@ -37,7 +37,7 @@ from .download_progress import DownloadProgress, DownloadState, duration, megaby
 from .errors import DownloadInterrupted, ModelLoadError, quoted, system_reason
 from .files import kind_of
 from .hub_checks import HEX40, HEX64, shown
-from .hub_links import planted_link, planted_sentence
+from .hub_links import in_shared_store, planted_link, planted_sentence, resolves_inside
 from .hub_settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offline
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
@@ -172,6 +172,8 @@ def _recorded_files(folder):
 def _content_matches(path, expected=None):
     """The content's hash is the one expected (the listing's), or else the one its blob is named by:
     sha256 for large (LFS) files, git's sha1 for small ones."""
+    if expected is None and in_shared_store(path, repo_folder_of(path)):
+        return True  # named by its Xet hash, which is not a hash of its bytes: only a record can check it
     blob = expected["blob"] if expected else os.path.basename(os.path.realpath(path))
     size = os.path.getsize(path)
     if _SHA256.fullmatch(blob):
@@ -184,6 +186,11 @@ def _content_matches(path, expected=None):
         for chunk in iter(lambda: file.read(2**20), b""):
             digest.update(chunk)
     return digest.hexdigest() == blob
+
+
+def repo_folder_of(path):
+    """models--… of a snapshot entry (…/models--…/snapshots/<commit>/<name>)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(path))))
 
 
 def _inside(path, folder):
@@ -205,7 +212,7 @@ def _refuse_links_outside(model, folder):
     storage = repo_folder(model)
     for name in ["", *sorted(os.listdir(folder))]:
         path = os.path.join(folder, name) if name else folder
-        if not _inside(path, storage):
+        if not (_inside(path, storage) if not name else resolves_inside(path, storage)):
             raise ModelLoadError(
                 f"La caché del modelo {quoted(model)} tiene un archivo que apunta fuera de su carpeta ({name} → "
                 f"{quoted(os.path.realpath(path))}); el programa no lo sigue: borre la carpeta "
@@ -245,6 +252,12 @@ def _remove_cached(model, folder, names):
         stale = [path]
         if _inside(path, storage) and os.path.realpath(path) != os.path.abspath(path):
             stale.append(os.path.realpath(path))
+        elif in_shared_store(path, storage) and os.path.islink(path):
+            # The client's shared blob is not ours to remove: our link to it goes, and the next download
+            # writes a blob of our own.
+            blob = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+            if os.path.dirname(blob) == os.path.join(os.path.normpath(storage), "blobs"):
+                stale.append(blob)
         for entry in stale:
             try:
                 os.remove(entry)

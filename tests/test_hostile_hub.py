@@ -918,3 +918,27 @@ def test_a_malformed_endpoint_never_refuses_a_model_already_cached(tiny_model_di
     assert done.returncode == 0 and done.stdout == expected and done.stderr == "", done.stderr
     env["HF_HOME"] = str(tmp_path / "vacia")
     _refused(_run(env, hub.repo_id), "La variable de entorno HF_ENDPOINT", "esquema")
+
+
+def test_a_cache_sharing_the_client_s_own_blob_store_is_used(tiny_model_dir, tmp_path, expected):
+    """huggingface_hub 2.5 keeps Xet downloads in a cache-wide store (utils/_shared_blobs.py, on by default):
+    models--…/blobs/<etag> links to <cache>/blobs/<2 hex>/<xet hash>. A cache another program made so (a
+    notebook's pipeline, «hf download») was refused as a planted link, «borre ese enlace», online and offline."""
+    import hashlib
+
+    from huggingface_hub.utils._shared_blobs import publish_blob_to_shared_store
+
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "hf")
+        assert _run(env, hub.repo_id).stdout == expected
+        cache = tmp_path / "hf" / "hub"
+        for blob in _blob_folder(tmp_path, hub).iterdir():
+            xet = hashlib.sha256(b"xet" + blob.read_bytes()).hexdigest()  # any 64 hex: the hub's Xet hash
+            assert publish_blob_to_shared_store(blob_path=str(blob), xet_hash=xet, cache_dir=str(cache),
+                                                expected_size=blob.stat().st_size, replace_existing=False)
+            assert blob.is_symlink()
+        before = _tree(tmp_path / "hf")
+        for offline in ("0", "1"):
+            done = _run({**env, "HF_HUB_OFFLINE": offline}, hub.repo_id)
+            assert done.returncode == 0 and done.stdout == expected and done.stderr == "", done.stderr
+    assert _tree(tmp_path / "hf") == before
