@@ -156,6 +156,8 @@ def _list_files(model, commit, guard):
 
 def _classify(exc):
     """An exception of the hub client -> a small dict the parent turns into a sentence."""
+    import ssl
+
     import httpx2
     from huggingface_hub.errors import (
         FileMetadataError,
@@ -177,6 +179,8 @@ def _classify(exc):
         if isinstance(error, httpx2.TooManyRedirects):
             return {"kind": "redirects"}
     for error in chain:
+        if isinstance(error, ssl.SSLError):  # an OSError whose errno 1 would read as EPERM below
+            return {"kind": "tls", "verify": getattr(error, "verify_message", None)}
         if isinstance(error, httpx2.ProxyError):
             return {"kind": "proxy"}
         if isinstance(error, HfHubHTTPError) and error.response is not None and error.response.status_code == 429:

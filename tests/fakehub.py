@@ -24,8 +24,9 @@ files are served with), detour (every file redirects, relatively, to /desvio/NAM
 served with its headers: a mirror's own paths), content_length (file name -> the Content-Length header
 it is served with, as given: "-5" is no HTTP), chunked_body ((answer, bytes): that answer sent in chunks,
 without a Content-Length, padded to that many bytes: "lista", the listing padded with JSON spaces; "404"
-and "302" (to itself), the files' GETs answered so), respond (a function (handler, path, body) tried
-before anything else: True when it has answered; a hostile hub's own script).
+and "302" (to itself), the files' GETs answered so), tls (serve HTTPS with tests/fixtures/tls, a certificate
+no system trusts: a school proxy that inspects connections, a mirror with its own), respond (a function
+(handler, path, body) tried before anything else: True when it has answered; a hostile hub's own script).
 """
 
 import hashlib
@@ -48,7 +49,7 @@ class FakeHub:
                  status=None, cut_after=None, stall_after=None, port=0, etags=None, extra=None, tree=None,
                  never_serve=False, retry_after=None, linked_size=None, listed_size=None, redirect_loop=False,
                  unserved=(), next_page=None, commit_header=None, detour=False, content_length=None, chunked_body=None,
-                 respond=None):
+                 tls=False, respond=None):
         self.repo_id, self.revision = repo_id, revision
         self.rate, self.hang, self.status = rate, hang, status
         self.cut_after, self.stall_after = cut_after, stall_after
@@ -78,7 +79,16 @@ class FakeHub:
         Handler.hub = hub
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            certificates = Path(__file__).parent / "fixtures" / "tls"
+            context.load_cert_chain(certificates / "certificado.pem", certificates / "clave.pem")
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):

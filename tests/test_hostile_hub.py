@@ -942,3 +942,26 @@ def test_a_cache_sharing_the_client_s_own_blob_store_is_used(tiny_model_dir, tmp
             done = _run({**env, "HF_HUB_OFFLINE": offline}, hub.repo_id)
             assert done.returncode == 0 and done.stdout == expected and done.stderr == "", done.stderr
     assert _tree(tmp_path / "hf") == before
+
+
+@pytest.mark.parametrize("how", ["desconocido", "confiado", "http"])
+def test_a_certificate_the_system_does_not_trust_is_not_a_cache_without_permission(tiny_model_dir, tmp_path,
+                                                                                     expected, how):
+    """ssl.SSLCertVerificationError is an OSError with errno 1, read as EPERM: a mirror with its own
+    certificate, or a school proxy that inspects connections, was «No se puede escribir en la caché…
+    (operación no permitida): dé permiso de escritura». Its certificate named with SSL_CERT_FILE, it works;
+    https:// to a plain HTTP port is named too."""
+    with FakeHub(tiny_model_dir, tls=how != "http") as hub:
+        env = hub.env(tmp_path / "hf", deadline=5)
+        env["HF_ENDPOINT"] = hub.url.replace("http://", "https://")
+        env.pop("SSL_CERT_FILE", None)
+        env.pop("SSL_CERT_DIR", None)
+        if how == "confiado":
+            env["SSL_CERT_FILE"] = str(Path(__file__).parent / "fixtures" / "tls" / "certificado.pem")
+        done = _run(env, hub.repo_id)
+    if how == "confiado":
+        assert done.returncode == 0 and done.stdout == expected, done.stderr
+        return
+    line = _refused(done, "conexión segura", *(["firmado por el propio servidor", "SSL_CERT_FILE"] if how != "http"
+                                               else ["HF_ENDPOINT", "http://"]))
+    assert "permiso" not in line
