@@ -42,6 +42,9 @@ from .hub_settings import ATTEMPTS, deadline_seconds, endpoint, hub_url, is_offl
 
 # Only these files are fetched from the hub: no pickle weights, no remote code.
 HUB_PATTERNS = ["*.json", "*.safetensors"]
+# The model is the repository's top level: a sub-folder (a Trainer's last-checkpoint/, onnx/) is never read,
+# and fnmatch's * would match across its «/».
+HUB_IGNORED = ["*/*"]
 POLL_S = 0.1
 STARTUP_S = 30.0  # the child's own import, on a slow disk
 SPEED_WINDOW_S = 5.0
@@ -102,7 +105,8 @@ def cached_folder(model, revision):
     from huggingface_hub.errors import HFValidationError, IncompleteSnapshotError, LocalEntryNotFoundError
 
     try:
-        return snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS, local_files_only=True)
+        return snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS, ignore_patterns=HUB_IGNORED,
+                                 local_files_only=True)
     except HFValidationError:
         raise ModelLoadError(
             f"{quoted(model)} no es una carpeta ni un identificador válido de Hugging Face (como {DEFAULT_MODEL})."

@@ -14,7 +14,7 @@ import traceback
 import urllib.parse
 
 from .errors import system_reason
-from .hub import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint
+from .hub import HUB_IGNORED, HUB_PATTERNS, POLL_S, deadline_seconds, endpoint
 from .hub_checks import Guard, RateLimited, UnsafeHub, retry_after
 from .hub_settings import no_agent_registry
 
@@ -39,7 +39,7 @@ def main(model, revision):
         from huggingface_hub import snapshot_download
 
         # The client asks for the revision again: the guard holds it to this commit, whatever the status.
-        folder = snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS)
+        folder = snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS, ignore_patterns=HUB_IGNORED)
         _tell({"done": folder})
     except BaseException as exc:  # noqa: BLE001 - every failure is told to the parent, in its kind
         _tell({"error": _classify(exc)})
@@ -151,7 +151,8 @@ def _list_files(model, commit, guard):
         raise UnsafeHub(f"su lista de archivos no termina (más de {MAX_PAGES} páginas)")
     return [{"path": name, "blob": info["blob"], "size": info["size"]}
             for name, info in guard.files.items()
-            if any(fnmatch.fnmatch(name, pattern) for pattern in HUB_PATTERNS)]
+            if any(fnmatch.fnmatch(name, pattern) for pattern in HUB_PATTERNS)
+            and not any(fnmatch.fnmatch(name, pattern) for pattern in HUB_IGNORED)]
 
 
 def _classify(exc):

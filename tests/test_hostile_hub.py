@@ -965,3 +965,14 @@ def test_a_certificate_the_system_does_not_trust_is_not_a_cache_without_permissi
     line = _refused(done, "conexión segura", *(["firmado por el propio servidor", "SSL_CERT_FILE"] if how != "http"
                                                else ["HF_ENDPOINT", "http://"]))
     assert "permiso" not in line
+
+
+def test_a_sub_folder_of_the_repository_is_not_downloaded(tiny_model_dir, tmp_path, expected):
+    """fnmatch's «*.safetensors» matches «last-checkpoint/model.safetensors»: a repository with a Trainer's
+    checkpoint folder (or a hub that lists one) had its weights downloaded too, never read (3,1 MB for 0,1)."""
+    extra = {"last-checkpoint/model.safetensors": bytes(range(256)) * 8192, "last-checkpoint/trainer_state.json": b"{}"}
+    with FakeHub(tiny_model_dir, extra=extra) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    assert done.returncode == 0 and done.stdout == expected, done.stderr
+    assert [path for method, path, _ in hub.requests if "checkpoint" in path] == []
+    assert "(0,1 MB)" in done.stderr
