@@ -198,7 +198,9 @@ def _classify(exc):
             return {"kind": "not_hub"}
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             return {"kind": "disk"}
-        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        # A file the cache refused names its path; a socket's EPERM (a local firewall) names none.
+        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and \
+                error.filename is not None:
             return {"kind": "unwritable", "reason": system_reason(error)}
         if isinstance(error, OSError) and "Consistency check failed" in str(error):
             return {"kind": "size"}  # the client's own words (file_download.http_get)

@@ -976,3 +976,26 @@ def test_a_sub_folder_of_the_repository_is_not_downloaded(tiny_model_dir, tmp_pa
     assert done.returncode == 0 and done.stdout == expected, done.stderr
     assert [path for method, path, _ in hub.requests if "checkpoint" in path] == []
     assert "(0,1 MB)" in done.stderr
+
+
+def test_a_connection_refused_by_a_local_firewall_is_not_a_cache_without_permission():
+    """connect() blocked by a local firewall rule fails with EPERM, as a file without permission does; it was
+    told «No se puede escribir en la caché… (operación no permitida)». Only an error naming a file is the
+    cache's. (No firewall is changed here: the client's own exception chain is built as httpx2 raises it.)"""
+    import errno
+
+    import httpx2
+
+    from classifier.hub_child import _classify
+
+    def raised(cause):
+        try:
+            try:
+                raise cause
+            except OSError as exc:
+                raise httpx2.ConnectError("[Errno 1] Operation not permitted") from exc
+        except httpx2.ConnectError as exc:
+            return _classify(exc)
+
+    assert raised(PermissionError(errno.EPERM, "Operation not permitted"))["kind"] == "network"
+    assert raised(PermissionError(errno.EACCES, "Permission denied", "/cache/blobs/x.lock"))["kind"] == "unwritable"
