@@ -21,8 +21,12 @@ listed_size (file name -> the size the listing claims), redirect_loop (every fil
 itself), unserved (names listed but answered 404 EntryNotFound), next_page (a URL the
 listing says its next page is at, as a Link header), commit_header (the X-Repo-Commit the
 files are served with), detour (every file redirects, relatively, to /desvio/NAME, where it is
-served with its headers: a mirror's own paths), respond (a function (handler, path, body) tried
-before anything else: True when it has answered; a hostile hub's own script).
+served with its headers: a mirror's own paths), content_length (file name -> the Content-Length header
+it is served with, as given: "-5" is no HTTP), chunked_body ((answer, bytes): that answer sent in chunks,
+without a Content-Length, padded to that many bytes: "lista", the listing padded with JSON spaces; "404"
+and "302" (to itself), the files' GETs answered so), tls (serve HTTPS with tests/fixtures/tls, a certificate
+no system trusts: a school proxy that inspects connections, a mirror with its own), respond (a function
+(handler, path, body) tried before anything else: True when it has answered; a hostile hub's own script).
 """
 
 import hashlib
@@ -44,7 +48,8 @@ class FakeHub:
     def __init__(self, folder, repo_id="prueba/vit-diminuto", revision=REVISION, rate=None, hang=False,
                  status=None, cut_after=None, stall_after=None, port=0, etags=None, extra=None, tree=None,
                  never_serve=False, retry_after=None, linked_size=None, listed_size=None, redirect_loop=False,
-                 unserved=(), next_page=None, commit_header=None, detour=False, respond=None):
+                 unserved=(), next_page=None, commit_header=None, detour=False, content_length=None, chunked_body=None,
+                 tls=False, respond=None):
         self.repo_id, self.revision = repo_id, revision
         self.rate, self.hang, self.status = rate, hang, status
         self.cut_after, self.stall_after = cut_after, stall_after
@@ -52,6 +57,7 @@ class FakeHub:
         self.retry_after, self.linked_size, self.listed_size = retry_after, linked_size or {}, listed_size or {}
         self.redirect_loop, self.unserved, self.next_page = redirect_loop, set(unserved), next_page
         self.commit_header, self.detour, self.respond = commit_header, detour, respond
+        self.content_length, self.chunked_body = content_length or {}, chunked_body
         self.files = {}
         contents = {path.name: path.read_bytes() for path in sorted(Path(folder).iterdir())}
         contents.update(extra or {})
@@ -73,7 +79,16 @@ class FakeHub:
         Handler.hub = hub
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            certificates = Path(__file__).parent / "fixtures" / "tls"
+            context.load_cert_chain(certificates / "certificado.pem", certificates / "clave.pem")
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):
@@ -151,6 +166,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     if "lfs" in entry:
                         entry["lfs"]["size"] = hub.listed_size[entry["path"]]
             link = f'<{hub.next_page}>; rel="next"' if hub.next_page else None
+            if hub.chunked_body and hub.chunked_body[0] == "lista":
+                return self._chunked(200, [], json.dumps(entries).encode(), b" ")
             return self._json(hub.tree(entries) if hub.tree else entries, link=link)
         match = re.fullmatch(r"/desvio/(.+)", path)
         if match and match.group(1) in hub.files:
@@ -165,6 +182,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._json({"error": "Invalid rev id"}, 404, "RevisionNotFound")
         if name not in hub.files or name in hub.unserved:
             return self._json({"error": "Entry not found"}, 404, "EntryNotFound")
+        if body and hub.chunked_body and hub.chunked_body[0] in ("404", "302"):
+            headers = [("X-Error-Code", "EntryNotFound")] if hub.chunked_body[0] == "404" else [("Location", self.path)]
+            return self._chunked(int(hub.chunked_body[0]), headers, b"", b"x")
         if hub.never_serve:
             hub.released.wait()
             self.close_connection = True
@@ -212,6 +232,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def _chunked(self, status, headers, data, pad):
+        """data after padding, chunk by chunk, hub.chunked_body[1] bytes in all, with no Content-Length."""
+        self.send_response(status)
+        for field, value in headers:
+            self.send_header(field, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        if self.command == "HEAD":
+            return
+        left = self.hub.chunked_body[1] - len(data)
+        try:
+            while left > 0:
+                piece = pad * min(2**20, left)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                left -= len(piece)
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def _file(self, name, info, body):
         hub = self.hub
         data = info["data"]
@@ -237,7 +277,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("X-Linked-Size", str(hub.linked_size.get(name, len(data))))
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(part)))
+        self.send_header("Content-Length", hub.content_length.get(name, str(len(part))))
         self.end_headers()
         if not body:
             return

@@ -57,8 +57,8 @@ def _wait_drawn(screen, window, timeout=30):
 class Program:
     """The real script on the virtual screen, its terminal on pipes read as they come."""
 
-    def __init__(self, screen, model, config, *args):
-        env = {**screen.env(), "XDG_CONFIG_HOME": str(config), "LC_ALL": "C.UTF-8"}
+    def __init__(self, screen, model, config, *args, env=None):
+        env = {**screen.env(), "XDG_CONFIG_HOME": str(config), "LC_ALL": "C.UTF-8", **(env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "script_modelo.py", "--modelo", str(model), *args], cwd=REPO, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
@@ -306,6 +306,25 @@ def test_the_model_failure_box_answers_the_keyboard_and_exits_2(tiny_model_dir, 
     assert program.process.returncode == 2 and err == ""
     [line] = out.splitlines()
     assert line.startswith("Error: El archivo config.json del modelo") and "dañado" in line
+
+
+def test_a_malformed_setting_is_shown_in_a_box_too(tmp_path):
+    """The desktop mode is started from a menu as often as from a terminal: a malformed hub setting was
+    told only on the terminal, and the program ended with no window at all (attack 2). (A malformed
+    HF_ENDPOINT is told when the hub is needed, in the download's box.)"""
+    with xdesktop.VirtualScreen(1024, 600) as screen:
+        program = Program(screen, "prueba/vit-diminuto", tmp_path,
+                          env={"HF_HUB_ETAG_TIMEOUT": "abc", "HF_HOME": str(tmp_path / "hf")})
+        try:
+            message = screen.find(MODEL_MESSAGE, process=program.process)
+            screen.settled(message)
+            screen.key(message, "Return")
+            out, err = program.finish(timeout=30)
+        except (TimeoutError, RuntimeError, AssertionError) as failure:
+            raise _diagnose(screen, program, failure) from failure
+    assert program.process.returncode == 2 and out == ""
+    [line] = err.splitlines()
+    assert line.startswith("Error: La variable de entorno HF_HUB_ETAG_TIMEOUT") and "segundos" in line
 
 
 @pytest.mark.parametrize("where", ["picker", "window"])

@@ -602,8 +602,10 @@ def test_a_second_listing_unlike_the_first_is_refused_and_poisons_nothing(tiny_m
     assert again.returncode == 0 and again.stdout == expected, again.stderr
 
 
-def test_a_listing_in_pages_on_its_own_path_is_followed(tiny_model_dir, tmp_path, expected):
-    """The real hub paginates big repositories with a Link header (finding 10)."""
+@pytest.mark.parametrize("typed", ["igual", "mayusculas"])
+def test_a_listing_in_pages_on_its_own_path_is_followed(tiny_model_dir, tmp_path, expected, typed):
+    """The real hub paginates big repositories with a Link header (finding 10), naming itself in its own
+    spelling: HF_ENDPOINT=http://LocalHost:… was refused as «sigue en otra dirección» (attack 2)."""
     def pages(handler, path, body):
         if "/tree/" not in path:
             return False
@@ -611,11 +613,14 @@ def test_a_listing_in_pages_on_its_own_path_is_followed(tiny_model_dir, tmp_path
         if "cursor=2" in handler.path:
             handler._json(entries[1:])
         else:
-            handler._json(entries[:1], link=f'<{handler.hub.url}{path}?cursor=2>; rel="next"')
+            own = handler.hub.url.replace("127.0.0.1", "localhost")
+            handler._json(entries[:1], link=f'<{own}{path}?cursor=2>; rel="next"')
         return True
 
     with FakeHub(tiny_model_dir, respond=pages) as hub:
-        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+        env = hub.env(tmp_path / "hf")
+        env["HF_ENDPOINT"] = hub.url.replace("127.0.0.1", "localhost" if typed == "igual" else "LocalHost")
+        done = _run(env, hub.repo_id)
     assert done.returncode == 0 and done.stdout == expected, done.stderr
     assert "(0,0 MB)" not in done.stderr
 
@@ -878,3 +883,120 @@ def test_a_ratelimit_header_s_long_wait_is_told_not_slept_through(tiny_model_dir
     with FakeHub(tiny_model_dir, respond=limited) as hub:
         done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id, timeout=120)
     _refused(done, "pidió esperar 1 h 00 min", "error 429")
+
+
+# --- a fresh attack (issue 25, second round: /work/prompts/attack2.md) ---------------------------------
+
+
+def test_a_header_the_http_client_refuses_is_named_not_a_firewall(tiny_model_dir, tmp_path):
+    """Content-Length: -5 is refused by h11 before the guard sees it: it was told as a silence, three tries,
+    then «…no envió ninguno… cortafuegos», though every try gets the same broken answer."""
+    with FakeHub(tiny_model_dir, content_length={"model.safetensors": "-5"}) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=3), hub.repo_id)
+    line = _refused(done, "respuesta HTTP no válida", "Content-Length", "volver a ejecutar no lo arregla")
+    assert "cortafuegos" not in line
+    assert len([path for method, path, _ in hub.requests if method == "HEAD" and path.endswith(".safetensors")]) == 1
+
+
+@pytest.mark.parametrize("answer, size", [("lista", 80 * 2**20), ("404", 8 * 2**20), ("302", 8 * 2**20)])
+def test_a_body_sent_without_a_length_is_bounded_too(tiny_model_dir, tmp_path, answer, size):
+    """Chunked answers carry no Content-Length, the one bound the guard had: a 200 MB listing took 413 MB in
+    the child, a 200 MB 404 body 983 MB, a redirect loop of 200 MB bodies 4.2 GB, each read whole."""
+    with FakeHub(tiny_model_dir, chunked_body=(answer, size)) as hub:
+        done = _run(hub.env(tmp_path / "hf", deadline=5), hub.repo_id)
+    _refused(done, "no es de fiar", "demasiado grande")
+
+
+@pytest.mark.parametrize("offline", ["1", "0"])
+def test_a_malformed_endpoint_never_refuses_a_model_already_cached(tiny_model_dir, tmp_path, expected, offline):
+    """The endpoint is needed only to reach the hub: «HF_ENDPOINT=127.0.0.1:8820 … no le falta el esquema»
+    refused a cached model, HF_HUB_OFFLINE=1 or not. A model not cached still gets that sentence."""
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "hf")
+        assert _run(env, hub.repo_id).stdout == expected
+    env.update(HF_ENDPOINT="127.0.0.1:8820", HF_HUB_OFFLINE=offline)
+    done = _run(env, hub.repo_id)
+    assert done.returncode == 0 and done.stdout == expected and done.stderr == "", done.stderr
+    env["HF_HOME"] = str(tmp_path / "vacia")
+    _refused(_run(env, hub.repo_id), "La variable de entorno HF_ENDPOINT", "esquema")
+
+
+def test_a_cache_sharing_the_client_s_own_blob_store_is_used(tiny_model_dir, tmp_path, expected):
+    """huggingface_hub 2.5 keeps Xet downloads in a cache-wide store (utils/_shared_blobs.py, on by default):
+    models--…/blobs/<etag> links to <cache>/blobs/<2 hex>/<xet hash>. A cache another program made so (a
+    notebook's pipeline, «hf download») was refused as a planted link, «borre ese enlace», online and offline."""
+    import hashlib
+
+    from huggingface_hub.utils._shared_blobs import publish_blob_to_shared_store
+
+    with FakeHub(tiny_model_dir) as hub:
+        env = hub.env(tmp_path / "hf")
+        assert _run(env, hub.repo_id).stdout == expected
+        cache = tmp_path / "hf" / "hub"
+        for blob in _blob_folder(tmp_path, hub).iterdir():
+            xet = hashlib.sha256(b"xet" + blob.read_bytes()).hexdigest()  # any 64 hex: the hub's Xet hash
+            assert publish_blob_to_shared_store(blob_path=str(blob), xet_hash=xet, cache_dir=str(cache),
+                                                expected_size=blob.stat().st_size, replace_existing=False)
+            assert blob.is_symlink()
+        before = _tree(tmp_path / "hf")
+        for offline in ("0", "1"):
+            done = _run({**env, "HF_HUB_OFFLINE": offline}, hub.repo_id)
+            assert done.returncode == 0 and done.stdout == expected and done.stderr == "", done.stderr
+    assert _tree(tmp_path / "hf") == before
+
+
+@pytest.mark.parametrize("how", ["desconocido", "confiado", "http"])
+def test_a_certificate_the_system_does_not_trust_is_not_a_cache_without_permission(tiny_model_dir, tmp_path,
+                                                                                     expected, how):
+    """ssl.SSLCertVerificationError is an OSError with errno 1, read as EPERM: a mirror with its own
+    certificate, or a school proxy that inspects connections, was «No se puede escribir en la caché…
+    (operación no permitida): dé permiso de escritura». Its certificate named with SSL_CERT_FILE, it works;
+    https:// to a plain HTTP port is named too."""
+    with FakeHub(tiny_model_dir, tls=how != "http") as hub:
+        env = hub.env(tmp_path / "hf", deadline=5)
+        env["HF_ENDPOINT"] = hub.url.replace("http://", "https://")
+        env.pop("SSL_CERT_FILE", None)
+        env.pop("SSL_CERT_DIR", None)
+        if how == "confiado":
+            env["SSL_CERT_FILE"] = str(Path(__file__).parent / "fixtures" / "tls" / "certificado.pem")
+        done = _run(env, hub.repo_id)
+    if how == "confiado":
+        assert done.returncode == 0 and done.stdout == expected, done.stderr
+        return
+    line = _refused(done, "conexión segura", *(["firmado por el propio servidor", "SSL_CERT_FILE"] if how != "http"
+                                               else ["HF_ENDPOINT", "http://"]))
+    assert "permiso" not in line
+
+
+def test_a_sub_folder_of_the_repository_is_not_downloaded(tiny_model_dir, tmp_path, expected):
+    """fnmatch's «*.safetensors» matches «last-checkpoint/model.safetensors»: a repository with a Trainer's
+    checkpoint folder (or a hub that lists one) had its weights downloaded too, never read (3,1 MB for 0,1)."""
+    extra = {"last-checkpoint/model.safetensors": bytes(range(256)) * 8192, "last-checkpoint/trainer_state.json": b"{}"}
+    with FakeHub(tiny_model_dir, extra=extra) as hub:
+        done = _run(hub.env(tmp_path / "hf"), hub.repo_id)
+    assert done.returncode == 0 and done.stdout == expected, done.stderr
+    assert [path for method, path, _ in hub.requests if "checkpoint" in path] == []
+    assert "(0,1 MB)" in done.stderr
+
+
+def test_a_connection_refused_by_a_local_firewall_is_not_a_cache_without_permission():
+    """connect() blocked by a local firewall rule fails with EPERM, as a file without permission does; it was
+    told «No se puede escribir en la caché… (operación no permitida)». Only an error naming a file is the
+    cache's. (No firewall is changed here: the client's own exception chain is built as httpx2 raises it.)"""
+    import errno
+
+    import httpx2
+
+    from classifier.hub.child import _classify
+
+    def raised(cause):
+        try:
+            try:
+                raise cause
+            except OSError as exc:
+                raise httpx2.ConnectError("[Errno 1] Operation not permitted") from exc
+        except httpx2.ConnectError as exc:
+            return _classify(exc)
+
+    assert raised(PermissionError(errno.EPERM, "Operation not permitted"))["kind"] == "network"
+    assert raised(PermissionError(errno.EACCES, "Permission denied", "/cache/blobs/x.lock"))["kind"] == "unwritable"

@@ -245,6 +245,11 @@ def main(argv=None, prog=PROG):
     settings = _hub_settings(args.model)
     if settings is not None:
         say(f"Error: {settings}")
+        if not args.paths and args.aprender is None and args.nuevo_modelo is None:
+            # the desktop mode: started from a menu, its user sees no terminal
+            from .desktop import MODEL_ERROR_TITLE, error_box
+
+            error_box(MODEL_ERROR_TITLE, settings)
         return ExitStatus.MODEL_FAILED
     INTERRUPTED.clear()
     with _stop_signals_raise(), _interrupts_hidden():

@@ -354,6 +354,21 @@ def has_display():
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def error_box(title, message):
+    """The error in a message box where there is a screen and tkinter; else nothing (its line is printed)."""
+    if not has_display():
+        return
+    try:
+        from classifier.gui.boxes import show_error
+        from classifier.gui.timers import DisplayUnavailable
+    except ImportError:
+        return
+    try:
+        show_error(title, message)
+    except (ImportError, DisplayUnavailable, KeyboardInterrupt):
+        pass  # no Tk, no screen, or Ctrl+C on the box: the program ends with the error all the same
+
+
 def tk_install_hint():
     if sys.platform.startswith("linux"):
         return "instálelo con «sudo apt install python3-tk» (Debian y Ubuntu) o el paquete tkinter de su sistema"

@@ -9,8 +9,8 @@ import os
 from classifier.base.defaults import DEFAULT_MODEL
 from classifier.base.errors import ModelLoadError, quoted, system_reason
 from classifier.hub.checks import HEX40, HEX64
-from classifier.hub.links import planted_link, planted_sentence
-from classifier.hub.settings import HUB_PATTERNS
+from classifier.hub.links import in_shared_store, planted_link, planted_sentence, resolves_inside
+from classifier.hub.settings import HUB_IGNORED, HUB_PATTERNS
 
 _SHA256, _SHA1 = HEX64, HEX40
 
@@ -21,7 +21,8 @@ def cached_folder(model, revision):
     from huggingface_hub.errors import HFValidationError, IncompleteSnapshotError, LocalEntryNotFoundError
 
     try:
-        return snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS, local_files_only=True)
+        return snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS, ignore_patterns=HUB_IGNORED,
+                                 local_files_only=True)
     except HFValidationError:
         raise ModelLoadError(
             f"{quoted(model)} no es una carpeta ni un identificador válido de Hugging Face (como {DEFAULT_MODEL})."
@@ -92,6 +93,8 @@ def _recorded_files(folder):
 def content_matches(path, expected=None):
     """The content's hash is the one expected (the listing's), or else the one its blob is named by:
     sha256 for large (LFS) files, git's sha1 for small ones."""
+    if expected is None and in_shared_store(path, repo_folder_of(path)):
+        return True  # named by its Xet hash, which is not a hash of its bytes: only a record can check it
     blob = expected["blob"] if expected else os.path.basename(os.path.realpath(path))
     size = os.path.getsize(path)
     if _SHA256.fullmatch(blob):
@@ -104,6 +107,11 @@ def content_matches(path, expected=None):
         for chunk in iter(lambda: file.read(2**20), b""):
             digest.update(chunk)
     return digest.hexdigest() == blob
+
+def repo_folder_of(path):
+    """models--… of a snapshot entry (…/models--…/snapshots/<commit>/<name>)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(path))))
+
 
 def _inside(path, folder):
     return os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
@@ -122,7 +130,7 @@ def refuse_links_outside(model, folder):
     storage = repo_folder(model)
     for name in ["", *sorted(os.listdir(folder))]:
         path = os.path.join(folder, name) if name else folder
-        if not _inside(path, storage):
+        if not (_inside(path, storage) if not name else resolves_inside(path, storage)):
             raise ModelLoadError(
                 f"La caché del modelo {quoted(model)} tiene un archivo que apunta fuera de su carpeta ({name} → "
                 f"{quoted(os.path.realpath(path))}); el programa no lo sigue: borre la carpeta "
@@ -136,6 +144,12 @@ def remove_cached(model, folder, names):
         stale = [path]
         if _inside(path, storage) and os.path.realpath(path) != os.path.abspath(path):
             stale.append(os.path.realpath(path))
+        elif in_shared_store(path, storage) and os.path.islink(path):
+            # The client's shared blob is not ours to remove: our link to it goes, and the next download
+            # writes a blob of our own.
+            blob = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+            if os.path.dirname(blob) == os.path.join(os.path.normpath(storage), "blobs"):
+                stale.append(blob)
         for entry in stale:
             try:
                 os.remove(entry)

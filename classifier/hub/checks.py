@@ -19,6 +19,7 @@ HEX40 = re.compile(r"[0-9a-f]{40}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_FILE_BYTES = 2**38  # 275 GB: far above any model file, far below what an int parser chokes on
 MAX_ANSWER_BYTES = 2**26  # an API answer (a listing of many thousand files is a few MB)
+MAX_OTHER_BYTES = 2**20  # an error's or a redirect's body: a page of words, read whole by the client
 SHORT_WAIT_S = 30  # a Retry-After up to this long is waited for; a longer one is told to the user
 
 
@@ -117,6 +118,36 @@ def retry_after(headers):
         return None
 
 
+def _origin(address):
+    """Scheme, host and port as HTTP compares them: a host in any case, a port written or implied."""
+    try:
+        port = address.port or {"http": 80, "https": 443}.get(address.scheme)
+    except ValueError:
+        port = None
+    return address.scheme, (address.hostname or "").lower(), port
+
+
+def _bound(response, limit, path):
+    """Wrap the response's body so that reading past limit bytes raises UnsafeHub."""
+    import httpx2
+
+    class Bounded(httpx2.SyncByteStream):
+        def __init__(self, inner):
+            self.inner, self.count = inner, 0
+
+        def __iter__(self):
+            for chunk in self.inner:
+                self.count += len(chunk)
+                if self.count > limit:
+                    raise UnsafeHub(f"su respuesta a {shown(path)} es demasiado grande (más de {limit // 2**20} MB)")
+                yield chunk
+
+        def close(self):
+            self.inner.close()
+
+    response.stream = Bounded(response.stream)
+
+
 class Guard:
     """Checks each answer the client gets, against the first listing (our own request).
 
@@ -126,7 +157,7 @@ class Guard:
 
     def __init__(self, endpoint, model, revision):
         address = urllib.parse.urlsplit(endpoint)
-        self.endpoint, self.origin, self.prefix = endpoint, (address.scheme, address.netloc), address.path.rstrip("/")
+        self.endpoint, self.origin, self.prefix = endpoint, _origin(address), address.path.rstrip("/")
         self.model = model
         self.commit = revision if revision and HEX40.fullmatch(revision) else None
         self.files = None
@@ -159,6 +190,10 @@ class Guard:
         length = headers.get("Content-Length", "")
         if path.startswith("/api/") and length.isdigit() and int(length) > MAX_ANSWER_BYTES:
             raise UnsafeHub(f"su respuesta a {shown(path)} es demasiado grande ({length} bytes)")
+        # Bodies read whole (an API answer, an error's words, a redirect's) are bounded as they come: a
+        # chunked answer has no Content-Length to judge. A file's body the client bounds by its size.
+        if path.startswith("/api/") or status >= 300:
+            _bound(response, MAX_ANSWER_BYTES if path.startswith("/api/") else MAX_OTHER_BYTES, path)
         following = response.links.get("next", {}).get("url") if headers.get("Link") else None
         if following is not None and not self._ours(following):
             raise UnsafeHub(f"su lista de archivos sigue en otra dirección ({shown(following)})")
@@ -191,7 +226,7 @@ class Guard:
         as the HTTP client resolves them."""
         address = urllib.parse.urlsplit(urllib.parse.urljoin(self.endpoint + "/", url))
         path = posixpath.normpath(urllib.parse.unquote(address.path))
-        return (address.scheme, address.netloc) == self.origin and ".." not in path.split("/") and \
+        return _origin(address) == self.origin and ".." not in path.split("/") and \
             path.startswith(f"{self.prefix}/api/models/{self.model}/tree/")
 
     def _api(self, response, path, more):

@@ -15,7 +15,7 @@ import urllib.parse
 
 from classifier.base.errors import system_reason
 from classifier.hub.checks import Guard, RateLimited, UnsafeHub, retry_after
-from classifier.hub.settings import HUB_PATTERNS, POLL_S, deadline_seconds, endpoint, no_agent_registry
+from classifier.hub.settings import HUB_IGNORED, HUB_PATTERNS, POLL_S, deadline_seconds, endpoint, no_agent_registry
 
 _TELL_LOCK = threading.Lock()
 MAX_PAGES = 1000  # a listing that points to itself ends
@@ -38,7 +38,7 @@ def main(model, revision):
         from huggingface_hub import snapshot_download
 
         # The client asks for the revision again: the guard holds it to this commit, whatever the status.
-        folder = snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS)
+        folder = snapshot_download(model, revision=revision, allow_patterns=HUB_PATTERNS, ignore_patterns=HUB_IGNORED)
         _tell({"done": folder})
     except BaseException as exc:  # noqa: BLE001 - every failure is told to the parent, in its kind
         _tell({"error": _classify(exc)})
@@ -150,11 +150,14 @@ def _list_files(model, commit, guard):
         raise UnsafeHub(f"su lista de archivos no termina (más de {MAX_PAGES} páginas)")
     return [{"path": name, "blob": info["blob"], "size": info["size"]}
             for name, info in guard.files.items()
-            if any(fnmatch.fnmatch(name, pattern) for pattern in HUB_PATTERNS)]
+            if any(fnmatch.fnmatch(name, pattern) for pattern in HUB_PATTERNS)
+            and not any(fnmatch.fnmatch(name, pattern) for pattern in HUB_IGNORED)]
 
 
 def _classify(exc):
     """An exception of the hub client -> a small dict the parent turns into a sentence."""
+    import ssl
+
     import httpx2
     from huggingface_hub.errors import (
         FileMetadataError,
@@ -176,6 +179,8 @@ def _classify(exc):
         if isinstance(error, httpx2.TooManyRedirects):
             return {"kind": "redirects"}
     for error in chain:
+        if isinstance(error, ssl.SSLError):  # an OSError whose errno 1 would read as EPERM below
+            return {"kind": "tls", "verify": getattr(error, "verify_message", None)}
         if isinstance(error, httpx2.ProxyError):
             return {"kind": "proxy"}
         if isinstance(error, HfHubHTTPError) and error.response is not None and error.response.status_code == 429:
@@ -192,10 +197,16 @@ def _classify(exc):
             return {"kind": "not_hub"}
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             return {"kind": "disk"}
-        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        # A file the cache refused names its path; a socket's EPERM (a local firewall) names none.
+        if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and \
+                error.filename is not None:
             return {"kind": "unwritable", "reason": system_reason(error)}
         if isinstance(error, OSError) and "Consistency check failed" in str(error):
             return {"kind": "size"}  # the client's own words (file_download.http_get)
+    for error in chain:
+        broken = _broken_answer(error)
+        if broken is not None:
+            return broken
     for error in chain:
         if isinstance(error, (httpx2.TimeoutException, httpx2.RemoteProtocolError, httpx2.ReadError)):
             return {"kind": "stalled"}  # the parent tries again, resuming
@@ -203,3 +214,35 @@ def _classify(exc):
             return {"kind": "network"}
     first = chain[0]
     return {"kind": "bug", "detail": type(first).__name__, "trace": traceback.format_exc(limit=8)}
+
+
+# What h11 (under httpx2) says of an answer it cannot read, in words. A connection cut midway is a
+# silence, tried again; a malformed answer is the same on every try, so it is told at once.
+_CUT = ("peer closed connection", "peer unexpectedly closed", "Can't receive data when peer state is ERROR")
+_MALFORMED = (
+    ("bad Content-Length", "una cabecera Content-Length que no es un número de bytes"),
+    ("conflicting Content-Length", "dos cabeceras Content-Length distintas"),
+    ("Transfer-Encoding", "una cabecera Transfer-Encoding que HTTP/1.1 no admite"),
+    ("illegal header line", "una línea de cabecera mal formada"),
+    ("continuation line", "una línea de cabecera mal formada"),
+    ("Receive buffer too long", "cabeceras demasiado largas"),
+    ("chunk", "un cuerpo por trozos (chunked) mal formado"),
+)
+
+
+def _broken_answer(error):
+    """{"kind": "malformed", "what"} for an answer h11 refused to read, {"kind": "not_hub"} for one that
+    is not HTTP at all (another service on that port); None for anything else (a cut is a silence)."""
+    try:
+        import h11
+    except ImportError:
+        return None
+    if not isinstance(error, h11.RemoteProtocolError):
+        return None
+    text = str(error)
+    if text.startswith(_CUT):
+        return None
+    if text.startswith(("illegal status line", "no response line")):
+        return {"kind": "not_hub"}
+    what = next((words for key, words in _MALFORMED if key in text), "una respuesta que no sigue el protocolo HTTP")
+    return {"kind": "malformed", "what": what}

@@ -39,7 +39,7 @@ from classifier.hub.cache import (
 )
 from classifier.hub.checks import shown
 from classifier.hub.download_progress import DownloadState, duration, megabytes
-from classifier.hub.settings import ATTEMPTS, POLL_S, deadline_seconds, hub_url
+from classifier.hub.settings import ATTEMPTS, POLL_S, deadline_seconds, endpoint_usable, hub_url
 
 STARTUP_S = 30.0  # the child's own import, on a slow disk
 SPEED_WINDOW_S = 5.0
@@ -59,6 +59,7 @@ def download(model, revision, progress, announce=True):
     from huggingface_hub import constants
 
     cache = constants.HF_HUB_CACHE
+    endpoint_usable()
     refuse_planted_links(model)
     _check_writable(cache)
     watch = _Watch(progress, repo_folder(model), locks_folder(model))

@@ -24,7 +24,7 @@ from classifier.hub.cache import (
 from classifier.hub.checks import shown
 from classifier.hub.download import download
 from classifier.hub.download_progress import DownloadProgress
-from classifier.hub.settings import deadline_seconds, endpoint, is_offline
+from classifier.hub.settings import deadline_seconds, endpoint, endpoint_usable, is_offline
 
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
@@ -57,6 +57,7 @@ def model_folder(model, revision, progress=None):
         if not damaged:
             return folder
         return repair(model, revision, folder, progress, damaged)
+    endpoint_usable()
     if is_offline():
         raise ModelLoadError(hub_words.offline_message(model))
     if not hub_reachable():
@@ -74,6 +75,7 @@ def repair(model, revision, folder, progress=None, damaged=None):
         if not damaged:
             return None
     listed = ", ".join(shown(name, quotes=False) for name in damaged)
+    endpoint_usable()
     if is_offline() or not hub_reachable():
         offline = " (HF_HUB_OFFLINE=1)" if is_offline() else ""
         raise ModelLoadError(

@@ -15,11 +15,15 @@ DEFAULT_DEADLINE_S = 30.0
 ATTEMPTS = 3  # the first one and two retries, each resuming what the others left
 # Only these files are fetched from the hub: no pickle weights, no remote code.
 HUB_PATTERNS = ["*.json", "*.safetensors"]
+# The model is the repository's top level: a sub-folder (a Trainer's last-checkpoint/, onnx/) is never read,
+# and fnmatch's * would match across its «/».
+HUB_IGNORED = ["*/*"]
 POLL_S = 0.1  # how often the parent and the child look at each other
 _HOMES = ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME")
 _WHOLE_SECONDS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
 # Read at import by huggingface_hub (utils/logging.py) and transformers (utils/logging.py): an unknown
 # level prints an English warning there.
+_DEFERRED = {}  # variable -> its sentence: a setting told only when the hub is needed
 _LEVELS = {"HF_HUB_VERBOSITY": ("debug", "info", "warning", "error", "critical"),
            "TRANSFORMERS_VERBOSITY": ("detail", "debug", "info", "warning", "error", "critical")}
 
@@ -87,11 +91,33 @@ def check(model_is_local, environ=None):
         if value is not None and value not in levels:
             problems.append((name, f"La variable de entorno {name} ({value!r}) no es un nivel de mensajes: use, "
                                    f"por ejemplo, {name}=warning, o bórrela."))
+    _DEFERRED.clear()
     if model_is_local:
         for name, _ in problems:
             environ.pop(name, None)
         return None
+    # The endpoint is needed only to reach the hub: a cached model runs without it, offline too. Dropped
+    # here (the client parses it at import) and told before any connection (hub.model_folder, hub.repair).
+    for name, sentence in problems:
+        if name == "HF_ENDPOINT":
+            environ.pop(name, None)
+            _DEFERRED[name] = sentence
+    problems = [problem for problem in problems if problem[0] != "HF_ENDPOINT"]
     return problems[0][1] if problems else None
+
+
+def endpoint_refused():
+    """The sentence for a malformed HF_ENDPOINT, once the hub is needed; None when it is well formed."""
+    return _DEFERRED.get("HF_ENDPOINT")
+
+
+def endpoint_usable():
+    """Before the hub is reached: a malformed HF_ENDPOINT (check) is told now, when it matters."""
+    from classifier.base.errors import ModelLoadError
+
+    problem = endpoint_refused()
+    if problem is not None:
+        raise ModelLoadError(problem)
 
 
 def no_agent_registry():

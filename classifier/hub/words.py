@@ -100,6 +100,13 @@ def error_sentence(model, revision, error, watch, cache):
         return (f"El servidor {hub_url()} no es de fiar: {error.get('detail')}. El programa no lo ha seguido ni ha "
                 "escrito nada fuera de la caché; use huggingface.co (borre HF_ENDPOINT) u otro servidor, "
                 "o --modelo CARPETA.")
+    if kind == "tls":
+        return tls_sentence(error.get("verify"))
+    if kind == "malformed":
+        return (f"El servidor {hub_url()} envió una respuesta HTTP no válida ({error.get('what')}) al pedir el "
+                f"modelo {quoted(model)}: no es un corte de la red y volver a ejecutar no lo arregla. Use "
+                "huggingface.co (borre HF_ENDPOINT) u otro servidor, o --modelo CARPETA; detrás de un proxy, "
+                "pregunte a quien administra su red.")
     if kind == "rate_limited":
         wait = error.get("wait")
         asked = f"pidió esperar {duration(wait)}" if isinstance(wait, int) else "pidió esperar sin decir cuánto"
@@ -133,3 +140,27 @@ def offline_message(model):
 
 def connecting_text():
     return f"Conectando con Hugging Face ({hub_url()})…"
+
+
+# OpenSSL's reasons for refusing a certificate (ssl.SSLCertVerificationError.verify_message), in words.
+_CERTIFICATE = (
+    ("self-signed", "está firmado por el propio servidor"),
+    ("self signed", "está firmado por el propio servidor"),
+    ("issuer", "lo firma una autoridad que este equipo no conoce"),
+    ("expired", "ha caducado (o la fecha de este equipo está mal)"),
+    ("not yet valid", "aún no es válido (o la fecha de este equipo está mal)"),
+    ("mismatch", "es de otro servidor"),
+)
+
+
+def tls_sentence(verify):
+    """A TLS failure: a certificate refused (verify: OpenSSL's reason), or no TLS at all on that port."""
+    if verify is None:
+        return (f"No se pudo establecer una conexión segura (HTTPS) con {hub_url()}: ese servidor no responde "
+                "con HTTPS en ese puerto. Revise la variable HF_ENDPOINT (quizá empiece por http://) o bórrela "
+                "para usar huggingface.co.")
+    why = next((words for key, words in _CERTIFICATE if key in verify.lower()), "no es de confianza")
+    return (f"No se pudo establecer una conexión segura con {hub_url()}: su certificado {why}. Ocurre con la "
+            "fecha y la hora del equipo mal puestas, o en una red (de un centro de estudios, de una empresa) "
+            "cuyo proxy inspecciona las conexiones: compruebe la fecha, pida a quien administra la red su "
+            "certificado e instálelo en el sistema (o nómbrelo con la variable SSL_CERT_FILE), o use otra red.")
