@@ -247,7 +247,8 @@ def main(argv=None, prog=PROG):
     settings = _hub_settings(args.model)
     if settings is not None:
         say(f"Error: {settings}")
-        if not args.paths and args.aprender is None and args.nuevo_modelo is None:
+        desktop = not args.paths and args.aprender is None and args.nuevo_modelo is None
+        if desktop or args.aprender is FOLDER_IN_A_WINDOW:
             # the desktop mode: started from a menu, its user sees no terminal
             from .desktop import MODEL_ERROR_TITLE, error_box
 

@@ -10,7 +10,7 @@ from classifier.gui.timers import POLL_MS, DisplayUnavailable, Timers, end_wait,
 from classifier.gui.tk_dialogs import keep_dialog_keys, prepare_file_dialog, prepare_folder_dialog, spanish
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
-FOLDER_TITLE = "Elija la carpeta de las clases (una subcarpeta de fotos por clase)"
+FOLDER_TITLE = "Elija la carpeta de las clases"  # short: the dialog is narrow, a long title is cut
 
 
 def picker_filetypes():
