@@ -85,6 +85,7 @@ class _SpanishParser(argparse.ArgumentParser):
         self.exit(ExitStatus.USAGE, f"{self.prog}: error: {message}\n")
 
 
+FOLDER_IN_A_WINDOW = object()  # --aprender alone: no string, so argparse gives it as is and no typed path equals it
 MAX_COUNT = 100_000  # more classes or images per pass than any model has: a typo, not a wish
 
 
@@ -196,10 +197,11 @@ def build_parser(prog=PROG):
     )
     teaching = parser.add_argument_group("enseñar clases nuevas")
     teaching.add_argument(
-        "--aprender", type=_path, metavar="CARPETA",
+        "--aprender", type=_path, metavar="CARPETA", nargs="?", const=FOLDER_IN_A_WINDOW,
         help="enseña al modelo (el de --modelo) clases nuevas: CARPETA tiene una subcarpeta por clase, con su "
-             "nombre y sus fotos; dice la precisión estimada y guarda el modelo nuevo en --nuevo-modelo "
-             "(por defecto: no se enseña, se clasifica)",
+             "nombre y sus fotos; dice la precisión estimada y guarda el modelo nuevo en --nuevo-modelo; "
+             "sin CARPETA, se elige en una ventana, el modelo va a la carpeta de configuración del programa "
+             "si falta --nuevo-modelo, y después se clasifica con él (por defecto: no se enseña, se clasifica)",
     )
     teaching.add_argument(
         "--nuevo-modelo", dest="nuevo_modelo", type=_path, metavar="DESTINO",
@@ -245,7 +247,8 @@ def main(argv=None, prog=PROG):
     settings = _hub_settings(args.model)
     if settings is not None:
         say(f"Error: {settings}")
-        if not args.paths and args.aprender is None and args.nuevo_modelo is None:
+        desktop = not args.paths and args.aprender is None and args.nuevo_modelo is None
+        if desktop or args.aprender is FOLDER_IN_A_WINDOW:
             # the desktop mode: started from a menu, its user sees no terminal
             from .desktop import MODEL_ERROR_TITLE, error_box
 
@@ -254,6 +257,14 @@ def main(argv=None, prog=PROG):
     INTERRUPTED.clear()
     with _stop_signals_raise(), _interrupts_hidden():
         try:
+            if args.aprender is FOLDER_IN_A_WINDOW:
+                from .teach_desktop import teach_from_desktop
+
+                status, taught = teach_from_desktop(args)
+                if taught is None:
+                    return status
+                # The usual loop, with the new model (nothing to download: a folder).
+                return run_desktop_mode(argparse.Namespace(**{**vars(args), "model": taught, "aprender": None}))
             if args.aprender is not None or args.nuevo_modelo is not None:
                 from .teach import run_teaching
 

@@ -13,16 +13,34 @@ from classifier.hub.download_progress import duration
 from classifier.teaching.classes import TeachingError, read_classes
 
 
-def run_teaching(args):
+class TeachingCancelled(Exception):
+    """Cancelar in the reading's window: nothing is written; the cache keeps the photos already read."""
+
+
+def run_teaching(args, progress=None, summary=None, failed=None):
+    """progress: a window (advance(done, total), cancelled()) instead of the terminal's bar; summary: a list
+    that gets the lines a user reads about the result (classes, accuracy, warnings); failed(sentence): told
+    the error's sentence, also said in the terminal."""
     started = time.monotonic()
     try:
-        return _teach(args, started)
+        return _teach(args, started, progress, [] if summary is None else summary)
     except TeachingError as exc:
         say(f"Error: {exc}")
+        if failed is not None:
+            failed(str(exc))
         return ExitStatus.USAGE
+    except _ModelFailed as exc:
+        say(f"Error: {exc}")
+        if failed is not None:
+            failed(str(exc))
+        return ExitStatus.MODEL_FAILED
 
 
-def _teach(args, started):
+class _ModelFailed(Exception):
+    """The base model could not be loaded: its sentence, status 3 as for any run."""
+
+
+def _teach(args, started, progress, told):
     from classifier.engine.session import load_classifier, loaded_sentence
     from classifier.teaching.writing import check_destination
 
@@ -37,21 +55,23 @@ def _teach(args, started):
     check_destination(args.nuevo_modelo, args.aprender)
     names = [taught.name for taught in classes]
     _show(classes_lines_of(classes))
+    told += classes_lines_of(classes)
     for note in notes:
         say(note)
+    if progress is not None:
+        progress.advance(0, sum(len(taught.photos) for taught in classes))  # on screen while the model loads
     # The exact float32 model, its layers not repacked: its own classification layer is the one replaced.
     exact = argparse.Namespace(**{**vars(args), "rapido": False, "mapa": None})
     try:
         classifier = load_classifier(exact, images_expected=1)
     except ModelLoadError as exc:
-        say(f"Error: {exc}")
-        return ExitStatus.MODEL_FAILED
+        raise _ModelFailed(str(exc)) from None
     INTERRUPTED.raise_if_set()
     say(loaded_sentence(classifier, args.verbose))
     from classifier.teaching.features import Representation
 
     representation = Representation(classifier, args.model)
-    features, labels, counts, duplicates, fresh = _read_photos(representation, classes)
+    features, labels, counts, duplicates, fresh = _read_photos(representation, classes, progress)
     empty = [name for name, count in zip(names, counts, strict=True) if count == 0]
     if empty:
         raise TeachingError(f"La clase «{empty[0]}» no tiene ninguna foto que se pueda leer: añada fotos que sean "
@@ -62,6 +82,7 @@ def _teach(args, started):
 
     for line in input_warnings(names, counts, duplicates):
         say(line)
+        told.append(line)
     from classifier.teaching.head import teach
 
     head = teach(features, labels, len(names))
@@ -70,6 +91,8 @@ def _teach(args, started):
     for line in lines:
         if line.startswith("Aviso:"):
             say(line)
+    told += [line for line in lines if not line.startswith("Aviso:")] + [
+        line for line in lines if line.startswith("Aviso:")]
     INTERRUPTED.raise_if_set()
     from classifier.teaching.writing import put_head, write_model
 
@@ -77,9 +100,11 @@ def _teach(args, started):
     summary = {"base": str(args.model), "clases": dict(zip(names, counts, strict=True)),
                "precision_estimada": float((head.held_out == labels).mean()), "lambda": head.lam}
     write_model(classifier.model, classifier.processor, args.nuevo_modelo, summary)
-    _show([f"Modelo nuevo guardado en {quoted(args.nuevo_modelo)}. Para usarlo: "
-           f"python script_modelo.py --modelo {args.nuevo_modelo}",
-           f"Tiempo: {duration(time.monotonic() - started)}."])
+    saved = [f"Modelo nuevo guardado en {quoted(args.nuevo_modelo)}. Para usarlo: "
+             f"python script_modelo.py --modelo {args.nuevo_modelo}",
+             f"Tiempo: {duration(time.monotonic() - started)}."]
+    _show(saved)
+    told += saved
     return ExitStatus.OK
 
 
@@ -89,7 +114,7 @@ def classes_lines_of(classes):
     return classes_lines([taught.name for taught in classes], [len(taught.photos) for taught in classes])
 
 
-def _read_photos(representation, classes):
+def _read_photos(representation, classes, progress=None):
     """(features, labels, readable photos per class, duplicates across classes, photos run through the model)."""
     import numpy as np
 
@@ -98,7 +123,7 @@ def _read_photos(representation, classes):
 
     cache = FeatureCache(representation.identity(), representation.size)
     total = sum(len(taught.photos) for taught in classes)
-    bar = _bar(total)
+    bar = _bar(total) if progress is None else _WindowBar(progress, total)
     rows, labels, counts, duplicates, first_seen = [], [], [0] * len(classes), [], {}
     pending = []  # (path, class index, hash) not in the cache
     try:
@@ -120,6 +145,8 @@ def _read_photos(representation, classes):
                 labels.append(index)
                 counts[index] += 1
                 _advance(bar)
+        if progress is not None:
+            progress.advance(len(rows), total)
         by_path = {path: (index, photo_hash) for path, index, photo_hash in pending}
         for path, row in representations(representation, [path for path, _, _ in pending]):
             INTERRUPTED.raise_if_set()
@@ -137,6 +164,25 @@ def _read_photos(representation, classes):
             bar.close()
     features = np.stack(rows) if rows else np.zeros((0, representation.size), dtype=np.float32)
     return features, np.asarray(labels), counts, duplicates, len(pending)
+
+
+class _WindowBar:
+    """The reading's window in the place of tqdm's bar: skipped photos are said in the terminal."""
+
+    def __init__(self, window, total):
+        self.window, self.total, self.done = window, total, 0
+
+    def update(self):
+        self.done += 1
+        self.window.advance(self.done, self.total)
+        if self.window.cancelled():
+            raise TeachingCancelled
+
+    def write(self, sentence, file=None):
+        say(sentence)
+
+    def close(self):
+        self.window.close()  # the reading is over: the summary box comes next, alone on screen
 
 
 def _bar(total):

@@ -5,8 +5,10 @@ from classifier.gui.timers import POLL_MS, DisplayUnavailable, Timers, end_wait,
 from classifier.gui.tk_dialogs import spanish
 
 
-def show_error(title, message):
-    """A Spanish message box in front of everything; returns when the user closes it."""
+def show_error(title, message, kind="error"):
+    """A Spanish message box in front of everything; returns when the user closes it.
+
+    kind: "error", or "info" for a report that is no failure (the teaching's summary)."""
     import tkinter
 
     try:
@@ -20,7 +22,7 @@ def show_error(title, message):
         spanish(root)
         timers.stop_when([interrupted], lambda: _close_message(root))
         with stop_signals_set(interrupted):
-            _message_box(root, timers, title, message)
+            _message_box(root, timers, title, message, kind)
     except tkinter.TclError:
         if not interrupted.is_set():
             raise
@@ -29,12 +31,12 @@ def show_error(title, message):
     interrupted.raise_if_set()
 
 
-def _message_box(parent, timers, title, message):
+def _message_box(parent, timers, title, message, kind="error"):
     """Tk's error box over parent, in front, its «Aceptar» button answering Intro, Space and Escape."""
     from tkinter import messagebox
 
     timers.once(POLL_MS, lambda: message_to_front(parent), "front")
-    messagebox.showerror(title, message, parent=parent)
+    (messagebox.showinfo if kind == "info" else messagebox.showerror)(title, message, parent=parent)
 
 
 # Tk's box answers Return only while a button has the focus, and KP_Enter never. Here the box's

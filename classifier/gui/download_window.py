@@ -61,39 +61,11 @@ class DownloadWindow:
             self.text.end(state, completed)
 
     def _open(self):
-        import tkinter
-        from tkinter import ttk
-
-        try:
-            root = tkinter.Tk(className="clasificador")
-        except tkinter.TclError:
+        window = open_progress_window(DOWNLOAD_TITLE, DOWNLOAD_NOTE, self._cancelled)
+        if window is None:
             self._unavailable = True  # no screen after all: the terminal shows the progress
             return
-        self.root = root
-        root.title(DOWNLOAD_TITLE)
-        root.resizable(False, False)
-        frame = tkinter.Frame(root, padx=18, pady=14)
-        frame.pack(fill="both", expand=True)
-        tkinter.Label(frame, text=DOWNLOAD_TITLE, font="TkHeadingFont", anchor="w").pack(fill="x")
-        tkinter.Label(frame, text=DOWNLOAD_NOTE, anchor="w").pack(fill="x", pady=(2, 10))
-        self.bar = ttk.Progressbar(frame, orient="horizontal", length=380, mode="determinate", maximum=100)
-        self.bar.pack(fill="x")
-        self.amounts = tkinter.Label(frame, text="", anchor="w")
-        self.amounts.pack(fill="x", pady=(8, 0))
-        self.speed = tkinter.Label(frame, text="", anchor="w")
-        self.speed.pack(fill="x")
-        button = tkinter.Button(frame, text="Cancelar", command=self._cancelled, default="active")
-        button.pack(side="right", pady=(12, 0))
-        for key in ("<Escape>", "<Return>", "<KP_Enter>"):
-            root.bind(key, lambda event: self._cancelled())
-        root.protocol("WM_DELETE_WINDOW", self._cancelled)
-        root.update_idletasks()
-        width, height = root.winfo_reqwidth(), root.winfo_reqheight()
-        left = max((root.winfo_screenwidth() - width) // 2, 0)
-        top = max((root.winfo_screenheight() - height) // 3, 0)
-        root.geometry(f"+{left}+{top}")
-        to_front(root)
-        button.focus_set()
+        self.root, self.bar, self.amounts, self.speed = window
 
     def _cancelled(self):
         self._cancel = True
@@ -102,3 +74,41 @@ class DownloadWindow:
         if self.root is not None:
             root, self.root = self.root, None
             release(root, Timers(root))
+
+
+def open_progress_window(title, note, cancel):
+    """A small centred window: a heading, a note, a bar, two lines of figures and Cancelar (also Esc, Intro
+    on the button and the x, each calling cancel()). (root, bar, first line, second line), or None without
+    a screen. Its owner calls root.update() as the work advances: no mainloop, no timer."""
+    import tkinter
+    from tkinter import ttk
+
+    try:
+        root = tkinter.Tk(className="clasificador")
+    except tkinter.TclError:
+        return None
+    root.title(title)
+    root.resizable(False, False)
+    frame = tkinter.Frame(root, padx=18, pady=14)
+    frame.pack(fill="both", expand=True)
+    tkinter.Label(frame, text=title, font="TkHeadingFont", anchor="w").pack(fill="x")
+    tkinter.Label(frame, text=note, anchor="w").pack(fill="x", pady=(2, 10))
+    bar = ttk.Progressbar(frame, orient="horizontal", length=380, mode="determinate", maximum=100)
+    bar.pack(fill="x")
+    first = tkinter.Label(frame, text="", anchor="w")
+    first.pack(fill="x", pady=(8, 0))
+    second = tkinter.Label(frame, text="", anchor="w")
+    second.pack(fill="x")
+    button = tkinter.Button(frame, text="Cancelar", command=cancel, default="active")
+    button.pack(side="right", pady=(12, 0))
+    for key in ("<Escape>", "<Return>", "<KP_Enter>"):
+        root.bind(key, lambda event: cancel())
+    root.protocol("WM_DELETE_WINDOW", cancel)
+    root.update_idletasks()
+    width, height = root.winfo_reqwidth(), root.winfo_reqheight()
+    left = max((root.winfo_screenwidth() - width) // 2, 0)
+    top = max((root.winfo_screenheight() - height) // 3, 0)
+    root.geometry(f"+{left}+{top}")
+    to_front(root)
+    button.focus_set()
+    return root, bar, first, second

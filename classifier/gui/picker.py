@@ -6,10 +6,11 @@ import os
 
 from classifier.base.defaults import EXPLAINED_EXTENSIONS, IMAGE_EXTENSIONS
 from classifier.base.status import StopEvent
-from classifier.gui.timers import POLL_MS, DisplayUnavailable, Timers, end_wait, stop_signals_set
-from classifier.gui.tk_dialogs import keep_dialog_keys, prepare_file_dialog, spanish
+from classifier.gui.timers import POLL_MS, DisplayUnavailable, Timers, end_wait, release, stop_signals_set
+from classifier.gui.tk_dialogs import keep_dialog_keys, prepare_file_dialog, prepare_folder_dialog, spanish
 
 PICKER_TITLE = "Elija una o varias imágenes para clasificar"
+FOLDER_TITLE = "Elija la carpeta de las clases"  # short: the dialog is narrow, a long title is cut
 
 
 def picker_filetypes():
@@ -86,3 +87,34 @@ def _easygui_open(folder, events):
 
 def _stop_dialog(root):
     end_wait(root, "selectFilePath")
+
+
+def pick_folder(folder):
+    """Tk's folder dialog in Spanish, opened on folder; the chosen folder, or None when cancelled.
+
+    Ctrl+C closes it and raises KeyboardInterrupt; DisplayUnavailable when no window can open."""
+    import tkinter
+    from tkinter import filedialog
+
+    try:
+        root = tkinter.Tk(className="clasificador")
+    except tkinter.TclError as exc:
+        raise DisplayUnavailable(str(exc)) from exc
+    timers = Timers(root)
+    interrupted = StopEvent()
+    try:
+        root.withdraw()
+        spanish(root)
+        prepare_folder_dialog(root)
+        keep_dialog_keys(root, timers, POLL_MS, ".__tk_choosedir")
+        timers.stop_when([interrupted], lambda: _stop_dialog(root))
+        with stop_signals_set(interrupted):
+            chosen = filedialog.askdirectory(parent=root, title=FOLDER_TITLE, initialdir=folder, mustexist=True)
+    except tkinter.TclError as exc:
+        if not interrupted.is_set():
+            raise DisplayUnavailable(str(exc)) from exc
+        chosen = None
+    finally:
+        release(root, timers)
+    interrupted.raise_if_set()
+    return chosen or None

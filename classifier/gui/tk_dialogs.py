@@ -178,8 +178,7 @@ namespace eval ::tk::dialog::file {
 # dialog's frame, where every key typed was lost. Checked at each poll: a frame that holds the
 # focus hands it to the entry. A widget of the dialog the user already went to (the file list,
 # clicked while the model loads) keeps it.
-_FILE_DIALOG_KEYS = """{first} {
-    set dialog .__tk_filedialog
+_FILE_DIALOG_KEYS = """{first dialog} {
     if {![winfo exists $dialog] || ![winfo viewable $dialog]} {return 0}
     set entry $dialog.contents.f2.ent
     if {![winfo exists $entry]} {set entry [focus -lastfor $dialog]}
@@ -193,8 +192,10 @@ _FILE_DIALOG_KEYS = """{first} {
 }"""
 
 
-def keep_dialog_keys(root, timers, poll_ms=100):
-    """Raise the file dialog once it is on screen, its entry keeping the keyboard; polled until it ends."""
+def keep_dialog_keys(root, timers, poll_ms=100, dialog=".__tk_filedialog"):
+    """Raise the file dialog once it is on screen, its entry keeping the keyboard; polled until it ends.
+
+    dialog: Tk's window of the dialog (.__tk_choosedir for the folder dialog)."""
     state = {"first": True}
 
     def tick():
@@ -207,7 +208,7 @@ def keep_dialog_keys(root, timers, poll_ms=100):
         if sys.platform in ("win32", "darwin"):
             return
         try:
-            if int(root.tk.call("apply", _FILE_DIALOG_KEYS, int(state["first"]))):
+            if int(root.tk.call("apply", _FILE_DIALOG_KEYS, int(state["first"]), dialog)):
                 state["first"] = False
         except Exception:  # noqa: BLE001 - cosmetic: the dialog works all the same
             pass
@@ -240,6 +241,43 @@ def spanish(root):
             root.tk.call("namespace", "eval", "::tk", ["::msgcat::mcset", "es", english, spanish_text])
     except tkinter.TclError:
         pass  # a Tk without its message catalogue: its dialogs stay in English
+
+
+# Tk's folder dialog took a typed folder's path and Intro as «go into it», a second Intro as «this one»:
+# a student who typed the path and pressed Intro saw the dialog stay. A typed folder that exists is chosen
+# at once; anything else goes on as Tk made it.
+_TYPED_FOLDER = r"""
+namespace eval ::tk::dialog::file::chooseDir {
+    if {[info procs OkCmdAsTk] eq ""} {
+        rename OkCmd OkCmdAsTk
+        proc OkCmd {w} {
+            upvar ::tk::dialog::file::[winfo name $w] data
+            set text [string trim [$data(ent) get]]
+            if {![llength [$data(icons) selection get]] && $text ne ""} {
+                set text [file join {*}[file split $text]]
+                if {[file isdirectory $text]} {
+                    return [Done $w [file normalize [file join $data(selectPath) $text]]]
+                }
+            }
+            OkCmdAsTk $w
+        }
+    }
+}
+"""
+
+
+def prepare_folder_dialog(root):
+    """Tk's own folder dialog (Linux): no dot folders listed, a typed folder chosen with one Intro."""
+    import tkinter
+
+    try:
+        if root.tk.call("tk", "windowingsystem") != "x11":
+            return  # the system's own dialog
+        root.tk.eval("catch {tk_chooseDirectory -no-such-option}; catch {tk_getOpenFile -no-such-option}; "
+                     "set ::tk::dialog::file::showHiddenBtn 1; set ::tk::dialog::file::showHiddenVar 0")
+        root.tk.eval(_TYPED_FOLDER)
+    except (AttributeError, tkinter.TclError):
+        pass  # a stand-in in tests, or another Tk's dialog code: it works as Tk made it
 
 
 def prepare_file_dialog(root):
