@@ -111,3 +111,30 @@ def test_without_a_screen_a_sentence_and_status_2(tiny_model_dir, tmp_path, monk
     assert err.splitlines() == ["Error: sin CARPETA, --aprender la pide en una ventana y aquí no hay pantalla: "
                                 "indique la carpeta, --aprender CARPETA --nuevo-modelo DESTINO."]
     assert os.listdir(tmp_path) == []
+
+
+def test_the_summary_box_of_many_classes_keeps_each_list_short_and_the_rest_whole():
+    # With 20 classes the box grew past a 600-pixel screen: its lists (classes, their accuracy) keep their
+    # first lines and say how many more the terminal shows; every other line is there as printed.
+    import itertools
+
+    import numpy as np
+
+    from classifier.app.teach_desktop import BOX_LIST_LINES, _paragraphs
+    from classifier.teaching.report import accuracy_lines, classes_lines
+
+    names = [f"clase {index:02}" for index in range(20)]
+    labels = np.repeat(np.arange(20), 6)
+    held_out = labels.copy()
+    held_out[::7] = (held_out[::7] + 1) % 20
+    lines = classes_lines(names, [6] * 20) + accuracy_lines(names, labels, held_out, 5)
+    lines.append("Modelo nuevo guardado en «/tmp/m». Para usarlo: python script_modelo.py --modelo /tmp/m")
+    box = _paragraphs(lines).splitlines()
+    listed = [line for line in box if line.startswith("  ")]
+    runs = sum(1 for before, line in itertools.pairwise(["", *box])
+               if line.startswith("  ") and not before.startswith("  "))
+    assert len(listed) <= runs * BOX_LIST_LINES
+    assert "  … y 15 más (en la terminal, todas)" in box  # 20 classes: 5 shown
+    assert [line for line in box if line.strip() and not line.startswith("  ")] == \
+        [line for line in lines if not line.startswith("  ")]
+    assert box[1:6] == lines[1:6]  # the first classes as the terminal printed them

@@ -77,8 +77,26 @@ def teach_from_desktop(args):
     return ExitStatus.OK, destination
 
 
+BOX_LIST_LINES = 6  # of each indented list (classes, their figures, confused pairs) in the box: it fits 1024 x 600
+
+
 def _paragraphs(lines):
     """The terminal's lines, a blank line before the accuracy and before where the model went: easier to read in
-    a box that wraps the long ones."""
+    a box that wraps the long ones. Each indented list keeps its first lines; the terminal has it whole."""
     starts = ("Precisión estimada", "Modelo nuevo guardado")
-    return "\n".join(("\n" + line) if line.startswith(starts) else line for line in lines)
+    shown, run = [], []
+
+    def end_run():
+        if len(run) > BOX_LIST_LINES:
+            run[BOX_LIST_LINES - 1:] = [f"  … y {len(run) - BOX_LIST_LINES + 1} más (en la terminal, todas)"]
+        shown.extend(run)
+        run.clear()
+
+    for line in lines:
+        if line.startswith("  "):
+            run.append(line)
+            continue
+        end_run()
+        shown.append(("\n" + line) if line.startswith(starts) else line)
+    end_run()
+    return "\n".join(shown)
