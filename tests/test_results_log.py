@@ -81,8 +81,9 @@ def read_paths(path, spreadsheet=False):
     return [row[0] for row in read_csv(path, spreadsheet)[1:]]
 
 
-def expected_header(top_k=TOP_K):
-    return ["path", "error"] + [f"{n}_{r}" for r in range(1, top_k + 1) for n in ("id", "label", "score")]
+def expected_header(top_k=TOP_K, spreadsheet=False):
+    names = ("ruta", "clase", "probabilidad") if spreadsheet else ("path", "label", "score")
+    return [names[0], "error"] + [f"{n}_{r}" for r in range(1, top_k + 1) for n in ("id", *names[1:])]
 
 
 def as_written(cell, spreadsheet):
@@ -97,7 +98,7 @@ def _undefused(cell, spreadsheet):
 
 def check_csv(path, results, spreadsheet):
     rows = read_csv(path, spreadsheet)
-    assert rows[0] == expected_header()
+    assert rows[0] == expected_header(spreadsheet=spreadsheet)
     assert len(rows) == len(results) + 1
     for row, result in zip(rows[1:], results, strict=True):
         assert len(row) == 2 + 3 * TOP_K
@@ -139,7 +140,8 @@ def test_spreadsheet_round_trip(tmp_path):
     write_log(path, results, spreadsheet=True)
     check_csv(path, results, spreadsheet=True)
     data = path.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbfpath;error;id_1;label_1;score_1;id_2;")
+    # Read by a person in a Spanish spreadsheet: the column names in Spanish too (a new user's trial).
+    assert data.startswith("\ufeffruta;error;id_1;clase_1;probabilidad_1;id_2;".encode())
     assert data.endswith(b"\r\n")
     assert data.count(b"\r\n") == len(results) + 1 + 1  # every row, and the "crlf" name
     assert b";0,3333333333333333;" in data and b";1e-05;" in data and b";2,5e-08;" in data

@@ -52,12 +52,15 @@ def path_from_csv(field):
     return _CSV_ESCAPE.sub(unescape, field[1:-1])
 
 
-def columns(top_k=None):
+def columns(top_k=None, spreadsheet=False):
     """The header: stdout's path,rank,id,label,score (top_k None), or the log's
-    path,error,id_1,label_1,score_1,…,id_K,label_K,score_K."""
+    path,error,id_1,label_1,score_1,…,id_K,label_K,score_K: the names scripts read, as the transformers
+    pipeline's (label, score). The log for a Spanish spreadsheet (--csv-es) is read by a person: its names
+    are Spanish, ruta;error;id_1;clase_1;probabilidad_1;…"""
     if top_k is None:
         return list(_OUTPUT_COLUMNS)
-    return ["path", "error"] + [f"{name}_{rank}" for rank in range(1, top_k + 1) for name in ("id", "label", "score")]
+    path, label, score = ("ruta", "clase", "probabilidad") if spreadsheet else ("path", "label", "score")
+    return [path, "error"] + [f"{name}_{rank}" for rank in range(1, top_k + 1) for name in ("id", label, score)]
 
 
 def csv_rows(result, top_k=None, spreadsheet=False):

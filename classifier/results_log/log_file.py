@@ -233,7 +233,8 @@ class ResultsLog:
 
     def _resume_csv(self):
         """Check the header, read the rows; return the size to truncate to, or None."""
-        header = (_BOM if self.spreadsheet else b"") + _as_stored(csv_line(columns(self.top_k), self.spreadsheet))
+        header = (_BOM if self.spreadsheet else b"") + _as_stored(
+            csv_line(columns(self.top_k, self.spreadsheet), self.spreadsheet))
         head = self._read(len(header))
         if len(head) < len(header) and header.startswith(head):  # new, empty, or cut while created
             os.ftruncate(self._fd, 0)
@@ -302,7 +303,7 @@ class ResultsLog:
         for delimiter, spreadsheet in ((",", False), (";", True)):
             fields = line.split(delimiter)
             k = (len(fields) - 2) // 3
-            if fields != columns(k) or bom != spreadsheet:
+            if fields != columns(k, spreadsheet) or bom != spreadsheet:
                 continue
             if spreadsheet and not self.spreadsheet:
                 return ResultsLogError(
