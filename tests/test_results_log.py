@@ -390,6 +390,19 @@ def test_other_top_k_is_refused(tmp_path, spreadsheet):
     assert "3 predicciones" in message and "5" in message and "elija otro archivo" in message
 
 
+def test_a_spreadsheet_log_with_the_older_english_header_is_refused_untouched(tmp_path):
+    # Before --csv-es named its columns in Spanish: resumed, the file would carry two headers' worth of names.
+    path = tmp_path / "viejo.csv"
+    write_log(path, RESUME_RESULTS, spreadsheet=True)
+    spanish = "ruta;error;" + ";".join(f"id_{r};clase_{r};probabilidad_{r}" for r in range(1, TOP_K + 1))
+    english = "path;error;" + ";".join(f"id_{r};label_{r};score_{r}" for r in range(1, TOP_K + 1))
+    old = path.read_bytes().replace(spanish.encode(), english.encode(), 1)
+    path.write_bytes(old)
+    message = refused(path, spreadsheet=True)
+    assert "versión anterior" in message and "inglés" in message and "elija otro archivo" in message
+    assert path.read_bytes() == old
+
+
 def test_other_flavour_is_refused(tmp_path):
     plain, sheet = tmp_path / "plain.csv", tmp_path / "sheet.csv"
     write_log(plain, RESUME_RESULTS)

@@ -303,6 +303,11 @@ class ResultsLog:
         for delimiter, spreadsheet in ((",", False), (";", True)):
             fields = line.split(delimiter)
             k = (len(fields) - 2) // 3
+            if spreadsheet and bom and self.spreadsheet and fields == columns(k):
+                # Written before --csv-es named its columns in Spanish: resuming would mix two headers.
+                return ResultsLogError(
+                    f"{quoted(self.path)} es de una versión anterior del programa (sus columnas tienen nombres en "
+                    f"inglés); elija otro archivo {_KEPT}.")
             if fields != columns(k, spreadsheet) or bom != spreadsheet:
                 continue
             if spreadsheet and not self.spreadsheet:
